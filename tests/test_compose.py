@@ -103,6 +103,8 @@ def test_published_ports_are_loopback_and_match_the_configs(compose: dict[str, A
     assert published["influxdb"] == [8086]
     cloud_cfg = tomllib.loads((ROOT / "deploy/compose/cloud.toml").read_text())
     assert published["cloud"] == [cloud_cfg["server"]["port"]]
+    gateway_cfg = tomllib.loads((ROOT / "deploy/compose/gateway.toml").read_text())
+    assert published["gateway"] == [gateway_cfg["health"]["port"]]
     assert "listener 1883" in (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
 
 
@@ -162,12 +164,14 @@ def test_shipped_config_files_load_with_the_real_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     load_cloud = settings_module("cloud.settings").load_settings
-    load_gateway = settings_module("gateway.settings").load_settings
+    load_gateway = settings_module("gateway.settings").GatewaySettings.load
 
     for key in [k for k in __import__("os").environ if k.startswith("IOTGW_")]:
         monkeypatch.delenv(key)
     assert load_cloud(ROOT / "deploy/compose/cloud.toml").store.kind == "influxdb"
-    assert load_gateway(ROOT / "deploy/compose/gateway.toml") is not None
+    gateway = load_gateway(ROOT / "deploy/compose/gateway.toml", env={})
+    assert gateway.mqtt.url == "mqtt://mosquitto:1883"
+    assert gateway.health.port == 9108
 
 
 def test_mosquitto_queue_limits_are_deliberate() -> None:
@@ -203,13 +207,21 @@ def _seconds(value: str) -> float:
 
 
 def test_systemd_unit_restarts_keeps_state_and_outlasts_the_shutdown_deadline() -> None:
-    load_gateway = settings_module("gateway.settings").load_settings
+    load_gateway = settings_module("gateway.settings").GatewaySettings.load
     service = _unit()["Service"]
     assert service["Restart"] == "on-failure"
     assert service["StateDirectory"] == "iotgw-gateway"
     assert service["User"] != "root"
     assert service["NoNewPrivileges"] == "yes" and service["ProtectSystem"] == "strict"
     assert "gateway run --config" in service["ExecStart"]
-    settings = load_gateway(ROOT / "deploy/compose/gateway.toml")
-    deadline = settings.shutdown_deadline_s
+    settings = load_gateway(ROOT / "deploy/compose/gateway.toml", env={})
+    # The gateway's own shutdown deadline: the last uplink attempt it makes on SIGTERM.
+    deadline = settings.uplink.shutdown_flush_s + settings.uplink.timeout_s
     assert _seconds(service["TimeoutStopSec"]) >= deadline
+
+
+def test_compose_gives_the_gateway_its_shutdown_deadline(compose: dict[str, Any]) -> None:
+    load_gateway = settings_module("gateway.settings").GatewaySettings.load
+    settings = load_gateway(ROOT / "deploy/compose/gateway.toml", env={})
+    deadline = settings.uplink.shutdown_flush_s + settings.uplink.timeout_s
+    assert _seconds(services(compose)["gateway"]["stop_grace_period"]) >= deadline
