@@ -12,10 +12,12 @@ class HalfSpaceTreesDetector(BaseDetector):
 
     River's trees need features in [0, 1]; a running min-max scaler provides them.
 
-    >>> det = HalfSpaceTreesDetector(seed=1, window_size=50)
-    >>> for i in range(300):
-    ...     _ = det.step(20.0 + (i % 7) * 0.1, i * 1000)
-    >>> det.score_one(20.3, 300_000) < det.score_one(90.0, 300_000)
+    >>> import random
+    >>> rng = random.Random(0)
+    >>> det = HalfSpaceTreesDetector(seed=1)
+    >>> for i in range(1000):
+    ...     _ = det.step(rng.gauss(20.0, 1.0), i * 1000)
+    >>> det.score_one(20.0, 1_000_000) < det.score_one(30.0, 1_000_000)
     True
     """
 
