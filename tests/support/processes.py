@@ -204,23 +204,28 @@ class GatewayProcess(IotgwProcess):
 
     name = "gateway"
 
+    #: Retry and breaker timings short enough for tests (outage lengths stay realistic).
+    FAST_RETRIES: dict[str, dict[str, Any]] = {  # noqa: RUF012 - read-only table
+        "mqtt": {"reconnect_min_s": 0.2, "reconnect_max_s": 2.0},
+        "uplink": {"retry_min_s": 0.2, "retry_max_s": 2.0, "retry_after_max_s": 2.0,
+                   "breaker_reset_s": 1.0, "timeout_s": 5.0},
+    }
+
     def __init__(self, workdir: Path, broker_url: str, cloud_url: str, token: str,
                  gateway_id: str = "gw-e2e", overrides: dict[str, dict[str, Any]] | None = None,
-                 ) -> None:
+                 fast_retries: bool = True) -> None:
         super().__init__(workdir)
         self.health_port = free_port()
         self.config_path = workdir / "gateway.toml"
         self.config: dict[str, dict[str, Any]] = {
             "gateway": {"id": gateway_id, "data_dir": str(workdir / "data")},
-            "mqtt": {"url": broker_url, "reconnect_min_s": 0.2, "reconnect_max_s": 2.0},
-            "uplink": {
-                "url": cloud_url, "token": token, "linger_ms": 50.0, "retry_min_s": 0.2,
-                "retry_max_s": 2.0, "retry_after_max_s": 2.0, "breaker_reset_s": 1.0,
-                "timeout_s": 5.0,
-            },
+            "mqtt": {"url": broker_url},
+            "uplink": {"url": cloud_url, "token": token},
             "health": {"host": LOOPBACK, "port": self.health_port},
             "log": {"level": "INFO"},
         }
+        for section, values in (self.FAST_RETRIES if fast_retries else {}).items():
+            self.config[section].update(values)
         for section, values in (overrides or {}).items():
             self.config.setdefault(section, {}).update(values)
         self.config_path.write_text(toml_text(self.config))

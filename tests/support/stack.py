@@ -91,17 +91,20 @@ class Stack:
 
     def __init__(self, workdir: Path, broker: Mosquitto, influx: InfluxDB, database: str, *,
                  gateway: dict[str, dict[str, Any]] | None = None,
-                 cloud_limits: dict[str, Any] | None = None, gateway_id: str = "gw-e2e") -> None:
+                 cloud_limits: dict[str, Any] | None = None, gateway_id: str = "gw-e2e",
+                 fast_retries: bool = True) -> None:
         self.workdir = workdir
         self.broker = broker
         self.influx = influx
         self.database = database
         store = {"kind": "influxdb", "url": influx.url, "database": database,
                  "precision": "ms", "timeout_s": 5.0}
-        limits = {"retry_after_s": 1, "inflight_lease_s": 5.0} | (cloud_limits or {})
+        limits = ({"retry_after_s": 1, "inflight_lease_s": 5.0} if fast_retries else {}) | (
+            cloud_limits or {})
         self.cloud = CloudProcess(workdir / "cloud", store, limits)
         self.gateway_id = gateway_id
         self.gateway_overrides = gateway or {}
+        self.fast_retries = fast_retries
         self.gateway: GatewayProcess | None = None
         self.sims = 0
 
@@ -111,6 +114,7 @@ class Stack:
         self.gateway = GatewayProcess(
             self.workdir / "gateway", self.broker.url, self.cloud.url, token,
             gateway_id=self.gateway_id, overrides=self.gateway_overrides,
+            fast_retries=self.fast_retries,
         )
         self.gateway.start()
         return self
