@@ -17,7 +17,10 @@ from collections.abc import Sequence
 from importlib import metadata
 
 #: (group name, module that provides ``register``), in the order ``--help`` lists them.
-GROUPS: tuple[tuple[str, str], ...] = (("detect", "gateway.detect.cli"),)
+GROUPS: tuple[tuple[str, str], ...] = (
+    ("detect", "gateway.detect.cli"),
+    ("cloud", "cloud.cli"),
+)
 
 
 def version() -> str:
