@@ -18,6 +18,7 @@ from importlib import metadata
 
 #: (group name, module that provides ``register``), in the order ``--help`` lists them.
 GROUPS: tuple[tuple[str, str], ...] = (
+    ("sim", "simulators.cli"),
     ("detect", "gateway.detect.cli"),
     ("cloud", "cloud.cli"),
 )
