@@ -245,6 +245,28 @@ class GatewayProcess(IotgwProcess):
         """The gateway's /metrics, summed over labels: ``{"name": value}``."""
         return parse_prometheus(httpx.get(f"{self.health_url}/metrics", timeout=5).text)
 
+    def metric(self, name: str) -> float:
+        """One metric of /metrics summed over its labels (0 when absent)."""
+        return self.metrics().get(name, 0.0)
+
+    def received(self) -> float:
+        return self.metric("iotgw_messages_received_total")
+
+    def dead_lettered(self) -> float:
+        return self.metric("iotgw_dead_letters_total")
+
+    def anomalies_emitted(self) -> float:
+        return self.metric("iotgw_anomalies_total")
+
+    def dropped_readings(self) -> float:
+        return self.metric("iotgw_dropped_readings")
+
+    def uplink_attempts(self) -> float:
+        return self.metric("iotgw_uplink_batches_total")
+
+    def buffered_rows(self) -> float:
+        return self.metric("iotgw_buffer_rows")
+
     def metrics_by_label(self) -> dict[str, float]:
         """The gateway's /metrics with labels kept: ``{'name{label="x"}': value}``."""
         return parse_prometheus(
