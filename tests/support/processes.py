@@ -190,6 +190,24 @@ class CloudProcess(IotgwProcess):
     def args(self) -> list[str]:
         return ["cloud", "run", "--config", str(self.config_path)]
 
+    def pending_ingests(self) -> int:
+        """Ingest requests the cloud has claimed (idempotency record taken) but not answered.
+
+        Read from the metadata database (SQLite in ``data_dir``), read-only: a fault test uses
+        it to kill the cloud exactly while a batch is in flight.
+        """
+        import sqlite3
+
+        path = Path(self.config["data_dir"]) / "meta.sqlite3"
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            row = con.execute(
+                "SELECT count(*) FROM idempotency_records WHERE state = 'pending'"
+            ).fetchone()
+        finally:
+            con.close()
+        return int(row[0])
+
     def create_token(self, gateway_id: str) -> str:
         """``iotgw cloud token create --gateway ID``: the token is the last line it prints."""
         out = run_iotgw(
