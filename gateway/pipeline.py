@@ -13,15 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from firmware_protocol.codec import DecodeContext
 from firmware_protocol.errors import DecodeError
 from firmware_protocol.model import Message, validate_message
+from firmware_protocol.topics import Route, Subscription
 from gateway.buffer import Buffer, Lane, NewRow
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
 from gateway.dedup import DedupWindow
 from gateway.metrics import Metrics
-from gateway.protocol import Route, find_route
 from gateway.scoring import AnomalyEvent, Scorer
 
 log = logging.getLogger("gateway.pipeline")
@@ -48,7 +47,7 @@ class Pipeline:
     def __init__(
         self,
         db: Database,
-        routes: list[Route],
+        subscriptions: list[Subscription],
         buffer: Buffer,
         dead_letters: DeadLetterStore,
         dedup: DedupWindow,
@@ -57,7 +56,7 @@ class Pipeline:
         on_anomaly: Callable[[AnomalyEvent], None] | None = None,
     ) -> None:
         self._db = db
-        self._routes = routes
+        self._subscriptions = subscriptions
         self._buffer = buffer
         self._dead = dead_letters
         self._dedup = dedup
@@ -95,19 +94,20 @@ class Pipeline:
                 log.exception("could not publish an anomaly event")
 
     def _one(self, item: Incoming, rows: list[NewRow], events: list[AnomalyEvent]) -> Outcome:
-        found = find_route(self._routes, item.topic)
-        if found is None:
-            return self._dead_letter(item, "", "no_route", "no subscription template matches")
-        route, tags = found
-        ctx = DecodeContext(device=tags.get("device"), site=tags.get("site"),
-                            received_ms=item.received_ms)
         try:
-            msg = validate_message(route.codec.decode(item.payload, ctx))
+            route = self._route(item)
+        except DecodeError as exc:  # the topic names an unknown format
+            return self._dead_letter(item, "", exc.reason, str(exc))
+        if route is None:
+            return self._dead_letter(item, "", "no_route", "no subscription matches the topic")
+        codec = route.codec.name
+        try:
+            msg = validate_message(route.codec.decode(item.payload, route.context))
         except DecodeError as exc:
-            return self._dead_letter(item, route.codec_name, exc.reason, str(exc))
+            return self._dead_letter(item, codec, exc.reason, str(exc))
         except Exception as exc:  # a codec bug must not take the stream down
-            log.exception("codec %s crashed on a payload from %s", route.codec_name, item.topic)
-            return self._dead_letter(item, route.codec_name, "decoder_crash", repr(exc))
+            log.exception("codec %s crashed on a payload from %s", codec, item.topic)
+            return self._dead_letter(item, codec, "decoder_crash", repr(exc))
         if self._dedup.check_and_add(msg.device, msg.seq, msg.ts_ms):
             return Outcome.DUPLICATE
         rows.append(NewRow(Lane.BULK, msg.device, len(msg.readings), reading_objects(msg)))
@@ -117,6 +117,13 @@ class Pipeline:
                 rows.append(NewRow(Lane.PRIORITY, msg.device, 1,
                                    json.dumps(event.to_dict(), separators=(",", ":"))))
         return Outcome.BUFFERED
+
+    def _route(self, item: Incoming) -> Route | None:
+        for subscription in self._subscriptions:
+            route = subscription.route(item.topic, item.received_ms)
+            if route is not None:
+                return route
+        return None
 
     def _score(self, msg: Message) -> list[AnomalyEvent]:
         assert self._scorer is not None

@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,6 +36,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from firmware_protocol.errors import TopicError
+from firmware_protocol.topics import Subscription
 from gateway.errors import ConfigError
 
 ENV_PREFIX = "IOTGW_GATEWAY_"
@@ -54,11 +64,23 @@ class TlsSection(_Section):
     insecure: bool = False
 
 
-class Subscription(_Section):
-    """One subscription: a topic template (tags such as site and device) and the codec."""
+class SubscriptionSection(_Section):
+    """One subscription: a topic template (``{site}``, ``{device}``, ``{format}`` tags) and the
+    codec; without ``codec`` the topic's ``{format}`` level picks it."""
 
-    topic: str = "sensors/+site/+device/json"
-    codec: str = "json"
+    topic: str = "sensors/{site}/{device}/{format}"
+    codec: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SubscriptionSection:
+        try:
+            Subscription(self.topic, self.codec)
+        except TopicError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def build(self) -> Subscription:
+        return Subscription(self.topic, self.codec)
 
 
 class MqttSection(_Section):
@@ -76,8 +98,8 @@ class MqttSection(_Section):
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
     commit_max_messages: int = Field(default=1000, ge=1, le=100_000)
     commit_max_delay_ms: float = Field(default=0.0, ge=0, le=10_000)
-    subscriptions: list[Subscription] = Field(
-        default_factory=lambda: [Subscription()], min_length=1
+    subscriptions: list[SubscriptionSection] = Field(
+        default_factory=lambda: [SubscriptionSection()], min_length=1
     )
     anomaly_topic: str = "gateway/{gateway_id}/anomalies/{device}/{sensor}"
     tls: TlsSection = TlsSection()

@@ -102,12 +102,14 @@ class SqliteBuffer:
 
     def _pending(self) -> _Meta:
         """This transaction's working copy of the counters (published after commit)."""
-        if self._txn is not None and self._txn[0] == self._db.txn_id:
+        if self._txn is not None and self._txn[0] == self._db.active_txn:
             return self._txn[1]
-        m = self._meta
-        meta = _Meta(m.rows, m.bytes, m.dropped_readings, m.dropped_anomalies,
-                     m.expired_readings, m.expired_anomalies)
-        self._txn = (self._db.txn_id, meta)
+        # Read inside the write transaction: another process (``iotgw gateway dlq replay``)
+        # may have changed the counters since this one last committed.
+        with self._db.transaction() as conn:
+            stored = dict(conn.execute("SELECT name, value FROM buffer_meta").fetchall())
+            meta = _Meta(**{n: int(stored[n]) for n in _COUNTERS})
+            self._txn = (self._db.txn_id, meta)
         return meta
 
     def _drop_oldest(self, conn: sqlite3.Connection, meta: _Meta) -> None:
