@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import paho.mqtt.client as mqtt  # noqa: E402
+import paho.mqtt.client as mqtt
 
-from simulators.iotgw import main as iotgw  # noqa: E402
-from simulators.manifest import read_manifest  # noqa: E402
-from tests.support.servers import Mosquitto  # noqa: E402
+from simulators.iotgw import main as iotgw
+from simulators.manifest import read_manifest
+from tests.support.servers import Mosquitto
 
 
 def bare_loop(host: str, port: int, payloads: list[bytes], qos: int) -> float:

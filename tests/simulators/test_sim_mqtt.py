@@ -192,3 +192,20 @@ def test_bad_arguments_exit_2_with_one_line(
     assert _sim("run", "--broker", "mqtt://127.0.0.1:1", "--count", "1", *args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and complaint in err[0]
+
+
+@pytest.mark.slow
+def test_thousand_devices_one_connection_each(mosquitto: Mosquitto, collector: Collector,
+                                              tmp_path: Path) -> None:
+    manifest = tmp_path / "m.jsonl"
+    assert _sim("run", "--broker", mosquitto.url, "--devices", "1000", "--connections",
+                "per-device", "--count", "3000", "--rate", "0", "--format", "binary",
+                "--manifest", str(manifest)) == 0
+    lines = list(read_manifest(manifest))
+    assert len(lines) == 3000 and all(ln["acked"] for ln in lines)
+    received = collector.wait_for(3000)
+    assert Counter(t for t, _ in received) == Counter(ln["topic"] for ln in lines)
+    log = mosquitto.log_path.read_text()
+    clients = {ln.split(" as ")[1].split()[0] for ln in log.splitlines()
+               if "New client connected" in ln and " as iotgw-sim-" in ln}
+    assert len(clients) == 1000
