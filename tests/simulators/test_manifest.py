@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from simulators.iotgw import main
 from simulators.manifest import (
     ManifestWriter,
     dead_letter_count,
@@ -70,3 +73,15 @@ def test_lines_are_compact_json(tmp_path: Path) -> None:
     path = _write(tmp_path, [_line("a", 0)])
     text = path.read_text()
     assert text.endswith("\n") and json.loads(text)["device"] == "a"
+
+
+def test_unwritable_manifest_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = main(["sim", "run", "--broker", "mqtt://127.0.0.1:1", "--count", "1",
+                 "--manifest", str(blocker / "m.jsonl")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("iotgw sim: --manifest: cannot write")
