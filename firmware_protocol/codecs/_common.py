@@ -48,6 +48,8 @@ def finish(msg: Message, context: DecodeContext | None) -> Message:
                 raise BadField(
                     "site", f"payload names {msg.site!r} but the topic names {context.site!r}"
                 )
+    if not msg.device:
+        raise BadField("device", "is missing: neither the payload nor the topic names it")
     return validate_message(msg)
 
 
