@@ -76,6 +76,10 @@ def _reject_constant(name: str) -> Any:
     raise MalformedPayload(f"{name} is not a number this protocol accepts")
 
 
+#: One decoder for every call (``json.loads`` with a hook would build a new one each time).
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def load_json(data: object, what: str) -> Any:
     """Parse a UTF-8 JSON document of at most :data:`MAX_DOCUMENT_BYTES` (NaN/Infinity rejected)."""
     raw = check_size(data, MAX_DOCUMENT_BYTES, what)
@@ -84,7 +88,7 @@ def load_json(data: object, what: str) -> Any:
     except UnicodeDecodeError as exc:
         raise MalformedPayload(f"{what}: invalid UTF-8 at byte {exc.start}") from exc
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _JSON.decode(text)
     except MalformedPayload as exc:
         raise MalformedPayload(f"{what}: {exc}") from exc
     except json.JSONDecodeError as exc:
