@@ -21,6 +21,7 @@ from tests.support.servers import Mosquitto
 NAB = Path(__file__).resolve().parents[1] / "data" / "nab" / "speed_7578.csv"
 
 TINY = """timestamp,temperature,pressure
+1999-12-31T23:59:59Z,20.0,101325
 2024-03-01T10:00:00Z,21.5,101325
 2024-03-01T10:00:01Z,21.75,
 2024-03-01T10:00:02+01:00,-3,101300.5
@@ -35,15 +36,16 @@ def test_read_csv_rows_sensors_and_skips(tmp_path: Path) -> None:
     path.write_text(TINY)
     series = read_csv(path)
     assert series.sensors == ["temperature", "pressure"]
-    assert [r.values for r in series.rows] == [
+    assert series.rows[0].ts_ms < 946_684_800_000  # read, but too early to encode
+    assert [r.values for r in series.rows[1:]] == [
         [("temperature", 21.5), ("pressure", 101325)],
         [("temperature", 21.75)],
         [("temperature", -3), ("pressure", 101300.5)],
         [("temperature", 22.125), ("pressure", 101200)],
     ]
-    assert series.rows[2].ts_ms == parse_timestamp("2024-03-01T09:00:02Z")
+    assert series.rows[3].ts_ms == parse_timestamp("2024-03-01T09:00:02Z")
     assert series.skipped == 1 and series.first_problem is not None
-    assert series.first_problem.startswith("line 5:")
+    assert series.first_problem.startswith("line 6:")
     renamed = read_csv(path, ["t", "p"])
     assert renamed.sensors == ["t", "p"]
 
@@ -96,9 +98,10 @@ def test_replay_tiny_csv_keeps_order_timestamps_and_values(
     manifest = tmp_path / "m.jsonl"
     assert main(["sim", "replay", str(path), "--broker", mosquitto.url, "--speedup", "1000",
                  "--format", "senml-json", "--manifest", str(manifest)]) == 0
-    assert "skipped 1 unusable row(s), first at line 5" in capsys.readouterr().err
+    assert "skipped 2 unusable row(s), first at line 2" in capsys.readouterr().err
     msgs = _decoded(collector.wait_for(4), "senml-json", "boiler-3")
     series = read_csv(path)
+    series.rows = series.rows[1:]  # the 1999 row cannot be encoded (before 2000-01-01)
     assert [m.seq for m in msgs] == [0, 1, 2, 3]
     assert [m.ts_ms for m in msgs] == [r.ts_ms for r in series.rows]
     assert [[(r.sensor, r.value) for r in m.readings] for m in msgs] == [

@@ -209,3 +209,13 @@ def test_thousand_devices_one_connection_each(mosquitto: Mosquitto, collector: C
     clients = {ln.split(" as ")[1].split()[0] for ln in log.splitlines()
                if "New client connected" in ln and " as iotgw-sim-" in ln}
     assert len(clients) == 1000
+
+
+def test_duration_as_fast_as_possible_stops_on_time(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.jsonl"
+    assert _sim("run", "--broker", mosquitto.url, "--rate", "0", "--duration", "0.5",
+                "--manifest", str(manifest)) == 0
+    lines = list(read_manifest(manifest))
+    assert lines and all(ln["acked"] for ln in lines)
+    ts = [ln["ts"] for ln in lines]
+    assert ts == sorted(ts)  # wall-clock timestamps, strictly increasing per device
