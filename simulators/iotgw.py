@@ -17,7 +17,10 @@ from collections.abc import Sequence
 from importlib import metadata
 
 #: (group name, module that provides ``register``), in the order ``--help`` lists them.
-GROUPS: tuple[tuple[str, str], ...] = (("gateway", "gateway.cli"),)
+GROUPS: tuple[tuple[str, str], ...] = (
+    ("sim", "simulators.cli"),
+    ("gateway", "gateway.cli"),
+)
 
 
 def version() -> str:

@@ -78,8 +78,11 @@ def test_every_truncation_is_rejected(msg: Message, cut: int) -> None:
     for name in CODEC_NAMES:
         codec = get_codec(name)
         data = codec.encode(msg)
+        short = data[: cut % len(data)]
+        if name == "binary" and len(short) > 2 and resign(short) == short:
+            continue  # a 1-in-65536 CRC collision: CRC-16 cannot promise to catch it
         with pytest.raises(DecodeError):
-            codec.decode(data[: cut % len(data)])
+            codec.decode(short)
 
 
 @pytest.mark.parametrize(
