@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from dataclasses import dataclass, field
 
 from firmware_protocol.errors import BadField
@@ -34,6 +35,8 @@ MAX_SEQ = 2**32 - 1
 MIN_TS_MS = 946_684_800_000
 #: Latest accepted device timestamp: 2100-01-01T00:00:00Z (clock-skew checks live in the gateway).
 MAX_TS_MS = 4_102_444_800_000
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
 #: Integer values must fit a signed 64-bit field.
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 #: A reading's offset from its message timestamp fits a signed 32-bit field (about ±24.8 days).
@@ -82,7 +85,7 @@ class Message:
 def _check_name(value: object, what: str, limit: int = MAX_NAME_LEN) -> None:
     if not isinstance(value, str) or not value:
         raise BadField(what, "must be a non-empty string")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if _CONTROL.search(value):
         raise BadField(what, "contains a control character")
     try:
         size = len(value.encode("utf-8")) if not value.isascii() else len(value)

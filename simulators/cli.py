@@ -22,7 +22,7 @@ fault spec (--faults SPEC):
           message, /LEN messages long or the whole run)
   /LEN    episode length in messages for lasting kinds (default 20)
   kinds:  spike       one reading jumps by 6-12x its sensor's typical span
-          drift       one reading drifts, 2%% of its span more each message (lasting)
+          drift       one reading drifts, 2% of its span more each message (lasting)
           stuck       one reading repeats its value (lasting)
           dropout     the device stays silent; manifest line with sent=false (lasting)
           clock-skew  the device clock is 1 h ahead or behind (lasting)
@@ -101,8 +101,11 @@ def _add_run(sub: Any) -> None:
     p = sub.add_parser(
         "run",
         help="publish a simulated fleet of machines",
-        description="Publish a simulated fleet: daily cycles, noise, correlated sensors, "
-        "degradation to failure, injected faults; every publish recorded in a manifest.",
+        description="Publish a simulated fleet to an MQTT broker: daily cycles, noise, "
+        "correlated sensors,\ndegradation to failure, injected faults; every publish "
+        "recorded in a manifest.\n\nexample:\n  iotgw sim run --broker mqtt://127.0.0.1:1883 "
+        "--devices 100 --rate 200 --duration 60 \\\n      --faults spike=0.01,duplicate=0.01 "
+        "--degrade dev-0007:5m --manifest run.jsonl",
         epilog=FAULTS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

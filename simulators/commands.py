@@ -118,8 +118,15 @@ def _publish(args: argparse.Namespace, source: Source, connections: int, count: 
     publisher = MqttPublisher(settings, connections=connections,
                               client_id_prefix=f"iotgw-sim-{args.site}-{os.getpid()}")
     manifest = ManifestWriter(args.manifest)
-    publisher.start()
-    manifest.start()
+    try:
+        manifest.start()
+    except OSError as exc:
+        raise ConfigError(f"--manifest: cannot write {args.manifest}: {exc.strerror}") from None
+    try:
+        publisher.start()
+    except BaseException:
+        manifest.stop()
+        raise
     runner = Runner(source, publisher, manifest, count=count, duration_s=duration_s,
                     ack_timeout=args.ack_timeout, progress=Progress())
     try:

@@ -60,6 +60,7 @@ class _Device:
         self.seq = 0
         self.last_ts = -1
         self.held: list[Outgoing] = []
+        self.topic = ""
 
 
 class FleetSource:
@@ -114,6 +115,10 @@ class FleetSource:
             d.held = []
         return held
 
+    def _device_topic(self, dev: _Device) -> str:
+        dev.topic = self._topic(self.cfg.site, dev.name, self.cfg.fmt)
+        return dev.topic
+
     def _build(self, dev: _Device, plan: FaultPlan, due_s: float, wear: float | None) -> Outgoing:
         cfg = self.cfg
         readings = tuple(
@@ -128,7 +133,7 @@ class FleetSource:
         return Outgoing(
             message=msg,
             payload=payload,
-            topic=self._topic(cfg.site, dev.name, cfg.fmt),
+            topic=dev.topic or self._device_topic(dev),
             fmt=cfg.fmt,
             qos=cfg.qos,
             conn=dev.index,

@@ -8,7 +8,7 @@ as exactly one dead letter:
   carry no checksum, get their first byte corrupted to ``0xFF`` (never valid JSON or CBOR start).
 - ``truncated``: the payload cut short at a random point (at least one byte kept). A prefix of a
   JSON object/array or of a definite-length CBOR item is incomplete; a binary frame's CRC and
-  lengths no longer fit.
+  lengths no longer fit (the rare cut that still decodes is cut again, see :func:`malform`).
 - ``wrong-type``: JSON and SenML get the first reading's value as a string (``"21.5"``, the
   classic firmware bug of quoting numbers); binary frames get a bool record whose value byte is
   2, with a correct CRC, so it is the type check that must reject it.
@@ -22,6 +22,7 @@ import random
 from typing import Any
 
 from firmware_protocol.codec import Codec
+from firmware_protocol.errors import DecodeError
 from firmware_protocol.model import Message
 
 _CRC_BYTES = 2
@@ -89,13 +90,30 @@ def _binary_wrong_type(codec: Codec, msg: Message) -> bytes:
     return bytes(body) + crc16(bytes(body)).to_bytes(_CRC_BYTES, "little")
 
 
+def _rejected(codec: Codec, data: bytes) -> bool:
+    try:
+        codec.decode(data)
+    except DecodeError:
+        return True
+    return False
+
+
 def malform(kind: str, codec: Codec, msg: Message, payload: bytes, rng: random.Random) -> bytes:
-    """The payload a ``kind`` fault sends instead of ``payload`` (``msg`` encoded by ``codec``)."""
-    if kind == "bad-crc":
-        return bad_crc(codec, payload)
-    if kind == "truncated":
-        return truncated(payload, rng)
-    if kind == "wrong-type":
-        return wrong_type(codec, msg)
-    raise ValueError(f"not a malformed-payload fault: {kind!r}")
+    """The payload a ``kind`` fault sends instead of ``payload`` (``msg`` encoded by ``codec``).
+
+    The result is checked against ``codec``: a cut that happens to leave a valid frame (a
+    binary prefix whose last two bytes match its CRC-16, about 1 in 65,536) is cut again.
+    """
+    for _attempt in range(16):
+        if kind == "bad-crc":
+            out = bad_crc(codec, payload)
+        elif kind == "truncated":
+            out = truncated(payload, rng)
+        elif kind == "wrong-type":
+            out = wrong_type(codec, msg)
+        else:
+            raise ValueError(f"not a malformed-payload fault: {kind!r}")
+        if _rejected(codec, out):
+            return out
+    raise ValueError(f"{kind}: could not build a payload {codec.name} rejects")
 

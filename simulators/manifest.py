@@ -33,10 +33,13 @@ The reader functions below are what reconciliation tests use: a reading is ident
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+#: A running simulator flushes the manifest file at least this often (seconds).
+FLUSH_EVERY_S = 0.2
 #: (device, seq, sensor): one reading's identity.
 ReadingKey = tuple[str, int, str]
 
@@ -47,6 +50,7 @@ class ManifestWriter:
     def __init__(self, path: str | Path | None) -> None:
         self.path = None if path is None else Path(path)
         self._file: IO[str] | None = None
+        self._next_flush = 0.0
         self.lines = 0
 
     def start(self) -> None:
@@ -56,11 +60,14 @@ class ManifestWriter:
             self._file = self.path.open("w", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        """Write one line; flushed, so a test can read it while the simulator runs."""
+        """Write one line; flushed at least every ``FLUSH_EVERY_S``, and on :meth:`stop`."""
         self.lines += 1
         if self._file is not None:
             self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._file.flush()
+            now = time.monotonic()
+            if now >= self._next_flush:
+                self._file.flush()
+                self._next_flush = now + FLUSH_EVERY_S
 
     def stop(self) -> None:
         if self._file is not None:

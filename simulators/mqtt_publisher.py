@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import socket
 import ssl
 import threading
 import time
@@ -105,6 +106,8 @@ class MqttPublisher:
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self._conns = [self._make_client(i) for i in range(self.connections)]
         try:
+            if self.settings.tls:
+                self._tls_preflight()
             for conn in self._conns:
                 conn.client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
         except (OSError, ssl.SSLError) as exc:
@@ -116,6 +119,20 @@ class MqttPublisher:
         self._thread = threading.Thread(target=self._run, name="sim-mqtt-io", daemon=True)
         self._thread.start()
         self._await_connacks()
+
+    def _tls_preflight(self) -> None:
+        """One TLS handshake of our own, closed properly, before paho makes any.
+
+        paho leaks its socket when a handshake fails (an untrusted certificate, say); checking
+        first turns that case into a clean error with nothing left open.
+        """
+        s = self.settings
+        context = ssl.create_default_context(cafile=s.ca_file)
+        with (
+            socket.create_connection((s.host, s.port), timeout=CONNECT_TIMEOUT_S) as raw,
+            context.wrap_socket(raw, server_hostname=s.host),
+        ):
+            pass
 
     def _await_connacks(self) -> None:
         deadline = time.monotonic() + CONNECT_TIMEOUT_S

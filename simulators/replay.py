@@ -56,6 +56,7 @@ def parse_value(text: str) -> Value:
 class Row:
     ts_ms: int
     values: list[tuple[str, Value]]
+    line: int = 0
 
 
 @dataclass(slots=True)
@@ -66,11 +67,14 @@ class CsvSeries:
     rows: list[Row] = field(default_factory=list)
     skipped: int = 0
     first_problem: str | None = None
+    _first_line: int = 0
 
     def skip(self, line: int, why: str) -> None:
+        """Count a skipped row; keep the problem of the earliest line for the report."""
         self.skipped += 1
-        if self.first_problem is None:
+        if self.first_problem is None or line < self._first_line:
             self.first_problem = f"line {line}: {why}"
+            self._first_line = line
 
 
 def read_csv(path: str | Path, sensors: Sequence[str] | None = None) -> CsvSeries:
@@ -108,7 +112,7 @@ def read_csv(path: str | Path, sensors: Sequence[str] | None = None) -> CsvSerie
         if not values:
             series.skip(line, "no value")
             continue
-        series.rows.append(Row(ts, values))
+        series.rows.append(Row(ts, values, line))
     if not series.rows:
         raise ReplayFileError(f"{path}: no usable rows ({series.first_problem or 'empty'})")
     return series
@@ -136,7 +140,7 @@ class ReplaySource:
         self._speedup = speedup
 
     def __iter__(self) -> Iterator[list[Outgoing]]:
-        first_ts = self.series.rows[0].ts_ms
+        first_ts: int | None = None
         for row in self.series.rows:
             readings = tuple(Reading(name, value) for name, value in row.values)
             msg = Message(self._device, self.produced % (MAX_SEQ + 1), row.ts_ms, readings,
@@ -144,8 +148,9 @@ class ReplaySource:
             try:
                 payload = self._codec.encode(msg)
             except EncodeError as exc:
-                self.series.skip(0, f"ts {row.ts_ms}: {exc}")
+                self.series.skip(row.line, str(exc))
                 continue
+            first_ts = row.ts_ms if first_ts is None else first_ts
             due = (row.ts_ms - first_ts) / 1000 / self._speedup if self._speedup else 0.0
             self.produced += 1
             yield [Outgoing(msg, payload, self._topic_name, self._fmt, self._qos, 0, max(0.0, due))]

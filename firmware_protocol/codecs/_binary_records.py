@@ -20,6 +20,8 @@ from firmware_protocol.errors import BadField, EncodeError, TruncatedFrame
 from firmware_protocol.model import Quality, Reading, Value
 
 KIND_F32, KIND_F64, KIND_I32, KIND_I64, KIND_BOOL, KIND_DEC = 1, 2, 3, 4, 5, 6
+KIND_NAMES = {KIND_F32: "f32", KIND_F64: "f64", KIND_I32: "i32", KIND_I64: "i64",
+              KIND_BOOL: "bool", KIND_DEC: "dec"}
 HAS_UNIT, HAS_OFFSET, HAS_QUALITY = 0x10, 0x20, 0x40
 RESERVED = 0x80
 
@@ -67,7 +69,9 @@ def decimal_value(mantissa: int, exp: int) -> float:
     return mantissa / 10**-exp
 
 
-def _value_kind(value: Value) -> tuple[int, bytes]:
+def value_kind(value: Value) -> tuple[int, bytes]:
+    """The record kind and value bytes the encoder uses: bool, i32 if it fits else i64; for a
+    float the first exact one of f32, decimal, f64."""
     if isinstance(value, bool):
         return KIND_BOOL, bytes([value])
     if isinstance(value, int):
@@ -87,7 +91,7 @@ def _value_kind(value: Value) -> tuple[int, bytes]:
 
 def encode_reading(out: bytearray, r: Reading) -> None:
     """Append the record for ``r`` (already validated) to ``out``."""
-    kind, body = _value_kind(r.value)
+    kind, body = value_kind(r.value)
     payload = bytearray(body)
     if r.unit is not None:
         kind |= HAS_UNIT

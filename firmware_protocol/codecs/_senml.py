@@ -84,12 +84,12 @@ def from_records(records: object, context: DecodeContext | None) -> Message:
             ts0 = _absolute(pack.bt_ms, received, f"{where}.bt")
         if not _VALUE_LABELS.intersection(rec) and "n" not in rec:
             continue  # a record of base fields only
+        readings.append(_reading(pack, rec, where))
         t_ms = _ms(_get(rec, "t", where, (int, float)) or 0, f"{where}.t")
         abs_ms = _absolute(pack.bt_ms + t_ms, received, f"{where}.t")
         if ts0 is None:
             ts0 = abs_ms
         times.append(abs_ms)
-        readings.append(_reading(pack, rec, where))
     if ts0 is None or not readings:
         raise BadField("$", "the pack holds no record with a value")
     readings = [

@@ -111,3 +111,17 @@ def test_oversize_input_is_rejected_before_parsing(codec: Codec) -> None:
 def test_non_bytes_input_is_a_decode_error(codec: Codec) -> None:
     with pytest.raises(DecodeError):
         codec.decode("not bytes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("codec_name", "payload"),
+    [
+        ("json", b'{"seq":1,"ts":1700000000000,"readings":[{"sensor":"t","value":1}]}'),
+        ("senml-json", b'[{"bt":1700000000,"n":"t","v":1}]'),
+    ],
+)
+def test_device_may_come_from_the_topic_only(codec_name: str, payload: bytes) -> None:
+    codec = get_codec(codec_name)
+    assert codec.decode(payload, DecodeContext(device="p1")).device == "p1"
+    with pytest.raises(BadField, match="device: is missing"):
+        codec.decode(payload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 
 import pytest
@@ -48,7 +49,7 @@ def test_sensors_are_correlated_through_load() -> None:
 def test_noise_is_present_but_small() -> None:
     dev = DeviceSignals(1, 2, ("pressure",))
     values = [s["pressure"] for s in _series(dev, DAY0, 1000, 200)]
-    diffs = [b - a for a, b in zip(values, values[1:], strict=False)]
+    diffs = [b - a for a, b in itertools.pairwise(values)]
     assert len(set(values)) > 150
     assert statistics.pstdev(diffs) < 5 * SENSORS["pressure"].noise
 
@@ -72,7 +73,9 @@ def test_degradation_vibration_rises_temperature_follows_then_failure() -> None:
     )
     assert temp_gap > 8
     # vibration rises monotonically (hour means) during the wear
-    hourly = [statistics.mean(s["vibration"] for s in worn[h * 60 : (h + 1) * 60]) for h in range(1, 7)]
+    hourly = [
+        statistics.mean(s["vibration"] for s in worn[h * 60 : (h + 1) * 60]) for h in range(1, 7)
+    ]
     assert hourly == sorted(hourly)
     # after failure the motor is tripped
     failed = worn[7 * 60 + 5 :]

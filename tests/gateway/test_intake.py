@@ -1,0 +1,126 @@
+"""The gateway in-process against a real Mosquitto and the recording cloud sink."""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.service import GatewayService
+from simulators.iotgw import main as iotgw
+from tests.gateway.helpers import (
+    SENSORS_PER_MESSAGE,
+    gateway_config,
+    settings_from,
+    wait_until,
+    write_config,
+)
+from tests.support.cloud_sink import CloudSink
+from tests.support.publisher import SENSORS, Publisher, fleet, message, topic
+from tests.support.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def sink() -> Iterator[CloudSink]:
+    s = CloudSink()
+    s.up()
+    yield s
+    s.down()
+
+
+def expected_keys(acked: set[tuple[str, int]]) -> set[tuple[str, int, str]]:
+    return {(d, seq, s) for d, seq in acked for s in SENSORS}
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_messages_flow_to_the_cloud_once(tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink,
+                                         protocol: str) -> None:
+    cfg = gateway_config(tmp_path, mosquitto, sink.url, sink.token, mqtt={"protocol": protocol})
+    service = GatewayService(settings_from(cfg, tmp_path))
+    service.start()
+    pub = Publisher(mosquitto.host, mosquitto.port)
+    try:
+        assert wait_until(lambda: service.intake.connected, 15)
+        pub.run(fleet(devices=5, per_device=40))
+        assert pub.wait_acked()
+        want = expected_keys(pub.acked)
+        assert len(want) == 5 * 40 * SENSORS_PER_MESSAGE
+        assert sink.wait_for(lambda: sink.keys() >= want, 30), len(want - sink.keys())
+        assert not sink.duplicates()
+        base = f"http://127.0.0.1:{cfg['health']['port']}"
+        assert get(f"{base}/healthz")[0] == 200
+        status, body = get(f"{base}/readyz")
+        assert status == 200 and json.loads(body)["ready"] is True
+        metrics = get(f"{base}/metrics")[1]
+        assert 'iotgw_messages_total{outcome="buffered"} 200' in metrics
+        assert "iotgw_buffer_rows 0" in metrics and "iotgw_breaker_state 0" in metrics
+    finally:
+        pub.close()
+        service.stop()
+
+
+def test_malformed_payloads_are_dead_lettered_and_good_ones_arrive(
+        tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = gateway_config(tmp_path, mosquitto, sink.url, sink.token)
+    service = GatewayService(settings_from(cfg, tmp_path))
+    service.start()
+    pub = Publisher(mosquitto.host, mosquitto.port)
+    bad = {
+        "malformed": (topic("dev-bad", "json"), b"{not json"),
+        "bad_field": (topic("dev-bad", "json"),
+                      b'{"seq": 1, "ts": 1700000000000, "readings": []}'),
+        "unknown_format": (topic("dev-bad", "xml"), b"<r/>"),
+        "bad_checksum": (topic("dev-bad", "binary"), b"\x00" * 40),
+    }
+    try:
+        assert wait_until(lambda: service.intake.connected, 15)
+        for seq in range(30):
+            pub.publish(message("dev-ok", seq))
+            kind = list(bad)[seq % len(bad)]
+            if seq % 3 == 0:
+                pub.publish_raw(*bad[kind]).wait_for_publish(5)
+        nan = json.dumps({"device": "dev-nan", "seq": 1, "ts": 1_700_000_000_000,
+                          "readings": [{"sensor": "t", "value": math.nan}]})
+        pub.publish_raw(topic("dev-nan"), nan.encode()).wait_for_publish(5)
+        assert pub.wait_acked()
+        want = expected_keys(pub.acked)
+        assert sink.wait_for(lambda: sink.keys() >= want, 30)
+        assert wait_until(lambda: sum(service.dead_letters.counts().values()) == 11, 15)
+    finally:
+        pub.close()
+        service.stop()
+    assert sink.keys() == want and not sink.duplicates()
+
+    config = write_config(tmp_path, cfg)
+    assert iotgw(["gateway", "dlq", "list", "--config", str(config), "--json"]) == 0
+    out, err = capsys.readouterr()
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert len(listed) == 11 and "11 dead letters" in err
+    reasons = {e["reason"] for e in listed}
+    assert {"malformed", "bad_field", "unknown_format"} <= reasons
+    assert all(e["detail"] for e in listed)  # every entry says why
+    first = listed[-1]["id"]
+    assert iotgw(["gateway", "dlq", "show", str(first), "--config", str(config)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["topic"] and (shown["payload_text"] or shown["payload_hex"])
+    # Replaying something still broken keeps it (with its current reason) and says so.
+    assert iotgw(["gateway", "dlq", "replay", str(first), "--config", str(config)]) == 1
+    assert "still failing 1" in capsys.readouterr().out
+    assert iotgw(["gateway", "dlq", "purge", "--all", "--config", str(config)]) == 0
+    assert "purged 11" in capsys.readouterr().out
+    assert iotgw(["gateway", "dlq", "show", str(first), "--config", str(config)]) == 1
