@@ -160,8 +160,6 @@ class SentinelDetector(BaseDetector):
         """A flagged reading: follow it (range, previous bin, run) but learn no pattern from it."""
         self._after(self.score_one(value, ts_ms))
         self.prev_bin = self._bin(value)
-        self.low = min(self.low, value)
-        self.high = max(self.high, value)
         self._track_run(value)
 
     def _after(self, score: float) -> None:
