@@ -15,15 +15,18 @@ _LOG_FLOOR = math.log(1e-10)
 class AnomalyLikelihood:
     """Short moving average of raw scores against a normal fitted to their recent history.
 
-    >>> lik = AnomalyLikelihood(history=200, average=5, reestimate=50)
+    >>> lik = AnomalyLikelihood(history=200, average=5, reestimate=50, min_fit=50)
     >>> for i in range(400):
     ...     lik.learn(0.1 if i % 10 else 0.3)
     >>> lik.score(0.1) < 0.5 < lik.score(1.0, burst=1.0)
     True
     """
 
-    def __init__(self, history: int = 1000, average: int = 10, reestimate: int = 100) -> None:
+    def __init__(
+        self, history: int = 1000, average: int = 10, reestimate: int = 100, min_fit: int = 100
+    ) -> None:
         self.history = history
+        self.min_fit = min_fit
         self.average = average
         self.reestimate = reestimate
         self.recent = array("d")  # the last ``average`` raw scores
@@ -60,7 +63,7 @@ class AnomalyLikelihood:
             self.avgs[self.pos] = avg
             self.pos = (self.pos + 1) % self.history
         self.n += 1
-        if len(self.avgs) >= self.reestimate and self.n % self.reestimate == 0:
+        if len(self.avgs) >= self.min_fit and self.n % self.reestimate == 0:
             self._fit()
 
     def _fit(self) -> None:

@@ -57,6 +57,7 @@ class SentinelDetector(BaseDetector):
         damp: float = 0.3,
         history: int = 1000,
         average: int = 10,
+        min_fit: int = 300,
     ) -> None:
         self.tolerance = tolerance
         self.bins = bins
@@ -84,7 +85,7 @@ class SentinelDetector(BaseDetector):
         self.run = 0
         self.longest = 1
         self.quiet = 0
-        self.likelihood = AnomalyLikelihood(history=history, average=average)
+        self.likelihood = AnomalyLikelihood(history=history, average=average, min_fit=min_fit)
 
     # -- parts ----------------------------------------------------------------------------------
     def _spatial(self, value: float) -> bool:
@@ -130,7 +131,12 @@ class SentinelDetector(BaseDetector):
 
     # -- the role -------------------------------------------------------------------------------
     def score_one(self, value: float, ts_ms: int) -> float:
-        """1.0 for a value outside the seen range or a stuck run, else the likelihood score."""
+        """1.0 for a value outside the seen range or a stuck run, else the likelihood score.
+
+        0 until ``calibrate`` readings are in: before that even the range is a guess.
+        """
+        if self.n < self.calibrate:
+            return 0.0
         if self._spatial(value) or self._stuck(value):
             score = 1.0
         else:
