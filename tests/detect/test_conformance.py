@@ -12,8 +12,8 @@ import pytest
 
 from gateway.detect import (
     BaseDetector,
-    DetectSettings,
     Detector,
+    DetectSettings,
     StreamState,
     UnknownDetector,
     create_detector,

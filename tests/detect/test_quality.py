@@ -1,7 +1,8 @@
 """Detection quality of the default detector on synthetic faults and on NAB's quiet series.
 
 Floors are stated here and set below what the detector measured when they were written
-(spikes 30/30, drifts 9/10, stuck 10/10, 15 false alarms in 40,000 readings, seeds 0-9), so they catch regressions, not noise.
+(spikes 30/30, drifts 9/10, stuck 10/10, 15 false alarms in 40,000 readings, seeds 0-9),
+so they catch regressions, not noise.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from gateway.detect import DEFAULT_DETECTOR, DetectSettings, StreamState, create_detector
-from tests.detect.synthetic import sensor_series, found
+from tests.detect.synthetic import found, sensor_series
 
 NAB = Path(__file__).resolve().parents[2] / "bench" / "data" / "nab" / "data"
 SEEDS = range(10)
