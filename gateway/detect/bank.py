@@ -80,8 +80,14 @@ class DetectorBank:
         self, device: str, sensor: str, ts_ms: int, value: float, site: str | None = None
     ) -> AnomalyEvent | None:
         """Score one reading (learning from it unless flagged); an event when flagged."""
+        return self.step(device, sensor, ts_ms, value, site)[1]
+
+    def step(
+        self, device: str, sensor: str, ts_ms: int, value: float, site: str | None = None
+    ) -> tuple[float, AnomalyEvent | None]:
+        """Like :meth:`observe`, also returning the score (0.0 when detection is disabled)."""
         if not self.settings.enabled:
-            return None
+            return 0.0, None
         now = self._clock()
         state = self._stream((device, sensor), now)
         score, flagged = state.step(value, ts_ms, self.policy)
@@ -89,9 +95,9 @@ class DetectorBank:
         if self._observed % 1024 == 0:
             self.evict_idle(now)
         if not flagged:
-            return None
+            return score, None
         expected = state.detector.expected_range()
-        return AnomalyEvent(
+        return score, AnomalyEvent(
             device=device,
             sensor=sensor,
             ts_ms=ts_ms,
