@@ -90,6 +90,14 @@ class DetectorBank:
             return 0.0, None
         now = self._clock()
         state = self._stream((device, sensor), now)
+        limits = self.settings.limits.get(sensor)
+        if limits is not None and not limits[0] <= value <= limits[1]:
+            # Physically impossible: an event whatever the model says, and never learned.
+            state.seen += 1
+            state.detector.skip_one(value, ts_ms)
+            return 1.0, AnomalyEvent(
+                device, sensor, ts_ms, value, 1.0, "range", limits[0], limits[1], site
+            )
         score, flagged = state.step(value, ts_ms, self.policy)
         self._observed += 1
         if self._observed % 1024 == 0:

@@ -205,8 +205,9 @@ class SentinelDetector(BaseDetector):
         self.totals[a] = self.totals.get(a, 0.0) + 1.0
 
     def _decay(self) -> None:
-        """Halve every count and forget those that fall below one: a bounded memory."""
-        self.counts = {k: c / 2 for k, c in self.counts.items() if c >= 2.0}
+        """Halve every count and keep the stronger half of the transitions: a bounded memory."""
+        keep = sorted(self.counts.items(), key=lambda kc: (-kc[1], kc[0]))
+        self.counts = {k: c / 2 for k, c in keep[: self.max_transitions // 2]}
         totals: dict[int, float] = {}
         for (a, _), c in self.counts.items():
             totals[a] = totals.get(a, 0.0) + c

@@ -160,3 +160,17 @@ def test_disabled_bank_scores_nothing(tmp_path: Path):
     bank = _bank(tmp_path, enabled=False, detector="range", params={"high": 1.0}, warmup=0)
     assert bank.observe("d", "t", 0, 99.0) is None
     assert bank.live_streams == 0
+
+
+def test_physical_limits_flag_impossible_readings_even_in_warm_up(tmp_path: Path):
+    bank = _bank(tmp_path, limits={"temp": (-40.0, 85.0)}, warmup=1000)
+    event = bank.observe("d", "temp", 0, -273.0)
+    assert event is not None and event.detector == "range"
+    assert (event.expected_low, event.expected_high) == (-40.0, 85.0)
+    assert bank.observe("d", "temp", 1, 21.0) is None
+    assert bank.observe("d", "hum", 2, -273.0) is None  # no limits for that sensor
+
+
+def test_limits_must_be_ordered():
+    with pytest.raises(ValueError, match="low 5.0 is above high 1.0"):
+        DetectSettings(limits={"temp": (5.0, 1.0)})
