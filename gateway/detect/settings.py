@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from gateway.detect.registry import DEFAULT_DETECTOR, detector_class, detector_names
 from gateway.detect.stream import StreamPolicy
 
-
 Limits = dict[str, tuple[float, float]]
 
 

@@ -172,5 +172,5 @@ def test_physical_limits_flag_impossible_readings_even_in_warm_up(tmp_path: Path
 
 
 def test_limits_must_be_ordered():
-    with pytest.raises(ValueError, match="low 5.0 is above high 1.0"):
+    with pytest.raises(ValueError, match=r"low 5\.0 is above high 1\.0"):
         DetectSettings(limits={"temp": (5.0, 1.0)})
