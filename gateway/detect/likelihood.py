@@ -30,7 +30,7 @@ class AnomalyLikelihood:
         self.average = average
         self.reestimate = reestimate
         self.recent = array("d")  # the last ``average`` raw scores
-        self.avgs = array("d")  # ring buffer of moving averages
+        self.avgs = array("f")  # ring buffer of moving averages (float32: half the bytes)
         self.pos = 0
         self.n = 0
         self.mean = 0.0
