@@ -58,7 +58,9 @@ class SentinelDetector(BaseDetector):
         history: int = 1000,
         average: int = 10,
         min_fit: int = 300,
+        silent: int = 300,
     ) -> None:
+        self.silent = silent
         self.tolerance = tolerance
         self.bins = bins
         self.calibrate = calibrate
@@ -133,9 +135,9 @@ class SentinelDetector(BaseDetector):
     def score_one(self, value: float, ts_ms: int) -> float:
         """1.0 for a value outside the seen range or a stuck run, else the likelihood score.
 
-        0 until ``calibrate`` readings are in: before that even the range is a guess.
+        0 for the first ``silent`` readings: before that even the range is a guess.
         """
-        if self.n < self.calibrate:
+        if self.n < self.silent:
             return 0.0
         if self._spatial(value) or self._stuck(value):
             score = 1.0
