@@ -6,14 +6,15 @@ Cheap parts, pure Python floats and bounded containers, no per-reading numpy:
    highest value seen so far scores 1.0 (the "spatial anomaly" of Numenta's NAB detector).
 2. **Stuck sensor**: a run of identical readings ``stuck_factor`` x longer than any completed run
    before it (and at least ``stuck_min`` long) scores 1.0.
-3. **Raw surprise** of each reading, the larger of:
+3. **Raw surprise** of each reading, of two kinds:
    - *sequence surprise*: values are quantised into ``bins`` bins (width fixed from the spread of
      the first ``calibrate`` readings); transitions between bins are counted, and a transition
      rarely or never seen after the previous bin is surprising;
    - *time-of-day deviation*: an exponentially weighted mean and spread per slot of the day
      (``day_slots``) catch a missing daily peak that the sequence model finds ordinary.
-4. **Anomaly likelihood** over the raw surprise (:class:`AnomalyLikelihood`): a burst of
-   surprise in a usually predictable stream scores high; a stream always surprising does not.
+4. **Anomaly likelihood** over each kind of surprise separately (:class:`AnomalyLikelihood`),
+   the larger counts: a burst of surprise in a usually predictable stream scores high; a stream
+   always surprising does not.
 5. **Refractory period**: for ``refractory`` readings after an alarm, scores are scaled by
    ``damp``, so one incident raises one alarm rather than a volley.
 """
@@ -41,14 +42,14 @@ class SentinelDetector(BaseDetector):
 
     name: ClassVar[str] = "sentinel"
     default_threshold: ClassVar[float] = 0.5
-    state_version: ClassVar[int] = 1
+    state_version: ClassVar[int] = 2
 
     def __init__(
         self,
         tolerance: float = 0.05,
         bins: int = 10,
         calibrate: int = 300,
-        max_transitions: int = 600,
+        max_transitions: int = 300,
         day_slots: int = 24,
         slot_alpha: float = 0.05,
         stuck_min: int = 20,
@@ -87,7 +88,9 @@ class SentinelDetector(BaseDetector):
         self.run = 0
         self.longest = 1
         self.quiet = 0
-        self.likelihood = AnomalyLikelihood(history=history, average=average, min_fit=min_fit)
+        # One likelihood per kind of surprise: each is judged against its own habit.
+        self.seq_likelihood = AnomalyLikelihood(history, average, min_fit=min_fit)
+        self.tod_likelihood = AnomalyLikelihood(history, average, min_fit=min_fit)
 
     # -- parts ----------------------------------------------------------------------------------
     def _spatial(self, value: float) -> bool:
@@ -118,18 +121,23 @@ class SentinelDetector(BaseDetector):
     def _slot(self, ts_ms: int) -> int:
         return (ts_ms % _DAY_MS) * self.day_slots // _DAY_MS
 
-    def _time_of_day(self, value: float, ts_ms: int) -> float:
+    def _time_of_day(self, value: float, ts_ms: int) -> float | None:
+        """Deviation from this slot's habit in [0, 1); None until two days are in."""
         if self.day_slots <= 0 or self.first_ts is None or ts_ms - self.first_ts < 2 * _DAY_MS:
-            return 0.0
+            return None
         s = self._slot(ts_ms)
         if self.slot_n[s] < 5:
-            return 0.0
+            return None
         floor = 0.01 * (self.high - self.low) + 1e-12
         z = abs(value - self.slot_mean[s]) / (self.slot_dev[s] + floor)
         return z / (z + 3.0)
 
-    def _raw(self, value: float, ts_ms: int) -> float:
-        return max(self._sequence(value), self._time_of_day(value, ts_ms))
+    def _likely(self, value: float, ts_ms: int) -> float:
+        score = self.seq_likelihood.score(self._sequence(value))
+        tod = self._time_of_day(value, ts_ms)
+        if tod is not None:
+            score = max(score, self.tod_likelihood.score(tod))
+        return score
 
     # -- the role -------------------------------------------------------------------------------
     def score_one(self, value: float, ts_ms: int) -> float:
@@ -139,16 +147,14 @@ class SentinelDetector(BaseDetector):
         """
         if self.n < self.silent:
             return 0.0
-        if self._spatial(value) or self._stuck(value):
-            score = 1.0
-        else:
-            score = self.likelihood.score(self._raw(value, ts_ms))
+        novel = self._spatial(value) or self._stuck(value)
+        score = 1.0 if novel else self._likely(value, ts_ms)
         return score * self.damp if self.quiet > 0 else score
 
     def learn_one(self, value: float, ts_ms: int) -> None:
         """Update every part with a normal reading."""
         self._after(self.score_one(value, ts_ms))
-        raw = self._raw(value, ts_ms)
+        seq, tod = self._sequence(value), self._time_of_day(value, ts_ms)
         self.n += 1
         self.low = min(self.low, value)
         self.high = max(self.high, value)
@@ -162,7 +168,9 @@ class SentinelDetector(BaseDetector):
         self._learn_slot(value, ts_ms)
         self._track_run(value)
         if b is not None:
-            self.likelihood.learn(raw)
+            self.seq_likelihood.learn(seq)
+        if tod is not None:
+            self.tod_likelihood.learn(tod)
 
     def skip_one(self, value: float, ts_ms: int) -> None:
         """A flagged reading: follow it (range, previous bin, run) but learn no pattern from it."""

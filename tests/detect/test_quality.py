@@ -1,7 +1,7 @@
 """Detection quality of the default detector on synthetic faults and on NAB's quiet series.
 
 Floors are stated here and set below what the detector measured when they were written
-(spikes 30/30, drifts 9/10, stuck 10/10, 15 false alarms in 40,000 readings, seeds 0-9),
+(spikes 30/30, drifts 10/10, stuck 10/10, 0 false alarms in 40,000 readings, seeds 0-9),
 so they catch regressions, not noise.
 """
 
@@ -18,7 +18,7 @@ from tests.detect.synthetic import found, sensor_series
 
 NAB = Path(__file__).resolve().parents[2] / "bench" / "data" / "nab" / "data"
 SEEDS = range(10)
-RECALL_FLOOR = {"spike": 0.9, "drift": 0.7, "stuck": 0.9}
+RECALL_FLOOR = {"spike": 0.9, "drift": 0.8, "stuck": 0.9}
 
 
 def _flags(values, ts) -> np.ndarray:
@@ -72,3 +72,14 @@ def test_nab_series_without_anomalies_raise_few_events(name: str):
     values = [float(r["value"]) for r in rows]
     ts = [300_000 * i for i in range(len(values))]
     assert int(_flags(values, ts).sum()) <= 2
+
+
+def test_default_detector_state_stays_under_20_kb_on_a_wandering_stream():
+    import pickle
+
+    rng = np.random.default_rng(0)
+    det = create_detector(DEFAULT_DETECTOR)
+    walk = np.cumsum(rng.normal(0.0, 1.0, 20_000))
+    for i, v in enumerate(walk):
+        det.learn_one(float(v), i * 60_000)
+    assert len(pickle.dumps(det, protocol=pickle.HIGHEST_PROTOCOL)) <= 20 * 1024
