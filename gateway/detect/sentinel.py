@@ -42,7 +42,7 @@ class SentinelDetector(BaseDetector):
 
     name: ClassVar[str] = "sentinel"
     default_threshold: ClassVar[float] = 0.5
-    state_version: ClassVar[int] = 2
+    state_version: ClassVar[int] = 3
 
     def __init__(
         self,
@@ -58,7 +58,7 @@ class SentinelDetector(BaseDetector):
         damp: float = 0.3,
         history: int = 1000,
         average: int = 10,
-        min_fit: int = 300,
+        min_fit: int = 200,
         silent: int = 300,
     ) -> None:
         self.silent = silent

@@ -89,6 +89,10 @@ class DetectSettings(BaseModel):
             relearn_after=self.relearn_after,
         )
 
+    def state_path(self, data_dir: Path) -> Path:
+        """Where stream state lives: ``state_dir``, else ``<data_dir>/detect``."""
+        return self.state_dir if self.state_dir is not None else data_dir / "detect"
+
     def topic_for(self, gateway_id: str, device: str, sensor: str) -> str:
         """The MQTT topic an anomaly event of this stream is published on."""
         return self.anomaly_topic.format(gateway_id=gateway_id, device=device, sensor=sensor)

@@ -16,6 +16,8 @@ def test_defaults_are_the_measured_default_detector_and_its_threshold():
     assert settings.effective_threshold() == detector_class("sentinel").default_threshold
     assert settings.policy().warmup == settings.warmup
     assert settings.topic_for("gw-1", "dev-7", "temp") == "gateway/gw-1/anomalies/dev-7/temp"
+    assert settings.state_path(Path("/data")) == Path("/data/detect")
+    assert DetectSettings(state_dir=Path("/s")).state_path(Path("/data")) == Path("/s")
 
 
 def test_explicit_threshold_wins():
