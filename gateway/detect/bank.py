@@ -6,6 +6,8 @@ exceed the cap, and streams idle longer than ``idle_evict_s`` are evicted too. A
 state is restored on its next reading, also after a restart. State written by an incompatible
 version (other detector, parameters or state layout, or an unreadable file) is discarded with
 one log line and the stream starts afresh: never a crash.
+
+Not thread-safe: the pipeline calls it from one thread.
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ class DetectorBank:
         while self._streams:
             key, live = self._streams.popitem(last=False)
             self._save(key, live.state)
+
+    def checkpoint(self) -> int:
+        """Save every live stream's state, keeping it in memory (call it now and then, so a
+        crash loses at most the learning since the last checkpoint); how many were saved."""
+        for key, live in self._streams.items():
+            self._save(key, live.state)
+        return len(self._streams)
 
     @property
     def live_streams(self) -> int:

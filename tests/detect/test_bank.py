@@ -174,3 +174,14 @@ def test_physical_limits_flag_impossible_readings_even_in_warm_up(tmp_path: Path
 def test_limits_must_be_ordered():
     with pytest.raises(ValueError, match=r"low 5\.0 is above high 1\.0"):
         DetectSettings(limits={"temp": (5.0, 1.0)})
+
+
+def test_checkpoint_saves_without_dropping_and_a_crash_resumes_from_it(tmp_path: Path):
+    bank = _bank(tmp_path)
+    _scores(bank, "a", VALUES[:1000], TS[:1000])
+    assert bank.checkpoint() == 1 and bank.live_streams == 1
+    reference = _scores(bank, "a", VALUES[1000:1400], TS[1000:1400])
+    # The process dies here without stop(): a new bank resumes from the checkpoint.
+    revived = _bank(tmp_path)
+    assert _scores(revived, "a", VALUES[1000:1400], TS[1000:1400]) == reference
+    assert revived.restored == 1
