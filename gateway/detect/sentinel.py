@@ -61,6 +61,9 @@ class SentinelDetector(BaseDetector):
         min_fit: int = 200,
         silent: int = 300,
     ) -> None:
+        _check(bins >= 1 and calibrate >= 2 and history >= 10 and average >= 1, "sizes too small")
+        _check(tolerance >= 0 and 0.0 <= damp <= 1.0 and 0 < slot_alpha <= 1, "rate out of range")
+        _check(day_slots >= 0 and refractory >= 0 and min_fit >= 2, "counts must be positive")
         self.silent = silent
         self.tolerance = tolerance
         self.bins = bins
@@ -229,3 +232,8 @@ class SentinelDetector(BaseDetector):
             return None
         margin = (self.high - self.low) * self.tolerance
         return (self.low - margin, self.high + margin)
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(f"sentinel: {what}")

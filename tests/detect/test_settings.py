@@ -58,3 +58,9 @@ def test_detect_table_of_a_gateway_toml(tmp_path: Path):
     bare = tmp_path / "bare.toml"
     bare.write_text('[gateway]\nid = "gw"\n')
     assert load_detect_settings(bare) == DetectSettings()
+
+
+def test_sentinel_params_are_checked_at_start_up():
+    with pytest.raises(ValidationError, match="params do not fit"):
+        DetectSettings(params={"bins": 0})
+    assert DetectSettings(params={"refractory": 10}).params == {"refractory": 10}
