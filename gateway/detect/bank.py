@@ -60,6 +60,7 @@ class DetectorBank:
         self.evicted = 0
         self.restored = 0
         self.discarded = 0
+        self.save_errors = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -172,6 +173,15 @@ class DetectorBank:
         }
 
     def _save(self, key: tuple[str, str], state: StreamState) -> None:
+        """Write one stream's state; a disk error costs that state, never the scoring."""
+        try:
+            self._write(key, state)
+        except OSError as exc:
+            self.save_errors += 1
+            level = logging.WARNING if self.save_errors == 1 else logging.DEBUG
+            log.log(level, "cannot save detector state for %s/%s: %s", *key, exc)
+
+    def _write(self, key: tuple[str, str], state: StreamState) -> None:
         path = self._path(key)
         tmp = path.with_suffix(".tmp")
         payload = pickle.dumps((self._header(key), state), protocol=pickle.HIGHEST_PROTOCOL)

@@ -185,3 +185,18 @@ def test_checkpoint_saves_without_dropping_and_a_crash_resumes_from_it(tmp_path:
     revived = _bank(tmp_path)
     assert _scores(revived, "a", VALUES[1000:1400], TS[1000:1400]) == reference
     assert revived.restored == 1
+
+
+def test_a_state_dir_that_cannot_be_written_costs_state_not_scoring(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    bank = _bank(tmp_path, max_streams=1)
+    state_dir = tmp_path / "detect"
+    state_dir.rmdir()
+    state_dir.write_text("a file where the directory was")
+    with caplog.at_level(logging.WARNING, logger="gateway.detect.bank"):
+        for device in ("a", "b", "c"):
+            bank.observe(device, "temp", TS[0], VALUES[0])
+        bank.stop()
+    assert bank.save_errors == 3
+    assert len([r for r in caplog.records if "cannot save" in r.getMessage()]) == 1
