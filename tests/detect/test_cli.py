@@ -161,3 +161,11 @@ def test_progress_bar_goes_to_a_terminal_stderr(nab_slice: Path):
     assert proc.returncode == 0
     assert b"scoring [" in seen and b"100.0%" in seen
     assert b"scoring" not in stdout and len(stdout.splitlines()) == 1501
+
+
+def test_binary_input_is_a_one_line_error(tmp_path: Path):
+    path = tmp_path / "image.csv"
+    path.write_bytes(b"timestamp,value\n\xff\xfe\x00\x81garbage\n")
+    result = iotgw("detect", str(path))
+    assert result.returncode == 2 and "not a UTF-8 text CSV file" in result.stderr
+    assert "Traceback" not in result.stderr
