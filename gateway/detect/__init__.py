@@ -13,6 +13,7 @@ from gateway.detect.flatline import FlatlineDetector
 from gateway.detect.gaussian import GaussianDetector
 from gateway.detect.hst import HalfSpaceTreesDetector
 from gateway.detect.jump import JumpDetector
+from gateway.detect.likelihood import AnomalyLikelihood
 from gateway.detect.predictive import PredictiveDetector
 from gateway.detect.range import RangeDetector
 from gateway.detect.registry import (
@@ -22,11 +23,13 @@ from gateway.detect.registry import (
     detector_names,
 )
 from gateway.detect.sad import StandardAbsoluteDeviationDetector
+from gateway.detect.sentinel import SentinelDetector
 from gateway.detect.settings import DetectSettings, load_detect_settings
 from gateway.detect.stream import StreamPolicy, StreamState
 
 __all__ = [
     "DEFAULT_DETECTOR",
+    "AnomalyLikelihood",
     "BaseDetector",
     "DetectError",
     "DetectSettings",
@@ -38,6 +41,7 @@ __all__ = [
     "JumpDetector",
     "PredictiveDetector",
     "RangeDetector",
+    "SentinelDetector",
     "StandardAbsoluteDeviationDetector",
     "StateError",
     "StreamPolicy",

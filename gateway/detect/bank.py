@@ -6,6 +6,8 @@ exceed the cap, and streams idle longer than ``idle_evict_s`` are evicted too. A
 state is restored on its next reading, also after a restart. State written by an incompatible
 version (other detector, parameters or state layout, or an unreadable file) is discarded with
 one log line and the stream starts afresh: never a crash.
+
+Not thread-safe: the pipeline calls it from one thread.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class DetectorBank:
         self.evicted = 0
         self.restored = 0
         self.discarded = 0
+        self.save_errors = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -70,6 +73,13 @@ class DetectorBank:
             key, live = self._streams.popitem(last=False)
             self._save(key, live.state)
 
+    def checkpoint(self) -> int:
+        """Save every live stream's state, keeping it in memory (call it now and then, so a
+        crash loses at most the learning since the last checkpoint); how many were saved."""
+        for key, live in self._streams.items():
+            self._save(key, live.state)
+        return len(self._streams)
+
     @property
     def live_streams(self) -> int:
         """How many streams are in memory."""
@@ -80,18 +90,32 @@ class DetectorBank:
         self, device: str, sensor: str, ts_ms: int, value: float, site: str | None = None
     ) -> AnomalyEvent | None:
         """Score one reading (learning from it unless flagged); an event when flagged."""
+        return self.step(device, sensor, ts_ms, value, site)[1]
+
+    def step(
+        self, device: str, sensor: str, ts_ms: int, value: float, site: str | None = None
+    ) -> tuple[float, AnomalyEvent | None]:
+        """Like :meth:`observe`, also returning the score (0.0 when detection is disabled)."""
         if not self.settings.enabled:
-            return None
+            return 0.0, None
         now = self._clock()
         state = self._stream((device, sensor), now)
+        limits = self.settings.limits.get(sensor)
+        if limits is not None and not limits[0] <= value <= limits[1]:
+            # Physically impossible: an event whatever the model says, and never learned.
+            state.seen += 1
+            state.detector.skip_one(value, ts_ms)
+            return 1.0, AnomalyEvent(
+                device, sensor, ts_ms, value, 1.0, "range", limits[0], limits[1], site
+            )
         score, flagged = state.step(value, ts_ms, self.policy)
         self._observed += 1
         if self._observed % 1024 == 0:
             self.evict_idle(now)
         if not flagged:
-            return None
+            return score, None
         expected = state.detector.expected_range()
-        return AnomalyEvent(
+        return score, AnomalyEvent(
             device=device,
             sensor=sensor,
             ts_ms=ts_ms,
@@ -149,6 +173,15 @@ class DetectorBank:
         }
 
     def _save(self, key: tuple[str, str], state: StreamState) -> None:
+        """Write one stream's state; a disk error costs that state, never the scoring."""
+        try:
+            self._write(key, state)
+        except OSError as exc:
+            self.save_errors += 1
+            level = logging.WARNING if self.save_errors == 1 else logging.DEBUG
+            log.log(level, "cannot save detector state for %s/%s: %s", *key, exc)
+
+    def _write(self, key: tuple[str, str], state: StreamState) -> None:
         path = self._path(key)
         tmp = path.with_suffix(".tmp")
         payload = pickle.dumps((self._header(key), state), protocol=pickle.HIGHEST_PROTOCOL)

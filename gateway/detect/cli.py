@@ -9,6 +9,7 @@ imports happen inside :func:`run` so that ``iotgw --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import sys
 from collections.abc import Iterator
@@ -129,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
 
         bad = score_csv(progress.lines(fh), sys.stdout, settings)
     except UnicodeDecodeError:
-        return _fail(f"{args.file} is not a text CSV file")
+        return _fail(f"{args.file} is not a UTF-8 text CSV file")
+    except csv.Error as exc:
+        return _fail(f"{args.file} is not a valid CSV file: {exc}")
     except BrokenPipeError:
         # The reader went away (``| head``): stop quietly, as Unix filters do.
         devnull = os.open(os.devnull, os.O_WRONLY)

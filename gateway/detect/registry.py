@@ -27,7 +27,7 @@ _CLASSES: tuple[type[Any], ...] = (
 )
 
 #: The detector the gateway uses unless told otherwise, chosen by ``bench/anomaly_nab.py``.
-DEFAULT_DETECTOR = "hst"
+DEFAULT_DETECTOR = "sentinel"
 
 
 def detector_names() -> list[str]:

@@ -11,12 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from gateway.detect.registry import DEFAULT_DETECTOR, detector_class, detector_names
 from gateway.detect.stream import StreamPolicy
 
+Limits = dict[str, tuple[float, float]]
+
 
 class DetectSettings(BaseModel):
     """How the gateway scores each (device, sensor) stream.
 
     ``threshold`` None means the chosen detector's own ``default_threshold``; ``state_dir``
-    None means ``<gateway data dir>/detect``.
+    None means ``<gateway data dir>/detect``; ``params`` are passed to the detector's
+    constructor; ``relearn_after``, ``warmup``: see :class:`~gateway.detect.stream.StreamPolicy`.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -30,6 +33,9 @@ class DetectSettings(BaseModel):
     max_streams: int = Field(default=10_000, ge=1)
     idle_evict_s: float = Field(default=3600.0, gt=0)
     state_dir: Path | None = None
+    #: Physical range per sensor name, e.g. ``{temperature = [-40, 85]}``: a reading outside it
+    #: is an anomaly (detector ``"range"``, score 1) whatever the model says, and is not learned.
+    limits: Limits = Field(default_factory=dict)
     anomaly_topic: str = "gateway/{gateway_id}/anomalies/{device}/{sensor}"
 
     @field_validator("detector")
@@ -53,6 +59,14 @@ class DetectSettings(BaseModel):
             raise ValueError("anomaly_topic must not contain MQTT wildcards + or #")
         return topic
 
+    @field_validator("limits")
+    @classmethod
+    def _ordered_limits(cls, limits: Limits) -> Limits:
+        for sensor, (low, high) in limits.items():
+            if low > high:
+                raise ValueError(f"limits for {sensor!r}: low {low} is above high {high}")
+        return limits
+
     @model_validator(mode="after")
     def _params_fit(self) -> DetectSettings:
         try:
@@ -74,6 +88,10 @@ class DetectSettings(BaseModel):
             warmup=self.warmup,
             relearn_after=self.relearn_after,
         )
+
+    def state_path(self, data_dir: Path) -> Path:
+        """Where stream state lives: ``state_dir``, else ``<data_dir>/detect``."""
+        return self.state_dir if self.state_dir is not None else data_dir / "detect"
 
     def topic_for(self, gateway_id: str, device: str, sensor: str) -> str:
         """The MQTT topic an anomaly event of this stream is published on."""
