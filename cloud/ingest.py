@@ -126,21 +126,21 @@ class IngestService:
 
     def _ingest(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
         env, body_hash = self.parse(raw, token_gateway)
-        if not self._slots.acquire(blocking=False):
-            raise RequestRejected(429, "too many ingest requests in progress; retry later")
+        stored = self.idempotency.claim(env.gateway_id, key, body_hash)
+        if stored is not None:
+            return IngestOutcome(stored.status_code, stored.body, replayed=True)
         try:
-            stored = self.idempotency.claim(env.gateway_id, key, body_hash)
-            if stored is not None:
-                return IngestOutcome(stored.status_code, stored.body, replayed=True)
+            if not self._slots.acquire(blocking=False):
+                raise RequestRejected(429, "too many ingest requests in progress; retry later")
             try:
                 body = self._store(env)
-            except BaseException:
-                self.idempotency.release(env.gateway_id, key)
-                raise
-            self.idempotency.complete(env.gateway_id, key, 200, body)
-            return IngestOutcome(200, body)
-        finally:
-            self._slots.release()
+            finally:
+                self._slots.release()
+        except BaseException:
+            self.idempotency.release(env.gateway_id, key)
+            raise
+        self.idempotency.complete(env.gateway_id, key, 200, body)
+        return IngestOutcome(200, body)
 
     def _store(self, env: IngestEnvelope) -> str:
         readings, bad = _validate(_READINGS, ReadingIn, env.readings)
