@@ -88,7 +88,7 @@ class IngestService:
             data = json.loads(raw)
         except (UnicodeDecodeError, ValueError) as exc:
             raise RequestRejected(400, f"the body is not valid JSON: {exc}") from None
-        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         body_hash = hashlib.sha256(canonical.encode()).hexdigest()
         try:
             env = IngestEnvelope.model_validate(data)
@@ -169,7 +169,7 @@ class IngestService:
             "rejected": [{"index": r.index, "reason": r.reason} for r in bad],
             "anomalies_accepted": len(apoints) - len(result.anomalies_rejected),
             "anomalies_rejected": [{"index": r.index, "reason": r.reason} for r in bad_a],
-        }, ensure_ascii=False)
+        })
 
     def _dead_letter(self, env: IngestEnvelope, bad: list[Rejection],
                      bad_a: list[Rejection]) -> None:
