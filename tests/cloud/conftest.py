@@ -79,8 +79,10 @@ def make_cloud(tmp_path, http):
     """``make_cloud(kind="sqlite"|"influxdb", store=None, **limits)`` -> a served CloudClient."""
     clients = []
 
-    def make(kind: str = "sqlite", store=None, influx=None, **limits) -> CloudClient:
-        overrides: dict = {"data_dir": tmp_path / f"cloud{len(clients)}"}
+    def make(kind: str = "sqlite", store=None, influx=None, metadata_url: str = "",
+             **limits) -> CloudClient:
+        overrides: dict = {"data_dir": tmp_path / f"cloud{len(clients)}",
+                           "metadata": {"url": metadata_url}}
         if kind == "influxdb":
             overrides["store"] = {"kind": "influxdb", "url": influx.url,
                                   "database": influx.database, "timeout_s": 5}

@@ -187,3 +187,20 @@ def test_influxd_down_is_503_with_retry_after_and_the_retry_succeeds(make_cloud,
     assert up.status_code == 200, up.text
     assert up.json()["accepted"] == 20 and "Idempotent-Replayed" not in up.headers
     assert _count(cloud) == 20
+
+
+@pytest.mark.integration
+def test_replicas_sharing_postgres_metadata_replay_each_others_responses(make_cloud, postgres,
+                                                                        tmp_path):
+    series = tmp_path / "shared-series.sqlite3"
+    a = make_cloud(store=SQLiteStore(series), metadata_url=postgres.url)
+    b = make_cloud(store=SQLiteStore(series), metadata_url=postgres.url)
+    body = a.batch(_readings(8))
+    first = a.ingest(body, key="shared")
+    assert first.status_code == 200
+    again = b.ingest(body, key="shared")  # the gateway's retry landed on the other replica
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert b.ingest(a.batch(_readings(2)), key="shared").status_code == 422
+    assert [d["device"] for d in b.get("/v1/devices").json()] == ["d1"]
+    assert _count(b) == 8
