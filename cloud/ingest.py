@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +27,27 @@ from cloud.models import AnomalyIn, IngestEnvelope, ReadingIn, error_reason
 from cloud.settings import LimitsSettings
 from cloud.store import AnomalyPoint, Point, Rejection, TimeSeriesStore
 
+log = logging.getLogger(__name__)
 _READINGS = TypeAdapter(list[ReadingIn])
 _READING = TypeAdapter(ReadingIn)
 _ANOMALIES = TypeAdapter(list[AnomalyIn])
 _ANOMALY = TypeAdapter(AnomalyIn)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    """What one ingest request stored, as listeners (alert rules, pipeline health) see it."""
+
+    gateway_id: str
+    batch_id: str
+    received_ms: int
+    points: list[Point]  #: the readings the store accepted
+    anomalies: list[AnomalyPoint]  #: the anomalies the store accepted
+    rejected: list[Rejection]  #: rejected readings (indexes into the batch's readings)
+
+
+#: Called after a batch is stored and acknowledged; must be quick (hand work to a queue).
+IngestListener = Callable[[StoredBatch], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +99,22 @@ class IngestService:
             "iotgw_cloud_ingest_requests_total", "Ingest requests, by status.", ("status",))
         self.m_write = metrics.histogram(
             "iotgw_cloud_store_write_seconds", "Latency of store writes.")
+        self.m_listener_errors = metrics.counter(
+            "iotgw_cloud_ingest_listener_errors_total", "Ingest listeners that raised.")
+        self._listeners: list[IngestListener] = []
+
+    def add_listener(self, listener: IngestListener) -> None:
+        """Call ``listener`` with every stored batch (after the store accepted it). A listener
+        that raises is logged and counted; it never fails the ingest request."""
+        self._listeners.append(listener)
+
+    def _notify(self, batch: StoredBatch) -> None:
+        for listener in self._listeners:
+            try:
+                listener(batch)
+            except Exception:
+                self.m_listener_errors.inc()
+                log.exception("ingest listener %r failed", listener)
 
     def parse(self, raw: bytes, token_gateway: str) -> tuple[IngestEnvelope, str]:
         """The envelope of a decompressed body and the hash of those bytes.
@@ -138,16 +173,17 @@ class IngestService:
             if not self._slots.acquire(blocking=False):
                 raise RequestRejected(429, "too many ingest requests in progress; retry later")
             try:
-                body = self._store(env)
+                body, stored_batch = self._store(env)
             finally:
                 self._slots.release()
         except BaseException:
             self.idempotency.release(env.gateway_id, key)
             raise
         self.idempotency.complete(env.gateway_id, key, 200, body)
+        self._notify(stored_batch)
         return IngestOutcome(200, body)
 
-    def _store(self, env: IngestEnvelope) -> str:
+    def _store(self, env: IngestEnvelope) -> tuple[str, StoredBatch]:
         r_index, readings, bad = _validate(_READINGS, _READING, env.readings)
         a_index, anomalies, bad_a = _validate(_ANOMALIES, _ANOMALY, env.anomalies)
         points = [Point(r["device"], r["sensor"], r["ts"], float(r["value"]), r["seq"],
@@ -165,17 +201,22 @@ class IngestService:
         bad.sort(key=lambda r: r.index)
         bad_a.sort(key=lambda r: r.index)
         self._dead_letter(env, bad, bad_a)
-        refused = {r.index for r in result.rejected}
-        self.devices.record(env.gateway_id, self._seen(
-            p for i, p in enumerate(points) if i not in refused))
-        accepted = len(points) - len(result.rejected)
-        self.m_readings.inc(accepted)
-        return json.dumps({
-            "accepted": accepted,
+        if result.rejected:
+            refused = {r.index for r in result.rejected}
+            points = [p for i, p in enumerate(points) if i not in refused]
+        if result.anomalies_rejected:
+            refused = {r.index for r in result.anomalies_rejected}
+            apoints = [a for i, a in enumerate(apoints) if i not in refused]
+        self.devices.record(env.gateway_id, self._seen(points))
+        self.m_readings.inc(len(points))
+        body = json.dumps({
+            "accepted": len(points),
             "rejected": [{"index": r.index, "reason": r.reason} for r in bad],
-            "anomalies_accepted": len(apoints) - len(result.anomalies_rejected),
+            "anomalies_accepted": len(apoints),
             "anomalies_rejected": [{"index": r.index, "reason": r.reason} for r in bad_a],
         })
+        return body, StoredBatch(env.gateway_id, env.batch_id, int(time.time() * 1000), points,
+                                 apoints, bad)
 
     def _dead_letter(self, env: IngestEnvelope, bad: list[Rejection],
                      bad_a: list[Rejection]) -> None:

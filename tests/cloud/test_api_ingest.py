@@ -204,3 +204,21 @@ def test_replicas_sharing_postgres_metadata_replay_each_others_responses(make_cl
     assert b.ingest(a.batch(_readings(2)), key="shared").status_code == 422
     assert [d["device"] for d in b.get("/v1/devices").json()] == ["d1"]
     assert _count(b) == 8
+
+
+def test_listeners_see_stored_batches_and_cannot_fail_ingest(cloud):
+    seen = []
+    cloud.services.ingest.add_listener(seen.append)
+    cloud.services.ingest.add_listener(lambda _b: 1 / 0)
+    rs = _readings(3)
+    rs[1]["value"] = "bad"
+    body = cloud.batch(rs, [{"device": "d1", "sensor": "temp", "ts": T0, "value": 2.0,
+                             "score": 0.9, "detector": "hst"}])
+    assert cloud.ingest(body, key="k").status_code == 200
+    assert cloud.ingest(body, key="k").status_code == 200  # a replay stores nothing new
+    (batch,) = seen
+    assert (batch.gateway_id, batch.batch_id) == ("gw-1", "b-1")
+    assert [p.ts_ms for p in batch.points] == [T0, T0 + 2000]
+    assert [a.detector for a in batch.anomalies] == ["hst"]
+    assert [r.index for r in batch.rejected] == [1]
+    assert "iotgw_cloud_ingest_listener_errors_total 1.0" in cloud.get("/metrics").text

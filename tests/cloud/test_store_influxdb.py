@@ -86,3 +86,15 @@ def test_every_write_names_its_precision(influxdb):
         assert res.t == [1_700_000_000_000] and res.columns["last"] == [5.0]
     finally:
         store.stop()
+
+
+def test_token_auth_sends_the_token_header():
+    store = influx_store("http://127.0.0.1:9", "db", token="tok-123", username="ignored")
+    store.start()  # nothing listens on port 9: start() must not fail, writes will say so
+    try:
+        assert store.client.headers["Authorization"] == "Token tok-123"
+        assert store.client.auth is None
+        with pytest.raises(StoreUnavailable, match="unreachable"):
+            store.write([Point("d", "s", 1_700_000_000_000, 1.0)], [])
+    finally:
+        store.stop()
