@@ -7,6 +7,7 @@ issue's (InfluxDB 30 s, cloud 60 s); only the gateway's retry and breaker timing
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -27,6 +28,16 @@ def assert_exactly_once(stack: Stack, manifest: object, timeout: float = 90.0) -
     rec = stack.delivered(manifest, timeout=timeout)  # type: ignore[arg-type]
     assert rec.expected > 0, rec.summary()
     assert rec.ok, rec.summary() + stack.diagnostics()
+
+
+def outage(stack: Stack, seconds: float) -> float:
+    """Sleep through an outage; return the largest gateway backlog (buffered rows) seen."""
+    end, largest = time.monotonic() + seconds, 0.0
+    while time.monotonic() < end:
+        time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+        with contextlib.suppress(Exception):
+            largest = max(largest, stack.gw.buffered_rows())
+    return largest
 
 
 def stored_keys(stack: Stack) -> set[tuple[str, int, str]]:
@@ -64,9 +75,10 @@ def test_influxdb_stopped_for_30_seconds(make_stack: StackFactory,
     sim = stack.simulation(devices=5, rate=100, count=3500, format="json").start()
     time.sleep(2.0)
     influx.stop()
-    time.sleep(30.0)
+    backlog = outage(stack, 30.0)
     influx.start()
     sim.wait()
+    assert backlog > 0, "the gateway never held a backlog: the outage was not observed"
     assert_exactly_once(stack, sim.manifest)
 
 
@@ -74,9 +86,10 @@ def test_cloud_stopped_for_60_seconds(stack: Stack) -> None:
     sim = stack.simulation(devices=5, rate=100, count=6500, format="json").start()
     time.sleep(2.0)
     stack.cloud.stop()
-    time.sleep(60.0)
+    backlog = outage(stack, 60.0)
     stack.cloud.start()
     sim.wait()
+    assert backlog > 0, "the gateway never held a backlog: the outage was not observed"
     assert_exactly_once(stack, sim.manifest)
 
 
