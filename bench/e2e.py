@@ -47,6 +47,7 @@ from tests.support.stack import Stack  # noqa: E402
 
 PROBE_DEVICE = "probe-0"
 PROBE_TOPIC = f"sensors/bench/{PROBE_DEVICE}/json"
+LOOKBACK_MS = 30_000
 
 
 @dataclass
@@ -114,7 +115,7 @@ class Probe:
             time.sleep(max(0.0, next_at - time.monotonic()))
 
     def _poll_loop(self) -> None:
-        since = 0
+        since = newest = 0
         q = ('SELECT "seq" FROM "readings" WHERE "device" = \'{dev}\' AND time > {since}ms')
         while not self._stop.is_set():
             started = time.monotonic()
@@ -127,7 +128,9 @@ class Probe:
             for s in series:
                 for t, seq in s["values"]:
                     self.in_store.setdefault(int(seq), now)
-                    since = max(since, int(t))
+                    newest = max(newest, int(t))
+            # Look back a while: batches may land out of order, a late point must still count.
+            since = max(0, newest - LOOKBACK_MS)
             time.sleep(max(0.0, self.poll_s - (time.monotonic() - started)))
 
     def latencies(self) -> tuple[np.ndarray, np.ndarray]:
