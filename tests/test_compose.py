@@ -7,6 +7,7 @@ of the gateway and the cloud, so a renamed setting breaks this test instead of a
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -16,6 +17,10 @@ import pytest
 import yaml
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings
+
+from cloud.settings import CloudSettings
+from cloud.settings import load_settings as load_cloud_settings
+from gateway.settings import GatewaySettings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"
@@ -51,16 +56,8 @@ def env_names_read_by(cls: type[BaseSettings]) -> set[str]:
     return names
 
 
-def settings_module(name: str) -> Any:
-    """The real settings module; skipped (with the reason) only until its issue has merged."""
-    return pytest.importorskip(name, reason=f"{name} lands with issue D/F")
-
-
 def our_settings_classes() -> list[type[BaseSettings]]:
-    return [
-        settings_module("cloud.settings").CloudSettings,
-        settings_module("gateway.settings").GatewaySettings,
-    ]
+    return [CloudSettings, GatewaySettings]
 
 
 def iotgw_env_names(compose: dict[str, Any]) -> dict[str, set[str]]:
@@ -163,10 +160,9 @@ def test_every_iotgw_env_name_is_read_by_our_settings(compose: dict[str, Any]) -
 def test_shipped_config_files_load_with_the_real_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    load_cloud = settings_module("cloud.settings").load_settings
-    load_gateway = settings_module("gateway.settings").GatewaySettings.load
+    load_cloud, load_gateway = load_cloud_settings, GatewaySettings.load
 
-    for key in [k for k in __import__("os").environ if k.startswith("IOTGW_")]:
+    for key in [k for k in os.environ if k.startswith("IOTGW_")]:
         monkeypatch.delenv(key)
     assert load_cloud(ROOT / "deploy/compose/cloud.toml").store.kind == "influxdb"
     gateway = load_gateway(ROOT / "deploy/compose/gateway.toml", env={})
@@ -207,7 +203,7 @@ def _seconds(value: str) -> float:
 
 
 def test_systemd_unit_restarts_keeps_state_and_outlasts_the_shutdown_deadline() -> None:
-    load_gateway = settings_module("gateway.settings").GatewaySettings.load
+    load_gateway = GatewaySettings.load
     service = _unit()["Service"]
     assert service["Restart"] == "on-failure"
     assert service["StateDirectory"] == "iotgw-gateway"
@@ -221,7 +217,15 @@ def test_systemd_unit_restarts_keeps_state_and_outlasts_the_shutdown_deadline() 
 
 
 def test_compose_gives_the_gateway_its_shutdown_deadline(compose: dict[str, Any]) -> None:
-    load_gateway = settings_module("gateway.settings").GatewaySettings.load
+    load_gateway = GatewaySettings.load
     settings = load_gateway(ROOT / "deploy/compose/gateway.toml", env={})
     deadline = settings.uplink.shutdown_flush_s + settings.uplink.timeout_s
     assert _seconds(services(compose)["gateway"]["stop_grace_period"]) >= deadline
+
+
+def test_env_name_introspection_tells_real_names_from_typos() -> None:
+    known = set().union(*(env_names_read_by(c) for c in our_settings_classes()))
+    assert {"IOTGW_GATEWAY_UPLINK__TOKEN", "IOTGW_CLOUD_STORE__TOKEN",
+            "IOTGW_GATEWAY_GATEWAY__DATA_DIR", "IOTGW_CLOUD_DATA_DIR"} <= known
+    assert not {"IOTGW_GATEWAY_UPLINK__TOKN", "IOTGW_GATEWAY_TOKEN",
+                "IOTGW_CLOUD_STORE_TOKEN"} & known

@@ -15,16 +15,6 @@ from tests.support.stack import Stack
 StackFactory = Callable[..., Stack]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Until the gateway (issue D) has merged there is no `iotgw gateway run` to test."""
-    try:
-        import gateway.cli  # noqa: F401
-    except ImportError:
-        skip = pytest.mark.skip(reason="`iotgw gateway` (issue D) has not merged yet")
-        for item in items:
-            if "tests/e2e/" in str(item.path):
-                item.add_marker(skip)
-
 
 @pytest.fixture
 def make_stack(tmp_path: Path, mosquitto: Mosquitto,
