@@ -190,8 +190,16 @@ def soak(stack: Stack, args: argparse.Namespace) -> None:
     print(f"\n== soak: {args.soak_rate:,} msg/s for {minutes:.0f} min")
     for name, pts in samples.items():
         arr = np.array([p for p in pts if p[0] >= min(60.0, minutes * 60 / 4)])
-        slope = np.polyfit(arr[:, 0] / 3600, arr[:, 1], 1)[0] if len(arr) > 2 else float("nan")
-        print(f"  {name:<8} RSS {arr[0, 1]:6.1f} -> {arr[-1, 1]:6.1f} MB, slope {slope:+.1f} MB/h")
+        late = arr[len(arr) // 2:]
+        print(f"  {name:<8} RSS {arr[0, 1]:6.1f} -> {arr[-1, 1]:6.1f} MB, slope "
+              f"{mb_per_hour(arr):+.1f} MB/h (second half alone {mb_per_hour(late):+.1f} MB/h)")
+
+
+def mb_per_hour(arr: np.ndarray) -> float:
+    """Least-squares slope of RSS (MB) over time, per hour; NaN with too few samples."""
+    if len(arr) < 3:
+        return float("nan")
+    return float(np.polyfit(arr[:, 0] / 3600, arr[:, 1], 1)[0])
 
 
 @contextlib.contextmanager
