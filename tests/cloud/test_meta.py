@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import func, select
 
 from cloud.errors import KeyInFlight, KeyReused
 from cloud.meta import (
@@ -16,6 +17,7 @@ from cloud.meta import (
     SeenStream,
     TokenRepo,
 )
+from cloud.meta.idempotency import idempotency
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
@@ -78,8 +80,8 @@ def test_idempotency_claim_replay_conflicts_and_expiry(meta):
         purging.complete("gw", f"p{i}", 200, "{}")
         time.sleep(0.01)
     with meta.engine.connect() as conn:
-        left = conn.exec_driver_sql(
-            "SELECT count(*) FROM idempotency_records WHERE idem_key LIKE 'p%'").scalar_one()
+        left = conn.execute(select(func.count()).select_from(idempotency).where(
+            idempotency.c.idem_key.like("p%"))).scalar_one()
     assert left <= 1
 
 
