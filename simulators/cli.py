@@ -25,7 +25,7 @@ fault spec (--faults SPEC):
           drift       one reading drifts, 2% of its span more each message (lasting)
           stuck       one reading repeats its value (lasting)
           dropout     the device stays silent; manifest line with sent=false (lasting)
-          clock-skew  the device clock is 1 h ahead or behind (lasting)
+          clock-skew  the device clock is 1 h (+1 ms) ahead or behind (lasting)
           duplicate   the payload is published twice (same device and seq)
           out-of-order the message goes out after the device's next one
           bad-crc     broken CRC (binary) / corrupted first byte (other formats)
