@@ -46,7 +46,8 @@ manifest (--manifest FILE.jsonl): one JSON line per publish, in send order, with
   socket, no broker confirmation) and degradation. See simulators/manifest.py for readers.
 
 exit status: 0 all publishes acknowledged; 1 some were not; 2 bad arguments or input;
-  3 the broker cannot be reached or refused the connection; 130 interrupted (manifest kept).
+  3 the broker cannot be reached, refused the connection, or acknowledged nothing for
+  --ack-timeout seconds mid-run; 130 interrupted (manifest kept).
 """
 
 
