@@ -18,6 +18,7 @@ from importlib import metadata
 
 #: (group name, module that provides ``register``), in the order ``--help`` lists them.
 GROUPS: tuple[tuple[str, str], ...] = (
+    ("detect", "gateway.detect.cli"),
     ("sim", "simulators.cli"),
 )
 
