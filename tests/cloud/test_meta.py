@@ -106,3 +106,24 @@ def test_dead_letters_keep_the_payload(meta):
     assert (row["batch_id"], row["idx"], row["code"]) == ("b1", 3, "invalid")
     assert json.loads(row["payload"]) == {"ts": "x", "ü": 1}
     assert dl.count() == 1
+
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql",
+                                                         marks=pytest.mark.integration)])
+def test_replicas_creating_the_tables_at_once(kind, request, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'race.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres").url  # a fresh, empty database
+    dbs = [MetaDB(url) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda db: db.start(), dbs))
+        info, _plain = TokenRepo(dbs[0]).create("gw")
+        assert [t.token_id for t in TokenRepo(dbs[3]).list()] == [info.token_id]
+    finally:
+        for db in dbs:
+            db.stop()
