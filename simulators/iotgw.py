@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from importlib import metadata
 
 #: (group name, module that provides ``register``), in the order ``--help`` lists them.
-GROUPS: tuple[tuple[str, str], ...] = ()
+GROUPS: tuple[tuple[str, str], ...] = (
+    ("cloud", "cloud.cli"),
+)
 
 
 def version() -> str:

@@ -3,18 +3,22 @@
 - ``mosquitto``: a private broker per test (persistence on; ``.restart()``, ``.kill()``).
 - ``influxdb``: a fresh database on a session-wide ``influxd`` (``.server``, ``.database``).
 - ``influxdb_server``: a private ``influxd`` per test, for stop/restart scenarios.
+- ``postgres``: a fresh database on a session-wide PostgreSQL (``.url`` for SQLAlchemy).
+- ``http``: ``http(app)`` serves an ASGI app with real uvicorn on a free loopback port.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.support.servers import InfluxDB, Mosquitto
+from tests.support.http import UvicornThread
+from tests.support.servers import InfluxDB, Mosquitto, PostgreSQL
 
 
 @pytest.fixture
@@ -68,3 +72,52 @@ def influxdb_server(tmp_path: Path) -> Iterator[InfluxDB]:
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture(scope="session")
+def _shared_postgres() -> Iterator[PostgreSQL]:
+    server = PostgreSQL()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@dataclass
+class PostgresDatabase:
+    """One throwaway database on a running PostgreSQL; ``url`` is its SQLAlchemy URL."""
+
+    server: PostgreSQL
+    database: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url(self.database)
+
+
+@pytest.fixture
+def postgres(_shared_postgres: PostgreSQL) -> PostgresDatabase:
+    """A fresh database on a session-wide PostgreSQL (Debian's binaries, run unprivileged)."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    _shared_postgres.create_database(name)
+    return PostgresDatabase(_shared_postgres, name)
+
+
+@pytest.fixture
+def http() -> Iterator[Callable[[Any], UvicornThread]]:
+    """``http(app)`` serves an ASGI app with real uvicorn on a free loopback port (``.url``);
+    every server started is stopped after the test."""
+    started: list[UvicornThread] = []
+
+    def serve(app: Any) -> UvicornThread:
+        server = UvicornThread(app)
+        server.start()
+        started.append(server)
+        return server
+
+    try:
+        yield serve
+    finally:
+        for server in reversed(started):
+            server.stop()

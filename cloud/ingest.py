@@ -1,0 +1,191 @@
+"""Idempotent ingest: validate a batch, write it to the store, answer only after it is stored.
+
+The order of checks is the contract's: body limits (413), JSON (400), envelope (422), gateway
+mismatch (403), batch limits (413), load (429), the Idempotency-Key (replay, 422, 409), then the
+store write. A reading that breaks the data model's rules, or that the store refuses, is
+rejected with its index and reason and kept in the dead-letter table. If the store is down
+nothing is acknowledged (503) and the key is released, so the gateway's retry runs afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from cloud.errors import CloudError, KeyInFlight, KeyReused, RequestRejected
+from cloud.meta import DeadLetter, DeadLetters, DeviceRegistry, IdempotencyRepo, SeenStream
+from cloud.metrics import Metrics
+from cloud.models import AnomalyIn, IngestEnvelope, ReadingIn, error_reason
+from cloud.settings import LimitsSettings
+from cloud.store import AnomalyPoint, Point, Rejection, TimeSeriesStore
+
+_READINGS = TypeAdapter(list[ReadingIn])
+_ANOMALIES = TypeAdapter(list[AnomalyIn])
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """The response to send: status, JSON body, and whether it is a replay."""
+
+    status: int
+    body: str
+    replayed: bool = False
+
+
+def _validate(adapter: TypeAdapter[Any], model: Any, entries: list[Any]
+              ) -> tuple[list[tuple[int, Any]], list[Rejection]]:
+    """Valid entries with their indexes, and rejections; one bad entry spoils nothing else."""
+    try:
+        return list(enumerate(adapter.validate_python(entries))), []
+    except ValidationError:
+        pass
+    good: list[tuple[int, Any]] = []
+    bad: list[Rejection] = []
+    for i, entry in enumerate(entries):
+        try:
+            good.append((i, model.model_validate(entry)))
+        except ValidationError as exc:
+            bad.append(Rejection(i, "invalid", error_reason(exc)))
+    return good, bad
+
+
+class IngestService:
+    """``POST /v1/ingest`` behind the HTTP layer."""
+
+    def __init__(self, store: TimeSeriesStore, idempotency: IdempotencyRepo,
+                 devices: DeviceRegistry, dead_letters: DeadLetters, metrics: Metrics,
+                 limits: LimitsSettings) -> None:
+        self.store = store
+        self.idempotency = idempotency
+        self.devices = devices
+        self.dead_letters = dead_letters
+        self.limits = limits
+        self._slots = threading.BoundedSemaphore(limits.max_concurrent_ingest)
+        self.m_readings = metrics.counter(
+            "iotgw_cloud_ingest_readings_total", "Readings stored by ingest.")
+        self.m_rejected = metrics.counter(
+            "iotgw_cloud_ingest_rejected_total", "Readings and anomalies rejected, by reason.",
+            ("kind", "reason"))
+        self.m_requests = metrics.counter(
+            "iotgw_cloud_ingest_requests_total", "Ingest requests, by status.", ("status",))
+        self.m_write = metrics.histogram(
+            "iotgw_cloud_store_write_seconds", "Latency of store writes.")
+
+    def parse(self, raw: bytes, token_gateway: str) -> tuple[IngestEnvelope, str]:
+        """The envelope of a decompressed body and the hash of its canonical JSON form.
+
+        Rejects bad JSON (400), bad envelopes (422), another gateway's batch (403) and
+        oversize batches (413). The hash ignores formatting and compression, so a retry that
+        re-serialises the same batch still matches its Idempotency-Key.
+        """
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise RequestRejected(400, f"the body is not valid JSON: {exc}") from None
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        body_hash = hashlib.sha256(canonical.encode()).hexdigest()
+        try:
+            env = IngestEnvelope.model_validate(data)
+        except ValidationError as exc:
+            raise RequestRejected(422, f"invalid batch: {error_reason(exc)}") from None
+        if env.gateway_id != token_gateway:
+            raise RequestRejected(403, f"the token belongs to gateway {token_gateway!r}, "
+                                       f"not {env.gateway_id!r}")
+        if len(env.readings) > self.limits.max_readings_per_batch:
+            raise RequestRejected(413, f"{len(env.readings)} readings; the limit per batch is "
+                                       f"{self.limits.max_readings_per_batch}")
+        if len(env.anomalies) > self.limits.max_anomalies_per_batch:
+            raise RequestRejected(413, f"{len(env.anomalies)} anomalies; the limit per batch is "
+                                       f"{self.limits.max_anomalies_per_batch}")
+        return env, body_hash
+
+    def ingest(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
+        """Handle one decompressed body; raises CloudError subclasses the API maps to statuses."""
+        try:
+            outcome = self._ingest(raw, token_gateway, key)
+        except RequestRejected as exc:
+            self.m_requests.inc(status=str(exc.status))
+            raise
+        except KeyReused:
+            self.m_requests.inc(status="422")
+            raise
+        except KeyInFlight:
+            self.m_requests.inc(status="409")
+            raise
+        except CloudError:
+            self.m_requests.inc(status="error")
+            raise
+        self.m_requests.inc(status="replay" if outcome.replayed else str(outcome.status))
+        return outcome
+
+    def _ingest(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
+        env, body_hash = self.parse(raw, token_gateway)
+        if not self._slots.acquire(blocking=False):
+            raise RequestRejected(429, "too many ingest requests in progress; retry later")
+        try:
+            stored = self.idempotency.claim(env.gateway_id, key, body_hash)
+            if stored is not None:
+                return IngestOutcome(stored.status_code, stored.body, replayed=True)
+            try:
+                body = self._store(env)
+            except BaseException:
+                self.idempotency.release(env.gateway_id, key)
+                raise
+            self.idempotency.complete(env.gateway_id, key, 200, body)
+            return IngestOutcome(200, body)
+        finally:
+            self._slots.release()
+
+    def _store(self, env: IngestEnvelope) -> str:
+        readings, bad = _validate(_READINGS, ReadingIn, env.readings)
+        anomalies, bad_a = _validate(_ANOMALIES, AnomalyIn, env.anomalies)
+        points = [Point(r.device, r.sensor, r.ts, float(r.value), r.seq, r.unit, r.quality,
+                        r.site) for _i, r in readings]
+        apoints = [AnomalyPoint(a.device, a.sensor, a.ts, a.value, a.score, a.detector,
+                                a.expected_low, a.expected_high, a.site) for _i, a in anomalies]
+        t0 = time.perf_counter()
+        result = self.store.write(points, apoints)
+        self.m_write.observe(time.perf_counter() - t0)
+        # Store rejections index into `points`; map them back to the batch's indexes.
+        bad += [Rejection(readings[r.index][0], r.code, r.reason) for r in result.rejected]
+        bad_a += [Rejection(anomalies[r.index][0], r.code, r.reason)
+                  for r in result.anomalies_rejected]
+        bad.sort(key=lambda r: r.index)
+        bad_a.sort(key=lambda r: r.index)
+        self._dead_letter(env, bad, bad_a)
+        refused = {r.index for r in result.rejected}
+        self.devices.record(env.gateway_id, self._seen(
+            p for i, p in enumerate(points) if i not in refused))
+        accepted = len(points) - len(result.rejected)
+        self.m_readings.inc(accepted)
+        return json.dumps({
+            "accepted": accepted,
+            "rejected": [{"index": r.index, "reason": r.reason} for r in bad],
+            "anomalies_accepted": len(apoints) - len(result.anomalies_rejected),
+            "anomalies_rejected": [{"index": r.index, "reason": r.reason} for r in bad_a],
+        }, ensure_ascii=False)
+
+    def _dead_letter(self, env: IngestEnvelope, bad: list[Rejection],
+                     bad_a: list[Rejection]) -> None:
+        entries = [DeadLetter("reading", r.index, r.code, r.reason, env.readings[r.index])
+                   for r in bad]
+        entries += [DeadLetter("anomaly", r.index, r.code, r.reason, env.anomalies[r.index])
+                    for r in bad_a]
+        for e in entries:
+            self.m_rejected.inc(kind=e.kind, reason=e.code)
+        self.dead_letters.add(env.gateway_id, env.batch_id, entries)
+
+    @staticmethod
+    def _seen(points: Any) -> list[SeenStream]:
+        newest: dict[tuple[str, str], Point] = {}
+        for p in points:
+            cur = newest.get((p.device, p.sensor))
+            if cur is None or p.ts_ms > cur.ts_ms:
+                newest[(p.device, p.sensor)] = p
+        return [SeenStream(p.device, p.sensor, p.ts_ms, p.site, p.unit) for p in newest.values()]

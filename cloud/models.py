@@ -1,0 +1,122 @@
+"""The wire models of the cloud API (ingest body and response, devices, series, anomalies).
+
+Readings are validated one by one against the data model's rules (``firmware_protocol.model``
+limits): a reading that breaks them is rejected with its index and reason and dead-lettered; it
+never takes the rest of the batch down with it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import ValidationError as PydanticValidationError
+
+from firmware_protocol.model import MAX_NAME_LEN, MAX_SEQ, MAX_TS_MS, MAX_UNIT_LEN, MIN_TS_MS
+
+_NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LEN, pattern=_NAME_PATTERN)]
+Unit = Annotated[str, Field(min_length=1, max_length=MAX_UNIT_LEN, pattern=_NAME_PATTERN)]
+Timestamp = Annotated[int, Field(ge=MIN_TS_MS, le=MAX_TS_MS, description="UTC milliseconds")]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class ReadingIn(BaseModel):
+    """One reading of an ingest batch. Booleans are stored as 1.0/0.0."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    device: Name
+    sensor: Name
+    ts: Timestamp
+    value: StrictBool | Finite
+    seq: Annotated[int, Field(ge=0, le=MAX_SEQ)]
+    unit: Unit | None = None
+    quality: Annotated[int, Field(ge=0, le=255)] = 0
+    site: Name | None = None
+
+
+class AnomalyIn(BaseModel):
+    """One anomaly a gateway detector flagged (``expected_low``..``expected_high`` expected)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    device: Name
+    sensor: Name
+    ts: Timestamp
+    value: Finite
+    score: Finite
+    detector: Name
+    expected_low: Finite | None = None
+    expected_high: Finite | None = None
+    site: Name | None = None
+
+
+class IngestEnvelope(BaseModel):
+    """The batch envelope; entries are validated one by one afterwards."""
+
+    gateway_id: Annotated[str, Field(min_length=1, max_length=128)]
+    batch_id: Annotated[str, Field(min_length=1, max_length=256)]
+    sent_at: int | float | str | None = None
+    readings: list[Any]
+    anomalies: list[Any] = Field(default_factory=list)
+
+
+class IngestBatch(BaseModel):
+    """``POST /v1/ingest`` body (JSON, optionally ``Content-Encoding: gzip``)."""
+
+    gateway_id: str = Field(description="Must match the token's gateway (403 otherwise).")
+    batch_id: str = Field(description="Deterministic per batch on the gateway.")
+    sent_at: int | None = Field(default=None, description="Gateway clock, UTC ms.")
+    readings: list[ReadingIn]
+    anomalies: list[AnomalyIn] = Field(default_factory=list)
+
+
+class RejectedEntry(BaseModel):
+    index: int
+    reason: str
+
+
+class IngestResponse(BaseModel):
+    """What was stored: everything not in ``rejected`` (kept in the dead-letter table)."""
+
+    accepted: int
+    rejected: list[RejectedEntry]
+    anomalies_accepted: int = 0
+    anomalies_rejected: list[RejectedEntry] = Field(default_factory=list)
+
+
+class SensorOut(BaseModel):
+    sensor: str
+    unit: str | None
+    last_ts: int
+
+
+class DeviceOut(BaseModel):
+    device: str
+    site: str | None
+    gateway_id: str | None
+    sensors: list[SensorOut]
+    first_seen: int = Field(description="When the cloud first stored data for it, UTC ms.")
+    last_seen: int = Field(description="Newest device timestamp stored, UTC ms.")
+    last_ingest: int = Field(description="When the cloud last received data for it, UTC ms.")
+    seconds_since: float = Field(description="Seconds from last_seen to now.")
+
+
+class AnomalyOut(BaseModel):
+    device: str
+    sensor: str
+    ts: int
+    value: float
+    score: float
+    detector: str
+    expected_low: float | None = None
+    expected_high: float | None = None
+    site: str | None = None
+
+
+def error_reason(exc: PydanticValidationError) -> str:
+    """One line: the first problem, with the field it concerns."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    return f"{loc}: {err['msg']}" if loc else str(err["msg"])

@@ -1,0 +1,69 @@
+"""Readings and anomalies as InfluxDB line protocol (measurements ``readings`` and ``anomalies``).
+
+Tags are ``device``, ``sensor``, ``site`` (and ``detector`` for anomalies); ``value`` is always a
+float field, so a measurement never sees a field-type conflict between numeric and boolean
+sensors. No tag and field share a name (InfluxDB 3 rejects that). See docs/schema.md.
+
+>>> reading_line(Point("pump 7", "temp", 1_700_000_000_000, 21.5, seq=3, unit="Cel"), "ms")
+'readings,device=pump\\\\ 7,sensor=temp value=21.5,seq=3i,quality=0i,unit="Cel" 1700000000000'
+"""
+
+from __future__ import annotations
+
+import re
+
+from cloud.store.base import AnomalyPoint, Point
+from cloud.store.escaping import field_string, tag_escape
+
+READINGS = "readings"
+ANOMALIES = "anomalies"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SCALE = {"ms": (1, 1), "s": (1, 1000), "u": (1000, 1), "ns": (1_000_000, 1)}
+
+
+class UnwritableName(ValueError):
+    """A tag value line protocol cannot carry (control characters, empty, trailing backslash)."""
+
+
+def _tag(key: str, value: str) -> str:
+    if not value or _CONTROL.search(value):
+        raise UnwritableName(f"{key} {value!r} is empty or contains a control character")
+    return f",{key}={tag_escape(value)}"
+
+
+def to_precision(ts_ms: int, precision: str) -> int:
+    """A UTC millisecond timestamp in the write's precision (``s`` truncates)."""
+    mul, div = _SCALE[precision]
+    return ts_ms * mul // div
+
+
+def from_precision(ts: int, precision: str) -> int:
+    mul, div = _SCALE[precision]
+    return ts * div // mul
+
+
+def reading_line(p: Point, precision: str) -> str:
+    """One reading as a line; raises :class:`UnwritableName` for names it cannot carry."""
+    tags = _tag("device", p.device) + _tag("sensor", p.sensor)
+    if p.site:
+        tags += _tag("site", p.site)
+    fields = f"value={float(p.value)!r}"
+    if p.seq is not None:
+        fields += f",seq={int(p.seq)}i"
+    fields += f",quality={int(p.quality)}i"
+    if p.unit:
+        fields += f",unit={field_string(p.unit)}"
+    return f"{READINGS}{tags} {fields} {to_precision(p.ts_ms, precision)}"
+
+
+def anomaly_line(a: AnomalyPoint, precision: str) -> str:
+    """One anomaly as a line."""
+    tags = _tag("detector", a.detector) + _tag("device", a.device) + _tag("sensor", a.sensor)
+    if a.site:
+        tags += _tag("site", a.site)
+    fields = f"value={float(a.value)!r},score={float(a.score)!r}"
+    if a.expected_low is not None:
+        fields += f",expected_low={float(a.expected_low)!r}"
+    if a.expected_high is not None:
+        fields += f",expected_high={float(a.expected_high)!r}"
+    return f"{ANOMALIES}{tags} {fields} {to_precision(a.ts_ms, precision)}"
