@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from cloud.alerting.listener import IngestedAnomaly, IngestedReading, IngestListener
 from cloud.errors import CloudError, KeyInFlight, KeyReused, RequestRejected
 from cloud.meta import DeadLetter, DeadLetters, DeviceRegistry, IdempotencyRepo, SeenStream
 from cloud.metrics import Metrics
@@ -60,8 +61,9 @@ class IngestService:
 
     def __init__(self, store: TimeSeriesStore, idempotency: IdempotencyRepo,
                  devices: DeviceRegistry, dead_letters: DeadLetters, metrics: Metrics,
-                 limits: LimitsSettings) -> None:
+                 limits: LimitsSettings, listener: IngestListener | None = None) -> None:
         self.store = store
+        self.listener = listener
         self.idempotency = idempotency
         self.devices = devices
         self.dead_letters = dead_letters
@@ -163,6 +165,13 @@ class IngestService:
         self.devices.record(env.gateway_id, self._seen(
             p for i, p in enumerate(points) if i not in refused))
         accepted = len(points) - len(result.rejected)
+        if self.listener is not None:  # alert rules and pipeline health see stored data only
+            refused_a = {r.index for r in result.anomalies_rejected}
+            self.listener.on_ingested(
+                [IngestedReading(r.device, r.sensor, r.ts, r.value, r.site, r.unit)
+                 for i, (_j, r) in enumerate(readings) if i not in refused],
+                [IngestedAnomaly(a.device, a.sensor, a.ts_ms, a.score, a.detector, a.value,
+                                 a.site) for i, a in enumerate(apoints) if i not in refused_a])
         self.m_readings.inc(accepted)
         return json.dumps({
             "accepted": accepted,

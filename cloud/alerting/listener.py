@@ -41,8 +41,8 @@ class IngestListener(Protocol):
     """Told about every batch the store accepted."""
 
     def on_ingested(
-        self, readings: Sequence[IngestedReading], anomalies: Sequence[IngestedAnomaly],
-        received_ms: int,
+        self, readings: Sequence[IngestedReading], anomalies: Sequence[IngestedAnomaly]
     ) -> None:
-        """Called after the store accepted the batch; must not raise."""
+        """Called after the store accepted the batch (the listener stamps the receive time
+        with its own clock); must not raise."""
         ...

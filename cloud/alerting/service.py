@@ -1,33 +1,24 @@
 """Builds the alerting services on one metadata engine and plugs them into the cloud app.
 
-The app factory does, in a few lines::
-
-    alerting = Alerting(settings.alerting, engine, series_source)
-    alerting.install(app)           # routers + ingest-outcome middleware
-    ingest listener = alerting.listener   (called after the store accepted a batch)
-    alerting.start() / alerting.stop()    (in the app's lifespan)
+``cloud.services.Services`` builds one :class:`Alerting` on the metadata database (through a
+:class:`~cloud.alerting.db.LazyEngine`, as the engine exists only once started) and the
+time-series store; ``create_app`` calls :meth:`Alerting.install`; the ingest service calls
+:attr:`Alerting.listener` after the store accepted a batch; the services' start/stop run
+:meth:`Alerting.start` / :meth:`Alerting.stop`.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-
 from fastapi import APIRouter, FastAPI
-from sqlalchemy import Engine
 
 from cloud.alerting.clock import Clock, SystemClock
-from cloud.alerting.listener import IngestedAnomaly, IngestedReading, IngestListener
+from cloud.alerting.db import Database
+from cloud.alerting.listener import IngestListener
 from cloud.alerting.middleware import IngestOutcomeMiddleware
 from cloud.alerting.settings import AlertingSettings
 from cloud.alerting.tables import create_tables
 from cloud.alerts.lifecycle import AlertManager
 from cloud.alerts.silences import SilenceStore
-from cloud.api import alerts as alerts_api
-from cloud.api import pipeline as pipeline_api
-from cloud.api import rules as rules_api
-from cloud.api import silences as silences_api
-from cloud.api import webhooks as webhooks_api
 from cloud.monitors import FreshnessCheck, PipelineHealth, SchemaCheck, SlaCheck, VolumeCheck
 from cloud.monitors.recorder import IngestRecorder
 from cloud.rules.base import SeriesSource
@@ -43,7 +34,7 @@ class Alerting:
     """Rules, alerts, silences, webhooks and pipeline health, with explicit start/stop."""
 
     def __init__(
-        self, settings: AlertingSettings, engine: Engine, source: SeriesSource,
+        self, settings: AlertingSettings, engine: Database, source: SeriesSource,
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
@@ -75,15 +66,15 @@ class Alerting:
         """What the ingest handler calls after the store accepted a batch."""
         return self.evaluator
 
-    async def on_ingested_async(
-        self, readings: Sequence[IngestedReading], anomalies: Sequence[IngestedAnomaly],
-        received_ms: int,
-    ) -> None:
-        """:meth:`listener` for async handlers: runs the (blocking) evaluation in a thread."""
-        await asyncio.to_thread(self.evaluator.on_ingested, readings, anomalies, received_ms)
-
     def routers(self) -> list[APIRouter]:
         """The alerting API: rules, alerts, silences, webhooks, pipeline health."""
+        # Imported here: ``cloud.api`` imports the services, which build this class.
+        from cloud.api import alerts as alerts_api
+        from cloud.api import pipeline as pipeline_api
+        from cloud.api import rules as rules_api
+        from cloud.api import silences as silences_api
+        from cloud.api import webhooks as webhooks_api
+
         return [rules_api.router(self.rules), alerts_api.router(self.alerts),
                 silences_api.router(self.silences),
                 webhooks_api.router(self.endpoints, self.outbox),

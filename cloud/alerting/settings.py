@@ -15,25 +15,31 @@ class WebhookSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     allow_loopback: bool = Field(
-        False, description="Allow targets on 127.0.0.0/8 and ::1 (tests, single-box set-ups)."
+        default=False, description="Allow targets on 127.0.0.0/8 and ::1 (tests, one box)."
     )
     allow_private: bool = Field(
-        False, description="Allow targets on private, link-local and other non-public networks."
+        default=False, description="Allow targets on private, link-local and non-public networks."
     )
-    timeout_s: float = Field(10.0, gt=0, le=120, description="Per-attempt HTTP timeout.")
-    max_attempts: int = Field(12, ge=1, le=50, description="Attempts before a delivery fails.")
-    backoff_base_s: float = Field(5.0, gt=0, description="First retry delay (doubles each time).")
+    timeout_s: float = Field(default=10.0, gt=0, le=120, description="Per-attempt HTTP timeout.")
+    max_attempts: int = Field(
+        default=12, ge=1, le=50, description="Attempts before a delivery fails."
+    )
+    backoff_base_s: float = Field(
+        default=5.0, gt=0, description="First retry delay (doubles each time)."
+    )
     backoff_max_s: float = Field(
-        4 * 3600.0, gt=0, description="Largest delay between two attempts."
+        default=4 * 3600.0, gt=0, description="Largest delay between two attempts."
     )
     retry_after_max_s: float = Field(
-        6 * 3600.0, gt=0, description="Largest Retry-After a receiver may ask for."
+        default=6 * 3600.0, gt=0, description="Largest Retry-After a receiver may ask for."
     )
     claim_s: float = Field(
-        60.0, gt=0, description="How long a worker owns a claimed delivery before others may."
+        default=60.0, gt=0, description="Lease of a claimed delivery."
     )
-    batch: int = Field(20, ge=1, le=1000, description="Deliveries claimed per worker round.")
-    poll_s: float = Field(1.0, gt=0, description="Worker idle poll interval.")
+    batch: int = Field(
+        default=20, ge=1, le=1000, description="Deliveries claimed per worker round."
+    )
+    poll_s: float = Field(default=1.0, gt=0, description="Worker idle poll interval.")
 
     @model_validator(mode="after")
     def _check(self) -> WebhookSettings:
@@ -47,25 +53,29 @@ class AlertingSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="Run the evaluator and the delivery worker.")
+    enabled: bool = Field(default=True, description="Run the evaluator and the delivery worker.")
     evaluate_every_s: float = Field(
-        15.0, gt=0, description="Period of scheduled rules (deadman, forecast) and monitors."
+        default=15.0, gt=0, description="Period of scheduled rules and monitors."
     )
     rules_refresh_s: float = Field(
-        2.0, ge=0, description="How long a replica caches the rule list (0: reload every time)."
+        default=2.0, ge=0, description="Rule list cache per replica (0: none)."
     )
-    bucket_s: int = Field(60, ge=1, le=3600, description="Width of volume and SLA buckets.")
+    bucket_s: int = Field(default=60, ge=1, le=3600, description="Width of volume and SLA buckets.")
     volume_baseline_buckets: int = Field(
-        30, ge=3, le=10_000, description="Buckets in the rolling volume baseline."
+        default=30, ge=3, le=10_000, description="Buckets in the rolling volume baseline."
     )
-    volume_drop_ratio: float = Field(0.5, gt=0, lt=1, description="Below baseline*ratio: drop.")
-    volume_surge_ratio: float = Field(2.0, gt=1, description="Above baseline*ratio: surge.")
-    stale_after_s: float = Field(300.0, gt=0, description="A device silent this long is stale.")
+    volume_drop_ratio: float = Field(
+        default=0.5, gt=0, lt=1, description="Below baseline*ratio: drop."
+    )
+    volume_surge_ratio: float = Field(default=2.0, gt=1, description="Above baseline*ratio: surge.")
+    stale_after_s: float = Field(
+        default=300.0, gt=0, description="A device silent this long is stale."
+    )
     sensor_vanished_after_s: float = Field(
-        900.0, gt=0, description="A sensor silent this long while its device reports: vanished."
+        default=900.0, gt=0, description="Silent this long while its device reports: vanished."
     )
     sla_queryable_s: float = Field(
-        60.0, gt=0, description="SLA: a reading counts as on time if queryable within N s."
+        default=60.0, gt=0, description="SLA: a reading counts as on time if queryable within N s."
     )
-    sla_target: float = Field(0.99, gt=0, le=1, description="SLA target share.")
-    webhooks: WebhookSettings = WebhookSettings()  # type: ignore[call-arg]
+    sla_target: float = Field(default=0.99, gt=0, le=1, description="SLA target share.")
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)

@@ -1,7 +1,8 @@
 """The metadata tables of rules, alerts, silences, webhooks and pipeline health.
 
-They live in their own :class:`MetaData` on the cloud's metadata engine (SQLite by default,
-PostgreSQL for several replicas); :func:`create_tables` is idempotent. Times are UTC ms.
+They are declared on the cloud's metadata (``cloud.meta.db.metadata``), so the metadata
+database creates them at start-up (SQLite by default, PostgreSQL for several replicas);
+:func:`create_tables` does the same on its own and is idempotent. Times are UTC ms.
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Engine,
     Float,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
 )
 
-metadata = MetaData()
+from cloud.alerting.db import Database
+from cloud.meta.db import metadata
 
 #: Rule specifications; ``spec`` is the JSON of the rule model (kind-specific fields).
 rules = Table(
@@ -182,6 +182,7 @@ schema_changes = Table(
 )
 
 
-def create_tables(engine: Engine) -> None:
+def create_tables(db: Database) -> None:
     """Create the tables that do not exist yet (idempotent)."""
-    metadata.create_all(engine)
+    with db.begin() as conn:
+        metadata.create_all(conn)

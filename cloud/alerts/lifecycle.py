@@ -19,10 +19,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cloud.alerting.clock import Clock
+from cloud.alerting.db import Database
 from cloud.alerting.errors import NotFound
 from cloud.alerting.sql import is_postgres
 from cloud.alerting.tables import alerts as t_alerts
@@ -57,7 +58,7 @@ class AlertManager:
     """Applies observations to alerts; lists, acknowledges, and releases silenced alerts."""
 
     def __init__(
-        self, engine: Engine, clock: Clock, silences: SilenceStore, notifier: Notifier
+        self, engine: Database, clock: Clock, silences: SilenceStore, notifier: Notifier
     ) -> None:
         self._engine = engine
         self._clock = clock

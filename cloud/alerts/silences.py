@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from cloud.alerting.clock import Clock
+from cloud.alerting.db import Database
 from cloud.alerting.errors import NotFound
 from cloud.alerting.tables import silences as t_silences
 
@@ -25,11 +26,11 @@ class Matcher(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    site: str = Field("*", max_length=64)
-    device: str = Field("*", max_length=64)
-    sensor: str = Field("*", max_length=64)
-    rule: str = Field("*", max_length=200, description="Rule id or name pattern.")
-    severity: str = Field("*", max_length=16)
+    site: str = Field(default="*", max_length=64)
+    device: str = Field(default="*", max_length=64)
+    sensor: str = Field(default="*", max_length=64)
+    rule: str = Field(default="*", max_length=200, description="Rule id or name pattern.")
+    severity: str = Field(default="*", max_length=16)
 
     def matches(self, alert: Mapping[str, Any]) -> bool:
         """Whether ``alert`` (a row of the alerts table) is covered."""
@@ -48,11 +49,11 @@ class SilenceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    matcher: Matcher = Matcher()  # type: ignore[call-arg]
-    starts_ms: int | None = Field(None, ge=0)
+    matcher: Matcher = Field(default_factory=Matcher)
+    starts_ms: int | None = Field(default=None, ge=0)
     ends_ms: int = Field(..., ge=0)
-    comment: str = Field("", max_length=1000)
-    created_by: str = Field("", max_length=200)
+    comment: str = Field(default="", max_length=1000)
+    created_by: str = Field(default="", max_length=200)
 
     @model_validator(mode="after")
     def _check(self) -> SilenceIn:
@@ -64,7 +65,7 @@ class SilenceIn(BaseModel):
 class SilenceStore:
     """Silences in the metadata database."""
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    def __init__(self, engine: Database, clock: Clock) -> None:
         self._engine = engine
         self._clock = clock
 

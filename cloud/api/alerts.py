@@ -16,7 +16,7 @@ class AckIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    by: str = Field("", max_length=200)
+    by: str = Field(default="", max_length=200)
 
 
 def router(alerts: AlertManager) -> APIRouter:

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine
-
 from cloud.alerting.clock import Clock
+from cloud.alerting.db import Database
 from cloud.monitors.base import Finding, HealthCheck
 
 
 class PipelineHealth:
     """Runs the checks on one connection; :meth:`report` is ``GET /v1/pipeline/health``."""
 
-    def __init__(self, engine: Engine, clock: Clock, checks: Sequence[HealthCheck]) -> None:
+    def __init__(self, engine: Database, clock: Clock, checks: Sequence[HealthCheck]) -> None:
         self._engine = engine
         self._clock = clock
         self._checks = list(checks)

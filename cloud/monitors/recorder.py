@@ -12,8 +12,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, tuple_
+from sqlalchemy import Connection, insert, select, tuple_
 
+from cloud.alerting.db import Database
 from cloud.alerting.listener import IngestedAnomaly, IngestedReading
 from cloud.alerting.sql import increment, upsert
 from cloud.alerting.tables import anomaly_buckets, schema_changes, sla_buckets, stream_stats
@@ -28,7 +29,7 @@ def value_type(value: object) -> str:
 class IngestRecorder:
     """Writes the per-batch pipeline statistics."""
 
-    def __init__(self, engine: Engine, bucket_s: int, sla_queryable_s: float) -> None:
+    def __init__(self, engine: Database, bucket_s: int, sla_queryable_s: float) -> None:
         self._engine = engine
         self._bucket_ms = bucket_s * 1000
         self._sla_ms = round(sla_queryable_s * 1000)

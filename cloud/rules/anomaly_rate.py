@@ -23,8 +23,8 @@ class AnomalyRateRule(RuleBase):
     )
 
     kind: Literal["anomaly_rate"] = "anomaly_rate"
-    window_s: float = Field(600.0, gt=0, le=7 * 86400)
-    min_events: int = Field(3, ge=1)
+    window_s: float = Field(default=600.0, gt=0, le=7 * 86400)
+    min_events: int = Field(default=3, ge=1)
 
     def evaluate(
         self, ctx: EvalContext, streams: Sequence[StreamInfo], now_ms: int

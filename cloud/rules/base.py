@@ -29,9 +29,9 @@ class Scope(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    site: str = Field("*", max_length=64, description="Site pattern (`*`, `plant-?`, ...).")
-    device: str = Field("*", max_length=64, description="Device pattern.")
-    sensor: str = Field("*", max_length=64, description="Sensor pattern.")
+    site: str = Field(default="*", max_length=64, description="Site pattern (`*`, `plant-?`, ...).")
+    device: str = Field(default="*", max_length=64, description="Device pattern.")
+    sensor: str = Field(default="*", max_length=64, description="Sensor pattern.")
 
     def matches(self, site: str | None, device: str, sensor: str) -> bool:
         """Whether the series ``site/device/sensor`` is in scope (a missing site is ``""``)."""
@@ -136,10 +136,12 @@ class RuleBase(BaseModel):
     default_message: ClassVar[str] = "{rule} on {device}/{sensor}"
 
     name: str = Field(..., min_length=1, max_length=200)
-    scope: Scope = Scope()  # type: ignore[call-arg]
+    scope: Scope = Field(default_factory=Scope)
     severity: Severity = "warning"
-    message: str | None = Field(None, max_length=500, description="Template, e.g. '{value:.1f}'.")
-    for_s: float = Field(0.0, ge=0, le=7 * 86400, description="Pending time before firing.")
+    message: str | None = Field(
+        default=None, max_length=500, description="Template, e.g. '{value:.1f}'.")
+    for_s: float = Field(
+        default=0.0, ge=0, le=7 * 86400, description="Pending time before firing.")
     enabled: bool = True
 
     def text(self, fields: Mapping[str, Any]) -> str:

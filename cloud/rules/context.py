@@ -4,8 +4,9 @@ anomaly counts and the stream registry from the metadata database."""
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 
+from cloud.alerting.db import Database
 from cloud.alerting.tables import anomaly_buckets, stream_stats
 from cloud.rules.base import SeriesSource, StreamInfo
 
@@ -13,7 +14,7 @@ from cloud.rules.base import SeriesSource, StreamInfo
 class StoreContext:
     """Implements :class:`~cloud.rules.base.EvalContext` over a store and the metadata DB."""
 
-    def __init__(self, engine: Engine, source: SeriesSource, bucket_s: int) -> None:
+    def __init__(self, engine: Database, source: SeriesSource, bucket_s: int) -> None:
         self._engine = engine
         self._source = source
         self._bucket_ms = bucket_s * 1000

@@ -20,7 +20,7 @@ class DeadmanRule(RuleBase):
     default_message: ClassVar[str] = "no data from {device}{sensor_suffix} for {silent_min:.0f} min"
 
     kind: Literal["deadman"] = "deadman"
-    after_s: float = Field(300.0, gt=0, le=30 * 86400)
+    after_s: float = Field(default=300.0, gt=0, le=30 * 86400)
     per: Literal["device", "stream"] = "device"
 
     def series_for(self, stream: StreamInfo) -> SeriesRef:

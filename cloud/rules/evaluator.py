@@ -82,10 +82,10 @@ class RuleEvaluator:
 
     # -- arrival -----------------------------------------------------------------------------
     def on_ingested(
-        self, readings: Sequence[IngestedReading], anomalies: Sequence[IngestedAnomaly],
-        received_ms: int,
+        self, readings: Sequence[IngestedReading], anomalies: Sequence[IngestedAnomaly]
     ) -> None:
         """Record the batch and evaluate arrival rules; never raises (the data is stored)."""
+        received_ms = self._clock.now_ms()
         try:
             self._recorder.record(readings, anomalies, received_ms)
             self.evaluate_batch(readings, anomalies, received_ms)

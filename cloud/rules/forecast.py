@@ -79,10 +79,10 @@ class ForecastRule(RuleBase):
     kind: Literal["forecast"] = "forecast"
     limit: float
     direction: Literal["above", "below"] = "above"
-    lookback_s: float = Field(86400.0, gt=0, le=90 * 86400)
-    horizon_s: float = Field(3 * 86400.0, gt=0, le=365 * 86400)
-    min_points: int = Field(10, ge=3)
-    max_points: int = Field(120, ge=10, le=1000)
+    lookback_s: float = Field(default=86400.0, gt=0, le=90 * 86400)
+    horizon_s: float = Field(default=3 * 86400.0, gt=0, le=365 * 86400)
+    min_points: int = Field(default=10, ge=3)
+    max_points: int = Field(default=120, ge=10, le=1000)
 
     def evaluate(
         self, ctx: EvalContext, streams: Sequence[StreamInfo], now_ms: int

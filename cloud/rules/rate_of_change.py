@@ -37,11 +37,12 @@ class RateOfChangeRule(RuleBase):
     )
 
     kind: Literal["rate_of_change"] = "rate_of_change"
-    window_s: float = Field(300.0, gt=0, le=7 * 86400)
-    per_s: float = Field(60.0, gt=0, description="The rate is expressed per this many seconds.")
-    max_rise: float | None = Field(None, gt=0)
-    max_fall: float | None = Field(None, gt=0)
-    min_points: int = Field(3, ge=2)
+    window_s: float = Field(default=300.0, gt=0, le=7 * 86400)
+    per_s: float = Field(
+        default=60.0, gt=0, description="The rate is expressed per this many seconds.")
+    max_rise: float | None = Field(default=None, gt=0)
+    max_fall: float | None = Field(default=None, gt=0)
+    min_points: int = Field(default=3, ge=2)
 
     @model_validator(mode="after")
     def _check(self) -> RateOfChangeRule:

@@ -6,9 +6,10 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from cloud.alerting.clock import Clock
+from cloud.alerting.db import Database
 from cloud.alerting.errors import NotFound
 from cloud.alerting.tables import rules as t_rules
 from cloud.rules import RuleSpec, rule_adapter
@@ -27,7 +28,7 @@ class StoredRule:
 class RuleRepository:
     """CRUD on rules; :meth:`active` serves the evaluator from a cache of ``refresh_s``."""
 
-    def __init__(self, engine: Engine, clock: Clock, refresh_s: float = 2.0) -> None:
+    def __init__(self, engine: Database, clock: Clock, refresh_s: float = 2.0) -> None:
         self._engine = engine
         self._clock = clock
         self._refresh_ms = round(refresh_s * 1000)

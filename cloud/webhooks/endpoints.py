@@ -8,9 +8,10 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from cloud.alerting.clock import Clock
+from cloud.alerting.db import Database
 from cloud.alerting.errors import NotFound
 from cloud.alerting.settings import WebhookSettings
 from cloud.alerting.tables import webhook_deliveries as t_deliveries
@@ -28,9 +29,9 @@ class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(..., min_length=8, max_length=2000)
-    events: list[str] = Field(["*"], min_length=1, max_length=50,
+    events: list[str] = Field(default=["*"], min_length=1, max_length=50,
                               description="Event types or patterns, e.g. ['alert.*'].")
-    description: str = Field("", max_length=500)
+    description: str = Field(default="", max_length=500)
 
 
 def wants(patterns: list[str], event_type: str) -> bool:
@@ -45,7 +46,7 @@ def wants(patterns: list[str], event_type: str) -> bool:
 class EndpointStore:
     """Endpoints in the metadata database."""
 
-    def __init__(self, engine: Engine, clock: Clock, settings: WebhookSettings) -> None:
+    def __init__(self, engine: Database, clock: Clock, settings: WebhookSettings) -> None:
         self._engine = engine
         self._clock = clock
         self._settings = settings

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 
 from cloud.alerting.clock import Clock
+from cloud.alerting.db import Database
 from cloud.alerting.errors import NotFound
 from cloud.alerting.sql import is_postgres
 from cloud.alerting.tables import webhook_attempts as t_attempts
@@ -43,7 +44,7 @@ class Outcome:
 class Outbox:
     """Enqueues events (it is the alert manager's notifier), claims and settles deliveries."""
 
-    def __init__(self, engine: Engine, clock: Clock, endpoints: EndpointStore) -> None:
+    def __init__(self, engine: Database, clock: Clock, endpoints: EndpointStore) -> None:
         self._engine = engine
         self._clock = clock
         self._endpoints = endpoints
