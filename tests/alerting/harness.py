@@ -1,6 +1,7 @@
 """A real cloud app (SQLite or PostgreSQL metadata, SQLite store) served by uvicorn on a free
-loopback port and driven over HTTP with an explicit clock: tests ingest through ``POST /v1/ingest``, manage rules through the API and run
-the evaluator's tick and the delivery worker's rounds themselves (no background threads)."""
+loopback port and driven over HTTP with an explicit clock: tests ingest through
+``POST /v1/ingest``, manage rules through the API and run the evaluator's tick and the
+delivery worker's rounds themselves (no background threads)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import httpx
+import numpy as np
 
 from cloud.alerting.clock import ManualClock
 from cloud.app import create_app
