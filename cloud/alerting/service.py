@@ -102,8 +102,7 @@ class Alerting:
             self._started = True
 
     def stop(self) -> None:
-        """Stop the background services (idempotent)."""
-        if self._started:
-            self.evaluator.stop()
-            self.worker.stop()
-            self._started = False
+        """Stop the background services and close the worker's HTTP client (idempotent)."""
+        self.evaluator.stop()
+        self.worker.stop()
+        self._started = False

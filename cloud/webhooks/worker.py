@@ -40,15 +40,20 @@ class DeliveryWorker:
         self._backoff = backoff or Backoff(
             settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_max_s)
         self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(
-                follow_redirects=False, timeout=self._settings.timeout_s, trust_env=False,
-                headers={"user-agent": "iotgw-webhooks/1"})
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
+
+    def _new_client(self) -> httpx.Client:
+        return httpx.Client(
+            follow_redirects=False, timeout=self._settings.timeout_s, trust_env=False,
+            headers={"user-agent": "iotgw-webhooks/1"})
 
     def run_once(self) -> int:
         """Claim and attempt the due deliveries; how many were attempted."""
@@ -114,9 +119,10 @@ class DeliveryWorker:
         if self._thread is not None:
             self._thread.join(timeout=self._settings.timeout_s * 2)
             self._thread = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def _loop(self) -> None:
         while not self._stop.is_set():
