@@ -47,13 +47,12 @@ class Alerting:
         self.outbox = Outbox(engine, c, self.endpoints)
         self.alerts = AlertManager(engine, c, self.silences, self.outbox)
         self.recorder = IngestRecorder(engine, s.bucket_s, s.sla_queryable_s)
-        window = s.bucket_s * s.volume_baseline_buckets
         self.health = PipelineHealth(engine, c, [
             FreshnessCheck(s.stale_after_s),
             VolumeCheck(s.bucket_s, s.volume_baseline_buckets, s.volume_drop_ratio,
                         s.volume_surge_ratio),
-            SchemaCheck(s.sensor_vanished_after_s, window),
-            SlaCheck(s.sla_queryable_s, s.sla_target, window),
+            SchemaCheck(s.sensor_vanished_after_s, s.schema_window_s),
+            SlaCheck(s.sla_queryable_s, s.sla_target, s.sla_window_s),
         ])
         self.context = StoreContext(engine, source, s.bucket_s)
         self.evaluator = RuleEvaluator(self.rules, self.alerts, self.recorder, self.health,

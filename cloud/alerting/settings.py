@@ -78,4 +78,8 @@ class AlertingSettings(BaseModel):
         default=60.0, gt=0, description="SLA: a reading counts as on time if queryable within N s."
     )
     sla_target: float = Field(default=0.99, gt=0, le=1, description="SLA target share.")
+    sla_window_s: float = Field(default=3600.0, gt=0, description="Window of the SLA shares.")
+    schema_window_s: float = Field(
+        default=3600.0, gt=0, description="How long a schema change stays reported."
+    )
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
