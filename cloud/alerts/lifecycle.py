@@ -65,11 +65,13 @@ class AlertManager:
         self._silences = silences
         self._notifier = notifier
 
-    def open_keys(self) -> set[str]:
-        """Keys of every open alert (the evaluator's fast path skips series without one)."""
+    def open_keys(self) -> dict[str, str]:
+        """Key -> state of every open alert (the evaluator's fast path skips series without
+        one, and firing series whose readings stay over the limit)."""
         with self._engine.connect() as conn:
-            rows = conn.execute(select(t_alerts.c.open_key).where(t_alerts.c.open_key.is_not(None)))
-            return {r[0] for r in rows}
+            rows = conn.execute(select(t_alerts.c.open_key, t_alerts.c.state).where(
+                t_alerts.c.open_key.is_not(None)))
+            return {key: state for key, state in rows}
 
     def open_series(self, rule_id: str) -> list[SeriesRef]:
         """Series with an open alert of ``rule_id``."""

@@ -33,19 +33,32 @@ log = logging.getLogger(__name__)
 
 
 class _Batch:
-    """One batch's numeric readings grouped per stream, as arrays in time order."""
+    """One batch's numeric readings grouped per stream: all values in one array (streams
+    contiguous, each in time order), so a rule classifies the whole batch in one numpy call."""
 
     def __init__(self, readings: Sequence[IngestedReading]) -> None:
         groups: dict[tuple[str, str], list[IngestedReading]] = {}
         for r in readings:
             if not isinstance(r.value, bool):
                 groups.setdefault((r.device, r.sensor), []).append(r)
-        self.streams: list[tuple[SeriesRef, str | None, np.ndarray, np.ndarray]] = []
+        self.refs: list[SeriesRef] = []
+        self.units: list[str] = []
+        self.keys: list[str] = []
+        ordered: list[IngestedReading] = []
+        starts: list[int] = []
         for (device, sensor), rs in groups.items():
             rs.sort(key=lambda r: r.ts_ms)
-            ts = np.fromiter((r.ts_ms for r in rs), dtype=np.int64, count=len(rs))
-            values = np.fromiter((float(r.value) for r in rs), dtype=np.float64, count=len(rs))
-            self.streams.append((SeriesRef(device, sensor, rs[-1].site), rs[-1].unit, ts, values))
+            starts.append(len(ordered))
+            ordered += rs
+            ref = SeriesRef(device, sensor, rs[-1].site)
+            self.refs.append(ref)
+            self.units.append(rs[-1].unit or "")
+            self.keys.append(open_key("", ref))
+        self.starts = np.array(starts, dtype=np.int64)
+        self.ends = np.append(self.starts[1:], len(ordered)).astype(np.int64)
+        self.ts = np.fromiter((r.ts_ms for r in ordered), dtype=np.int64, count=len(ordered))
+        self.values = np.fromiter((float(r.value) for r in ordered), dtype=np.float64,
+                                  count=len(ordered))
 
 
 def run_points(ts: np.ndarray, states: np.ndarray) -> np.ndarray:
@@ -79,6 +92,7 @@ class RuleEvaluator:
         self._thread: threading.Thread | None = None
         self.errors = 0
         self.evaluations = 0
+        self._scope_cache: dict[tuple[str, str, str, SeriesRef], bool] = {}
 
     # -- arrival -----------------------------------------------------------------------------
     def on_ingested(
@@ -113,25 +127,54 @@ class RuleEvaluator:
                 self._apply(stored, stored.spec.evaluate(self._ctx, streams, now_ms), opened)
 
     def _threshold(
-        self, rule_id: str, rule: ThresholdRule, batch: _Batch, opened: set[str]
+        self, rule_id: str, rule: ThresholdRule, batch: _Batch, opened: dict[str, str]
     ) -> None:
+        if not batch.refs:
+            return
+        in_scope = [i for i, ref in enumerate(batch.refs)
+                    if self._in_scope(rule_id, rule, ref)]
+        self.evaluations += len(in_scope)
+        if not in_scope:
+            return
+        states = rule.classify(batch.values)
+        active = np.maximum.reduceat(states == 1, batch.starts)
         extra = rule.fields()
-        for ref, unit, ts, values in batch.streams:
-            if not rule.scope.matches(ref.site, ref.device, ref.sensor):
+        for i in in_scope:
+            state = opened.get(rule_id + batch.keys[i])
+            if state is None and not active[i]:
                 continue
-            self.evaluations += 1
-            states = rule.classify(values)
-            if not (states == 1).any() and open_key(rule_id, ref) not in opened:
-                continue
+            a, b = int(batch.starts[i]), int(batch.ends[i])
+            ts, st, values = batch.ts[a:b], states[a:b], batch.values[a:b]
+            if state == "firing" and not (st == 0).any():
+                continue   # still over the limit (or in the hysteresis band): no transition
+            fields = {**extra, "unit": batch.units[i]}
             observations = [
-                Observation(ref, int(ts[i]), {1: True, 0: False}.get(int(states[i])),
-                            float(values[i]), {**extra, "unit": unit or ""})
-                for i in run_points(ts, states)]
+                Observation(batch.refs[i], int(ts[j]), {1: True, 0: False}.get(int(st[j])),
+                            float(values[j]), fields)
+                for j in run_points(ts, st)]
             self._alerts.apply(rule_id, rule, observations)
 
-    def _apply(self, stored: StoredRule, observations: list[Observation], opened: set[str]) -> None:
-        keep = [o for o in observations
-                if o.active or open_key(stored.id, o.series) in opened]
+    def _in_scope(self, rule_id: str, rule: ThresholdRule, ref: SeriesRef) -> bool:
+        scope = rule.scope
+        key = (scope.site, scope.device, scope.sensor, ref)
+        hit = self._scope_cache.get(key)
+        if hit is None:
+            if len(self._scope_cache) > 100_000:
+                self._scope_cache.clear()
+            hit = self._scope_cache[key] = rule.scope.matches(ref.site, ref.device, ref.sensor)
+        return hit
+
+    def _apply(
+        self, stored: StoredRule, observations: list[Observation], opened: dict[str, str]
+    ) -> None:
+        """Apply only what can change an alert: a new condition, or a change on an open one
+        (a firing alert whose condition still holds needs no write)."""
+        keep = []
+        for o in observations:
+            state = opened.get(open_key(stored.id, o.series))
+            if (state is None and o.active) or (state is not None and not (
+                    state == "firing" and o.active)):
+                keep.append(o)
         if keep:
             self._alerts.apply(stored.id, stored.spec, keep)
 

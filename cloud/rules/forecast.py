@@ -9,7 +9,6 @@ Evaluated on the schedule.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -39,12 +38,19 @@ class Trend:
 
 
 def bucket_medians(ts: np.ndarray, values: np.ndarray, buckets: int) -> tuple[np.ndarray, ...]:
-    """Reduce a series to at most ``buckets`` (median time, median value) pairs."""
+    """Reduce a series to at most ``buckets`` (median time, median value) pairs of equal size
+    (the oldest ``len % buckets`` points are left out).
+
+    >>> t, v = bucket_medians(np.arange(10), np.arange(10.0) * 2, 3)
+    >>> t.tolist(), v.tolist()
+    ([2.0, 5.0, 8.0], [4.0, 10.0, 16.0])
+    """
     if len(ts) <= buckets:
         return ts.astype(np.float64), values.astype(np.float64)
-    edges = np.linspace(0, len(ts), buckets + 1).astype(int)
-    t = np.array([np.median(ts[a:b]) for a, b in itertools.pairwise(edges)])
-    v = np.array([np.median(values[a:b]) for a, b in itertools.pairwise(edges)])
+    size = len(ts) // buckets
+    keep = size * buckets
+    t = np.median(ts[-keep:].astype(np.float64).reshape(buckets, size), axis=1)
+    v = np.median(values[-keep:].astype(np.float64).reshape(buckets, size), axis=1)
     return t, v
 
 
