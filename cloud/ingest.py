@@ -90,7 +90,7 @@ class IngestService:
             data = json.loads(raw)
         except (UnicodeDecodeError, ValueError) as exc:
             raise RequestRejected(400, f"the body is not valid JSON: {exc}") from None
-        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         body_hash = hashlib.sha256(canonical.encode()).hexdigest()
         try:
             env = IngestEnvelope.model_validate(data)
@@ -128,21 +128,21 @@ class IngestService:
 
     def _ingest(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
         env, body_hash = self.parse(raw, token_gateway)
-        if not self._slots.acquire(blocking=False):
-            raise RequestRejected(429, "too many ingest requests in progress; retry later")
+        stored = self.idempotency.claim(env.gateway_id, key, body_hash)
+        if stored is not None:
+            return IngestOutcome(stored.status_code, stored.body, replayed=True)
         try:
-            stored = self.idempotency.claim(env.gateway_id, key, body_hash)
-            if stored is not None:
-                return IngestOutcome(stored.status_code, stored.body, replayed=True)
+            if not self._slots.acquire(blocking=False):
+                raise RequestRejected(429, "too many ingest requests in progress; retry later")
             try:
                 body = self._store(env)
-            except BaseException:
-                self.idempotency.release(env.gateway_id, key)
-                raise
-            self.idempotency.complete(env.gateway_id, key, 200, body)
-            return IngestOutcome(200, body)
-        finally:
-            self._slots.release()
+            finally:
+                self._slots.release()
+        except BaseException:
+            self.idempotency.release(env.gateway_id, key)
+            raise
+        self.idempotency.complete(env.gateway_id, key, 200, body)
+        return IngestOutcome(200, body)
 
     def _store(self, env: IngestEnvelope) -> str:
         readings, bad = _validate(_READINGS, ReadingIn, env.readings)
@@ -178,7 +178,7 @@ class IngestService:
             "rejected": [{"index": r.index, "reason": r.reason} for r in bad],
             "anomalies_accepted": len(apoints) - len(result.anomalies_rejected),
             "anomalies_rejected": [{"index": r.index, "reason": r.reason} for r in bad_a],
-        }, ensure_ascii=False)
+        })
 
     def _dead_letter(self, env: IngestEnvelope, bad: list[Rejection],
                      bad_a: list[Rejection]) -> None:

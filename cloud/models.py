@@ -14,7 +14,9 @@ from pydantic import ValidationError as PydanticValidationError
 
 from firmware_protocol.model import MAX_NAME_LEN, MAX_SEQ, MAX_TS_MS, MAX_UNIT_LEN, MIN_TS_MS
 
-_NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+#: Printable characters; a backslash may not end a name nor precede a space, comma or equals
+#: sign (InfluxDB 1.x line protocol cannot carry those; see docs/schema.md).
+_NAME_PATTERN = r"^(?:[^\\\x00-\x1f\x7f]|\\+[^\\ ,=\x00-\x1f\x7f])+$"
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LEN, pattern=_NAME_PATTERN)]
 Unit = Annotated[str, Field(min_length=1, max_length=MAX_UNIT_LEN, pattern=_NAME_PATTERN)]
 Timestamp = Annotated[int, Field(ge=MIN_TS_MS, le=MAX_TS_MS, description="UTC milliseconds")]

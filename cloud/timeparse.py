@@ -37,8 +37,20 @@ def parse_duration(text: str) -> int:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
+#: Accepted query times: 1970-01-01 .. 2200-01-01 UTC.
+MAX_QUERY_MS = 7_258_118_400_000
+
+
 def parse_time(text: str, now_ms: int) -> int:
-    """UTC ms from epoch milliseconds, ISO 8601 (UTC when no offset), ``now`` or ``-<duration>``."""
+    """UTC ms from epoch milliseconds, ISO 8601 (UTC when no offset), ``now`` or ``-<duration>``;
+    between 1970 and 2200."""
+    ms = _parse_time(text, now_ms)
+    if not 0 <= ms <= MAX_QUERY_MS:
+        raise QueryError(f"{text!r} is outside 1970-01-01..2200-01-01 UTC")
+    return ms
+
+
+def _parse_time(text: str, now_ms: int) -> int:
     t = text.strip()
     if t == "now":
         return now_ms

@@ -52,8 +52,9 @@ class DeadLetters:
         with self.db.engine.begin() as conn:
             conn.execute(dead_letters.insert(), [
                 {"received_ms": now, "gateway_id": gateway_id, "batch_id": batch_id,
-                 "kind": e.kind, "idx": e.index, "code": e.code, "reason": e.reason,
-                 "payload": json.dumps(e.payload, default=repr, ensure_ascii=False)}
+                 "kind": e.kind, "idx": e.index, "code": e.code,
+                 "reason": e.reason.encode("utf-8", "replace").decode(),
+                 "payload": json.dumps(e.payload, default=repr)}
                 for e in entries
             ])
 

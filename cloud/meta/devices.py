@@ -72,8 +72,13 @@ class DeviceRegistry:
         per_device: dict[str, SeenStream] = {}
         for s in rows:
             cur = per_device.get(s.device)
-            if cur is None or s.ts_ms > cur.ts_ms:
+            if cur is None:
                 per_device[s.device] = s
+            elif s.ts_ms > cur.ts_ms or (cur.site is None and s.site is not None):
+                per_device[s.device] = SeenStream(
+                    s.device, "", max(s.ts_ms, cur.ts_ms),
+                    s.site if s.site is not None and (s.ts_ms > cur.ts_ms or cur.site is None)
+                    else cur.site)
         with self.db.engine.begin() as conn:
             for s in sorted(per_device.values(), key=lambda x: x.device):
                 ins = self.db.insert(devices).values(

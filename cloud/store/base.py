@@ -8,12 +8,40 @@ it cannot take a write at all, and answers bucketed aggregate queries and anomal
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 #: Aggregates ``series`` computes, in their canonical order.
 AGGREGATES: tuple[str, ...] = ("mean", "min", "max", "count", "last", "p95")
+_UNWRITABLE = re.compile(r"[\x00-\x1f\x7f]|\\+(?:[ ,=]|$)")
+
+
+class UnwritableName(ValueError):
+    """A device, sensor, site or detector name no store accepts (see docs/schema.md)."""
+
+
+def check_name(key: str, value: str) -> None:
+    """Raise :class:`UnwritableName` for a name every store must refuse.
+
+    Names are non-empty, without control characters, and a backslash may not end them nor
+    precede a space, comma or equals sign: InfluxDB 1.x line protocol cannot carry those, and
+    every store refuses the same names so that they behave alike.
+    """
+    if not value or _UNWRITABLE.search(value):
+        raise UnwritableName(f"{key} {value!r} is empty, contains a control character, or has a "
+                             "backslash at its end or before a space, comma or equals sign")
+
+
+def check_point(p: Point | AnomalyPoint) -> None:
+    """Check every name of a reading or anomaly."""
+    check_name("device", p.device)
+    check_name("sensor", p.sensor)
+    if p.site:
+        check_name("site", p.site)
+    if isinstance(p, AnomalyPoint):
+        check_name("detector", p.detector)
 
 
 @dataclass(frozen=True, slots=True)

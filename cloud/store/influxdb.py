@@ -20,12 +20,18 @@ import httpx
 
 from cloud.errors import StoreError, StoreUnavailable
 from cloud.settings import StoreSettings
-from cloud.store.base import AnomalyPoint, Point, Rejection, SeriesResult, WriteResult
+from cloud.store.base import (
+    AnomalyPoint,
+    Point,
+    Rejection,
+    SeriesResult,
+    UnwritableName,
+    WriteResult,
+)
 from cloud.store.escaping import ql_ident, ql_string
 from cloud.store.lineprotocol import (
     ANOMALIES,
     READINGS,
-    UnwritableName,
     anomaly_line,
     reading_line,
 )

@@ -10,24 +10,16 @@ sensors. No tag and field share a name (InfluxDB 3 rejects that). See docs/schem
 
 from __future__ import annotations
 
-import re
-
-from cloud.store.base import AnomalyPoint, Point
+from cloud.store.base import AnomalyPoint, Point, check_name
 from cloud.store.escaping import field_string, tag_escape
 
 READINGS = "readings"
 ANOMALIES = "anomalies"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SCALE = {"ms": (1, 1), "s": (1, 1000), "u": (1000, 1), "ns": (1_000_000, 1)}
 
 
-class UnwritableName(ValueError):
-    """A tag value line protocol cannot carry (control characters, empty, trailing backslash)."""
-
-
 def _tag(key: str, value: str) -> str:
-    if not value or _CONTROL.search(value):
-        raise UnwritableName(f"{key} {value!r} is empty or contains a control character")
+    check_name(key, value)
     return f",{key}={tag_escape(value)}"
 
 

@@ -11,12 +11,21 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from cloud.errors import StoreUnavailable
 from cloud.store.aggregate import bucket_aggregates
-from cloud.store.base import AnomalyPoint, Point, SeriesResult, WriteResult
+from cloud.store.base import (
+    AnomalyPoint,
+    Point,
+    Rejection,
+    SeriesResult,
+    UnwritableName,
+    WriteResult,
+    check_point,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -31,6 +40,19 @@ CREATE TABLE IF NOT EXISTS anomalies (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS anomalies_ts ON anomalies (ts);
 """
+_P = TypeVar("_P", Point, AnomalyPoint)
+
+
+def _writable(items: Sequence[_P], rejected: list[Rejection]) -> list[_P]:
+    out = []
+    for i, item in enumerate(items):
+        try:
+            check_point(item)
+        except UnwritableName as exc:
+            rejected.append(Rejection(i, "bad_name", str(exc)))
+        else:
+            out.append(item)
+    return out
 
 
 class SQLiteStore:
@@ -74,10 +96,12 @@ class SQLiteStore:
                 raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
 
     def write(self, points: Sequence[Point], anomalies: Sequence[AnomalyPoint]) -> WriteResult:
+        result = WriteResult()
         rows = [(p.device, p.sensor, p.ts_ms, float(p.value), p.seq, p.quality, p.unit, p.site)
-                for p in points]
+                for p in _writable(points, result.rejected)]
         arows = [(a.device, a.sensor, a.ts_ms, a.detector, float(a.value), float(a.score),
-                  a.expected_low, a.expected_high, a.site) for a in anomalies]
+                  a.expected_low, a.expected_high, a.site)
+                 for a in _writable(anomalies, result.anomalies_rejected)]
         with self._lock:
             try:
                 conn = self.conn
@@ -93,7 +117,7 @@ class SQLiteStore:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
-        return WriteResult()
+        return result
 
     def series(self, device: str, sensor: str, start_ms: int, end_ms: int, every_ms: int,
                aggs: Sequence[str]) -> SeriesResult:
