@@ -4,14 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import HTTPException
-from pydantic import ValidationError
+from fastapi import HTTPException, Path
+from pydantic import AfterValidator, ValidationError
 
 from cloud.alerting.errors import InvalidRule, NotFound, UnsafeTarget
 
 T = TypeVar("T")
+
+#: The ids this API hands out (``rule_...``, ``ep_...``, ``msg_...``, ``sil_...``).
+Id = Annotated[str, Path(pattern=r"^[A-Za-z0-9_]{1,64}$")]
+#: Alert ids are database integers.
+AlertId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def _utf8(text: str) -> str:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid UTF-8 text") from None
+    return text
+
+
+#: Free text that must survive being stored (no lone surrogates).
+Text = Annotated[str, AfterValidator(_utf8)]
 
 
 @contextmanager

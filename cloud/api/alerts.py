@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.alerts.lifecycle import AlertManager
-from cloud.api.alerting_errors import call
+from cloud.api.alerting_errors import AlertId, Text, call
 
 
 class AckIn(BaseModel):
@@ -27,19 +27,19 @@ def router(alerts: AlertManager) -> APIRouter:
     def list_alerts(
         state: Literal["pending", "firing", "resolved"] | None = None,
         severity: Literal["info", "warning", "critical"] | None = None,
-        device: str | None = Query(None, max_length=64),
-        limit: int = Query(500, ge=1, le=5000),
+        device: Annotated[Text | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ) -> list[dict[str, Any]]:
         """Alerts, newest first, filtered by state, severity and device."""
         return alerts.find(state, severity, device, limit)
 
     @api.get("/{alert_id}")
-    def get_alert(alert_id: int) -> dict[str, Any]:
+    def get_alert(alert_id: AlertId) -> dict[str, Any]:
         """One alert."""
         return call(lambda: alerts.get(alert_id))
 
     @api.post("/{alert_id}/ack")
-    def ack_alert(alert_id: int, body: AckIn | None = None) -> dict[str, Any]:
+    def ack_alert(alert_id: AlertId, body: AckIn | None = None) -> dict[str, Any]:
         """Acknowledge an alert (the first acknowledgement is kept)."""
         return call(lambda: alerts.ack(alert_id, body.by if body else ""))
 

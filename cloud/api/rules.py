@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
-from cloud.api.alerting_errors import call
+from cloud.api.alerting_errors import Id, call
 from cloud.rules import RuleSpec
 from cloud.rules.store import RuleRepository, StoredRule
 
@@ -32,17 +32,17 @@ def router(repo: RuleRepository) -> APIRouter:
         return [_out(r) for r in repo.all()]
 
     @api.get("/{rule_id}")
-    def get_rule(rule_id: str) -> dict[str, Any]:
+    def get_rule(rule_id: Id) -> dict[str, Any]:
         """One rule."""
         return _out(call(lambda: repo.get(rule_id)))
 
     @api.put("/{rule_id}")
-    def replace_rule(rule_id: str, spec: Annotated[RuleSpec, Body()]) -> dict[str, Any]:
+    def replace_rule(rule_id: Id, spec: Annotated[RuleSpec, Body()]) -> dict[str, Any]:
         """Replace a rule's specification."""
         return _out(call(lambda: repo.replace(rule_id, spec)))
 
     @api.delete("/{rule_id}", status_code=204)
-    def delete_rule(rule_id: str) -> Response:
+    def delete_rule(rule_id: Id) -> Response:
         """Delete a rule (its alerts stay as records)."""
         call(lambda: repo.delete(rule_id))
         return Response(status_code=204)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from cloud.alerts.silences import SilenceIn, SilenceStore
-from cloud.api.alerting_errors import call
+from cloud.api.alerting_errors import Id, call
 
 
 def router(silences: SilenceStore) -> APIRouter:
@@ -25,7 +25,7 @@ def router(silences: SilenceStore) -> APIRouter:
         return silences.all()
 
     @api.delete("/{silence_id}", status_code=204)
-    def delete_silence(silence_id: str) -> Response:
+    def delete_silence(silence_id: Id) -> Response:
         """End a silence now."""
         call(lambda: silences.delete(silence_id))
         return Response(status_code=204)
