@@ -148,3 +148,29 @@ def test_forecast_fires_before_the_degrading_machine_fails(cloud):
                unit="mm/s", batch=50)
     cloud.tick()
     assert states(cloud.alerts()) == ["resolved"]
+
+
+def test_forecast_fires_before_the_simulated_machine_fails(cloud):
+    """The fleet simulator's degrading machine (bearing wear growing quadratically, then a
+    trip): the forecast rule warns before the failure and resolves after it."""
+    signals = pytest.importorskip("simulators.signals", reason="the simulator has not landed")
+    start_h, duration_h = 48, 120
+    fail_ms = T0 + (start_h + duration_h) * 3_600_000
+    dev = signals.DeviceSignals(3, seed=11, sensors=("vibration",),
+                                degradation=signals.Degradation(T0 + start_h * 3_600_000,
+                                                                duration_h * 3_600_000))
+    ts = T0 + np.arange(0, (start_h + duration_h + 72) * 4) * 900_000   # every 15 min
+    vib = np.array([dev.sample(int(t))["vibration"] for t in ts])
+    limit = 4 * float(np.median(vib[: 24 * 4]))   # four times the healthy level
+    cloud.rule(name="wear", kind="forecast", limit=limit, lookback_s=48 * 3600,
+               horizon_s=72 * 3600)
+    fired_ms = None
+    for start in range(0, len(ts), 8):   # two hours per batch, then a tick
+        cloud.feed("sim-3", "vibration", ts[start:start + 8], vib[start:start + 8],
+                   unit="m/s2", batch=8)
+        cloud.tick()
+        if fired_ms is None and cloud.alerts(state="firing"):
+            fired_ms = cloud.clock.now_ms()
+    assert fired_ms is not None and fired_ms < fail_ms - 12 * 3_600_000, (fired_ms, fail_ms)
+    print(f"simulated failure: forecast fired {(fail_ms - fired_ms) / 3.6e6:.0f} h before it")
+    assert states(cloud.alerts()) == ["resolved"]    # the machine tripped: no more trend
