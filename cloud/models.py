@@ -7,10 +7,11 @@ never takes the rest of the batch down with it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool
 from pydantic import ValidationError as PydanticValidationError
+from typing_extensions import TypedDict
 
 from firmware_protocol.model import MAX_NAME_LEN, MAX_SEQ, MAX_TS_MS, MAX_UNIT_LEN, MIN_TS_MS
 
@@ -23,25 +24,25 @@ Timestamp = Annotated[int, Field(ge=MIN_TS_MS, le=MAX_TS_MS, description="UTC mi
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
-class ReadingIn(BaseModel):
-    """One reading of an ingest batch. Booleans are stored as 1.0/0.0."""
+class ReadingIn(TypedDict):
+    """One reading of an ingest batch. Booleans are stored as 1.0/0.0.
 
-    model_config = ConfigDict(extra="ignore")
+    A TypedDict rather than a model: validating a batch into plain dicts is several times
+    faster, and ingest throughput is bounded by this step.
+    """
 
     device: Name
     sensor: Name
     ts: Timestamp
     value: StrictBool | Finite
     seq: Annotated[int, Field(ge=0, le=MAX_SEQ)]
-    unit: Unit | None = None
-    quality: Annotated[int, Field(ge=0, le=255)] = 0
-    site: Name | None = None
+    unit: NotRequired[Unit | None]
+    quality: NotRequired[Annotated[int, Field(ge=0, le=255)]]
+    site: NotRequired[Name | None]
 
 
-class AnomalyIn(BaseModel):
+class AnomalyIn(TypedDict):
     """One anomaly a gateway detector flagged (``expected_low``..``expected_high`` expected)."""
-
-    model_config = ConfigDict(extra="ignore")
 
     device: Name
     sensor: Name
@@ -49,9 +50,9 @@ class AnomalyIn(BaseModel):
     value: Finite
     score: Finite
     detector: Name
-    expected_low: Finite | None = None
-    expected_high: Finite | None = None
-    site: Name | None = None
+    expected_low: NotRequired[Finite | None]
+    expected_high: NotRequired[Finite | None]
+    site: NotRequired[Name | None]
 
 
 class IngestEnvelope(BaseModel):

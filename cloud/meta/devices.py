@@ -79,30 +79,28 @@ class DeviceRegistry:
                     s.device, "", max(s.ts_ms, cur.ts_ms),
                     s.site if s.site is not None and (s.ts_ms > cur.ts_ms or cur.site is None)
                     else cur.site)
+        greatest = func.max if self.db.dialect == "sqlite" else func.greatest
+        dev = self.db.insert(devices)
+        dev = dev.on_conflict_do_update(index_elements=["device"], set_={
+            "site": func.coalesce(dev.excluded.site, devices.c.site),
+            "gateway_id": dev.excluded.gateway_id,
+            "last_ts_ms": greatest(devices.c.last_ts_ms, dev.excluded.last_ts_ms),
+            "last_ingest_ms": dev.excluded.last_ingest_ms,
+        })
+        sen = self.db.insert(device_sensors)
+        sen = sen.on_conflict_do_update(index_elements=["device", "sensor"], set_={
+            "unit": func.coalesce(sen.excluded.unit, device_sensors.c.unit),
+            "last_ts_ms": greatest(device_sensors.c.last_ts_ms, sen.excluded.last_ts_ms),
+        })
+        # Sorted, so concurrent batches lock rows in the same order (no deadlocks on PostgreSQL).
         with self.db.engine.begin() as conn:
-            for s in sorted(per_device.values(), key=lambda x: x.device):
-                ins = self.db.insert(devices).values(
-                    device=s.device, site=s.site, gateway_id=gateway_id, first_seen_ms=now,
-                    last_ts_ms=s.ts_ms, last_ingest_ms=now,
-                )
-                conn.execute(ins.on_conflict_do_update(index_elements=["device"], set_={
-                    "site": func.coalesce(ins.excluded.site, devices.c.site),
-                    "gateway_id": gateway_id,
-                    "last_ts_ms": func.max(devices.c.last_ts_ms, ins.excluded.last_ts_ms)
-                    if self.db.dialect == "sqlite"
-                    else func.greatest(devices.c.last_ts_ms, ins.excluded.last_ts_ms),
-                    "last_ingest_ms": now,
-                }))
-            for s in sorted(rows, key=lambda x: (x.device, x.sensor)):
-                ins = self.db.insert(device_sensors).values(
-                    device=s.device, sensor=s.sensor, unit=s.unit, last_ts_ms=s.ts_ms,
-                )
-                conn.execute(ins.on_conflict_do_update(index_elements=["device", "sensor"], set_={
-                    "unit": func.coalesce(ins.excluded.unit, device_sensors.c.unit),
-                    "last_ts_ms": func.max(device_sensors.c.last_ts_ms, ins.excluded.last_ts_ms)
-                    if self.db.dialect == "sqlite"
-                    else func.greatest(device_sensors.c.last_ts_ms, ins.excluded.last_ts_ms),
-                }))
+            conn.execute(dev, [
+                {"device": s.device, "site": s.site, "gateway_id": gateway_id,
+                 "first_seen_ms": now, "last_ts_ms": s.ts_ms, "last_ingest_ms": now}
+                for s in sorted(per_device.values(), key=lambda x: x.device)])
+            conn.execute(sen, [
+                {"device": s.device, "sensor": s.sensor, "unit": s.unit, "last_ts_ms": s.ts_ms}
+                for s in sorted(rows, key=lambda x: (x.device, x.sensor))])
 
     def list(self, device: str | None = None) -> list[DeviceInfo]:
         """All devices (or one) with their sensors, ordered by name."""

@@ -44,7 +44,7 @@ def check_point(p: Point | AnomalyPoint) -> None:
         check_name("detector", p.detector)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Point:
     """One reading to store. ``value`` is always a float (booleans 1.0/0.0)."""
 
@@ -58,7 +58,7 @@ class Point:
     site: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AnomalyPoint:
     """One anomaly a gateway detector flagged (the ingest body's ``anomalies`` entries)."""
 

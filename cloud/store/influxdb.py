@@ -107,9 +107,10 @@ class InfluxDBStore:
         result = WriteResult()
         prec = self.settings.precision
         lines: list[tuple[str, int, str]] = []  # (kind, index, line)
+        series: dict[tuple[str, str, str | None], str] = {}
         for i, p in enumerate(points):
             try:
-                lines.append(("r", i, reading_line(p, prec)))
+                lines.append(("r", i, reading_line(p, prec, series)))
             except UnwritableName as exc:
                 result.rejected.append(Rejection(i, "bad_name", str(exc)))
         for i, a in enumerate(anomalies):

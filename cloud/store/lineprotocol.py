@@ -34,18 +34,32 @@ def from_precision(ts: int, precision: str) -> int:
     return ts * div // mul
 
 
-def reading_line(p: Point, precision: str) -> str:
-    """One reading as a line; raises :class:`UnwritableName` for names it cannot carry."""
+def _series(p: Point) -> str:
     tags = _tag("device", p.device) + _tag("sensor", p.sensor)
     if p.site:
         tags += _tag("site", p.site)
+    return READINGS + tags
+
+
+def reading_line(p: Point, precision: str, series: dict[tuple[str, str, str | None], str]
+                 | None = None) -> str:
+    """One reading as a line; raises :class:`UnwritableName` for names it cannot carry.
+
+    ``series`` caches the escaped measurement-and-tags prefix per series across calls (a batch
+    holds many readings of few series).
+    """
+    if series is None:
+        prefix = _series(p)
+    else:
+        key = (p.device, p.sensor, p.site)
+        prefix = series.get(key) or series.setdefault(key, _series(p))
     fields = f"value={float(p.value)!r}"
     if p.seq is not None:
         fields += f",seq={int(p.seq)}i"
     fields += f",quality={int(p.quality)}i"
     if p.unit:
         fields += f",unit={field_string(p.unit)}"
-    return f"{READINGS}{tags} {fields} {to_precision(p.ts_ms, precision)}"
+    return f"{prefix} {fields} {to_precision(p.ts_ms, precision)}"
 
 
 def anomaly_line(a: AnomalyPoint, precision: str) -> str:

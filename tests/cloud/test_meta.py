@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cloud.errors import KeyInFlight, KeyReused
@@ -90,5 +92,5 @@ def test_dead_letters_keep_the_payload(meta):
     dl.add("gw", "b1", [DeadLetter("reading", 3, "invalid", "ts: bad", {"ts": "x", "ü": 1})])
     (row,) = dl.recent()
     assert (row["batch_id"], row["idx"], row["code"]) == ("b1", 3, "invalid")
-    assert '"ü"' in row["payload"]
+    assert json.loads(row["payload"]) == {"ts": "x", "ü": 1}
     assert dl.count() == 1
