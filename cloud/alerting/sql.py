@@ -15,18 +15,23 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 
 def increment(
-    conn: Connection, table: Table, key: Mapping[str, Any], counts: Mapping[str, int],
-    extra: Mapping[str, Any] | None = None,
+    conn: Connection, table: Table, key: Sequence[str], counts: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
 ) -> None:
-    """Add ``counts`` to the row with primary ``key``, creating it when missing."""
-    values = {**key, **counts, **(extra or {})}
+    """Add each row's ``counts`` columns to the row with its ``key``, creating it when missing.
+
+    One cached statement run with many parameter sets (executemany), so a batch touching a
+    hundred devices costs one round of statements, not a hundred compilations.
+    """
+    if not rows:
+        return
     module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = module.insert(table).values(**values)
+    stmt = module.insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(key),
         set_={name: table.c[name] + stmt.excluded[name] for name in counts},
     )
-    conn.execute(stmt)
+    conn.execute(stmt, list(rows))
 
 
 def upsert(
@@ -37,11 +42,11 @@ def upsert(
     if not rows:
         return
     module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = module.insert(table).values(list(rows))
+    stmt = module.insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(key), set_={name: stmt.excluded[name] for name in update}
     )
-    conn.execute(stmt)
+    conn.execute(stmt, list(rows))
 
 
 def is_postgres(conn: Connection) -> bool:

@@ -47,19 +47,18 @@ class IngestRecorder:
             if readings:
                 self._streams(conn, readings, received_ms)
                 self._volume(conn, readings, received_ms)
-            for a_key, count in _count_anomalies(anomalies, self.bucket).items():
-                device, sensor, bucket, site = a_key
-                increment(conn, anomaly_buckets,
-                          {"device": device, "sensor": sensor, "bucket_ms": bucket},
-                          {"events": count}, {"site": site})
+            increment(conn, anomaly_buckets, ("device", "sensor", "bucket_ms"), ("events",), [
+                {"device": device, "sensor": sensor, "bucket_ms": bucket, "site": site,
+                 "events": count}
+                for (device, sensor, bucket, site), count in
+                _count_anomalies(anomalies, self.bucket).items()])
 
     def record_request(self, ok: bool, received_ms: int) -> None:
         """Count one ingest request by outcome (ingest availability)."""
         with self._engine.begin() as conn:
-            increment(conn, sla_buckets, {"bucket_ms": self.bucket(received_ms)},
-                      {"requests_ok" if ok else "requests_failed": 1,
-                       "requests_failed" if ok else "requests_ok": 0, "readings": 0,
-                       "on_time": 0})
+            increment(conn, sla_buckets, ("bucket_ms",), ("requests_ok", "requests_failed"), [
+                {"bucket_ms": self.bucket(received_ms), "requests_ok": int(ok),
+                 "requests_failed": int(not ok), "readings": 0, "on_time": 0}])
 
     def _volume(self, conn: Connection, readings: Sequence[IngestedReading], now: int) -> None:
         per_device: dict[str, int] = {}
@@ -68,12 +67,12 @@ class IngestRecorder:
             per_device[r.device] = per_device.get(r.device, 0) + 1
             on_time += now - r.ts_ms <= self._sla_ms
         bucket = self.bucket(now)
-        for device, count in per_device.items():
-            increment(conn, t_volume, {"device": device, "bucket_ms": bucket},
-                      {"readings": count})
-        increment(conn, sla_buckets, {"bucket_ms": bucket},
-                  {"readings": len(readings), "on_time": on_time, "requests_ok": 0,
-                   "requests_failed": 0})
+        increment(conn, t_volume, ("device", "bucket_ms"), ("readings",), [
+            {"device": device, "bucket_ms": bucket, "readings": count}
+            for device, count in per_device.items()])
+        increment(conn, sla_buckets, ("bucket_ms",), ("readings", "on_time"), [
+            {"bucket_ms": bucket, "readings": len(readings), "on_time": on_time,
+             "requests_ok": 0, "requests_failed": 0}])
 
     def _streams(self, conn: Connection, readings: Sequence[IngestedReading], now: int) -> None:
         latest: dict[tuple[str, str], IngestedReading] = {}
