@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from cloud.alerting.clock import Clock
 from cloud.alerting.db import Database
 from cloud.alerting.errors import NotFound
-from cloud.alerting.sql import is_postgres
+from cloud.alerting.sql import is_postgres, retrying
 from cloud.alerting.tables import alerts as t_alerts
 from cloud.alerts.silences import SilenceStore
 from cloud.rules.base import Observation, RuleBase, SeriesRef
@@ -86,14 +87,19 @@ class AlertManager:
         for obs in observations:
             by_series.setdefault(obs.series, []).append(obs)
         for series, seq in by_series.items():
-            for attempt in range(3):
-                try:
-                    self._apply_series(rule_id, rule, series, seq)
-                    break
-                except IntegrityError:
-                    # Another replica opened the same alert first: redo on its row.
-                    if attempt == 2:
-                        raise
+            retrying(partial(self._apply_once, rule_id, rule, series, seq))
+
+    def _apply_once(
+        self, rule_id: str, rule: RuleBase, series: SeriesRef, seq: Sequence[Observation]
+    ) -> None:
+        for attempt in range(3):
+            try:
+                self._apply_series(rule_id, rule, series, seq)
+                return
+            except IntegrityError:
+                # Another replica opened the same alert first: redo on its row.
+                if attempt == 2:
+                    raise
 
     def _apply_series(
         self, rule_id: str, rule: RuleBase, series: SeriesRef, seq: Sequence[Observation]

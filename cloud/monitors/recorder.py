@@ -16,7 +16,7 @@ from sqlalchemy import Connection, insert, select, tuple_
 
 from cloud.alerting.db import Database
 from cloud.alerting.listener import IngestedAnomaly, IngestedReading
-from cloud.alerting.sql import increment, upsert
+from cloud.alerting.sql import increment, retrying, upsert
 from cloud.alerting.tables import anomaly_buckets, schema_changes, sla_buckets, stream_stats
 from cloud.alerting.tables import volume_buckets as t_volume
 
@@ -42,7 +42,13 @@ class IngestRecorder:
         self, readings: Sequence[IngestedReading], anomalies: Sequence[IngestedAnomaly],
         received_ms: int,
     ) -> None:
-        """Record one accepted batch."""
+        """Record one accepted batch (run again on a transient write conflict)."""
+        retrying(lambda: self._record(readings, anomalies, received_ms))
+
+    def _record(
+        self, readings: Sequence[IngestedReading], anomalies: Sequence[IngestedAnomaly],
+        received_ms: int,
+    ) -> None:
         with self._engine.begin() as conn:
             if readings:
                 self._streams(conn, readings, received_ms)

@@ -102,6 +102,10 @@ class RuleEvaluator:
         received_ms = self._clock.now_ms()
         try:
             self._recorder.record(readings, anomalies, received_ms)
+        except Exception:
+            self.errors += 1
+            log.exception("recording pipeline statistics of an ingested batch failed")
+        try:
             self.evaluate_batch(readings, anomalies, received_ms)
         except Exception:
             self.errors += 1

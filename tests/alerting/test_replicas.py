@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cloud.alerting.clock import ManualClock
-from tests.alerting.harness import T0, Cloud, seconds
+from tests.alerting.harness import T0, Cloud, reading, seconds
 from tests.alerting.receiver import Receiver
 
 
@@ -85,3 +85,29 @@ def test_two_replicas_open_each_alert_once_and_deliver_each_event_once(replicas)
         deliveries = a.client.get(f"/v1/webhooks/{hook['id']}/deliveries").json()
         assert {d["state"] for d in deliveries} == {"delivered"}
         assert sorted(d["id"] for d in deliveries) == sorted(counts)
+
+
+def test_concurrent_ingest_into_one_replica_loses_no_statistics_and_no_transition(tmp_path):
+    """The default deployment: one replica on SQLite, many ingest requests at once."""
+    with Cloud(tmp_path, ManualClock(T0)) as cloud:
+        cloud.rule(name="hot", kind="threshold", op="above", limit=90.0, clear=80.0)
+        devices = [f"fan-{i}" for i in range(6)]
+
+        def worker(k):
+            def run():
+                for round_ in range(8):
+                    ts = seconds(T0 + (round_ * 8 + k) * 5000, 5, 1.0)
+                    hot = 95.0 if round_ % 2 == 0 else 50.0
+                    for device in devices:
+                        cloud.ingest([reading(device, "rpm", int(t), hot) for t in ts])
+            return run
+
+        together(*(worker(k) for k in range(6)))
+        assert cloud.alerting.evaluator.errors == 0
+        report = cloud.client.get("/v1/pipeline/health").json()
+        assert report["sla"]["readings"] == 6 * 8 * len(devices) * 5    # none lost or doubled
+        assert report["sla"]["requests_ok"] == 6 * 8 * len(devices)
+        assert sorted(d["device"] for d in report["freshness"]["devices"]) == sorted(devices)
+        for device in devices:   # one alert at a time per series, never two open
+            open_ = [a for a in cloud.alerts(device=device) if a["state"] != "resolved"]
+            assert len(open_) <= 1
