@@ -250,3 +250,22 @@ def test_the_example_consumer_runs_as_a_program(tmp_path):
             proc.wait(10)
             proc.stdout.close()
             proc.stderr.close()
+
+
+def test_deleting_an_endpoint_drops_its_pending_deliveries_and_silences_validate(
+        cloud, receiver, hot_rule):
+    hook = register(cloud, receiver.url, receiver)
+    overheat(cloud)
+    assert cloud.client.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
+    assert cloud.deliver() == 0
+    assert receiver.received == []
+    assert cloud.client.delete(f"/v1/webhooks/{hook['id']}").status_code == 404
+    assert cloud.client.get(f"/v1/webhooks/{hook['id']}/deliveries").status_code == 404
+    now = cloud.clock.now_ms()
+    past = cloud.client.post("/v1/silences", json={"ends_ms": now - 1})
+    assert past.status_code == 422 and "future" in past.json()["detail"]
+    backwards = cloud.client.post("/v1/silences", json={"starts_ms": now, "ends_ms": now})
+    assert backwards.status_code in (400, 422)
+    sid = cloud.client.post("/v1/silences", json={"ends_ms": now + 1000}).json()["id"]
+    assert cloud.client.delete(f"/v1/silences/{sid}").status_code == 204
+    assert cloud.client.delete(f"/v1/silences/{sid}").status_code == 404
