@@ -11,25 +11,43 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from cloud.alerting.listener import IngestedAnomaly, IngestedReading, IngestListener
 from cloud.errors import CloudError, KeyInFlight, KeyReused, RequestRejected
 from cloud.meta import DeadLetter, DeadLetters, DeviceRegistry, IdempotencyRepo, SeenStream
 from cloud.metrics import Metrics
-from cloud.models import AnomalyIn, IngestEnvelope, ReadingIn, error_reason
+from cloud.models import AnomalyIn, IngestEnvelope, ReadingIn, error_reason, utf8_problem
 from cloud.settings import LimitsSettings
 from cloud.store import AnomalyPoint, Point, Rejection, TimeSeriesStore
 
+log = logging.getLogger(__name__)
 _READINGS = TypeAdapter(list[ReadingIn])
 _READING = TypeAdapter(ReadingIn)
 _ANOMALIES = TypeAdapter(list[AnomalyIn])
 _ANOMALY = TypeAdapter(AnomalyIn)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    """What one ingest request stored, as listeners (alert rules, pipeline health) see it."""
+
+    gateway_id: str
+    batch_id: str
+    received_ms: int
+    points: list[Point]  #: the readings the store accepted
+    anomalies: list[AnomalyPoint]  #: the anomalies the store accepted
+    rejected: list[Rejection]  #: rejected readings (indexes into the batch's readings)
+
+
+#: Called after a batch is stored and acknowledged; must be quick (hand work to a queue).
+IngestListener = Callable[[StoredBatch], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +78,27 @@ def _validate(adapter: TypeAdapter[list[Any]], one: TypeAdapter[Any], entries: l
     return index, good, bad
 
 
+def _byte_limits(index: list[int], good: list[Any], bad: list[Rejection]
+                 ) -> tuple[list[int], list[Any], list[Rejection]]:
+    """Move entries whose names exceed the data model's UTF-8 byte limits to the rejections."""
+    keep_index, keep = [], []
+    for i, entry in zip(index, good, strict=True):
+        problem = utf8_problem(entry)
+        if problem is None:
+            keep_index.append(i)
+            keep.append(entry)
+        else:
+            bad.append(Rejection(i, "invalid", problem))
+    return keep_index, keep, bad
+
+
 class IngestService:
     """``POST /v1/ingest`` behind the HTTP layer."""
 
     def __init__(self, store: TimeSeriesStore, idempotency: IdempotencyRepo,
                  devices: DeviceRegistry, dead_letters: DeadLetters, metrics: Metrics,
-                 limits: LimitsSettings, listener: IngestListener | None = None) -> None:
+                 limits: LimitsSettings) -> None:
         self.store = store
-        self.listener = listener
         self.idempotency = idempotency
         self.devices = devices
         self.dead_letters = dead_letters
@@ -82,6 +113,22 @@ class IngestService:
             "iotgw_cloud_ingest_requests_total", "Ingest requests, by status.", ("status",))
         self.m_write = metrics.histogram(
             "iotgw_cloud_store_write_seconds", "Latency of store writes.")
+        self.m_listener_errors = metrics.counter(
+            "iotgw_cloud_ingest_listener_errors_total", "Ingest listeners that raised.")
+        self._listeners: list[IngestListener] = []
+
+    def add_listener(self, listener: IngestListener) -> None:
+        """Call ``listener`` with every stored batch (after the store accepted it). A listener
+        that raises is logged and counted; it never fails the ingest request."""
+        self._listeners.append(listener)
+
+    def _notify(self, batch: StoredBatch) -> None:
+        for listener in self._listeners:
+            try:
+                listener(batch)
+            except Exception:
+                self.m_listener_errors.inc()
+                log.exception("ingest listener %r failed", listener)
 
     def parse(self, raw: bytes, token_gateway: str) -> tuple[IngestEnvelope, str]:
         """The envelope of a decompressed body and the hash of those bytes.
@@ -140,18 +187,22 @@ class IngestService:
             if not self._slots.acquire(blocking=False):
                 raise RequestRejected(429, "too many ingest requests in progress; retry later")
             try:
-                body = self._store(env)
+                body, stored_batch = self._store(env, b"\\u" in raw or not raw.isascii())
             finally:
                 self._slots.release()
         except BaseException:
             self.idempotency.release(env.gateway_id, key)
             raise
         self.idempotency.complete(env.gateway_id, key, 200, body)
+        self._notify(stored_batch)
         return IngestOutcome(200, body)
 
-    def _store(self, env: IngestEnvelope) -> str:
+    def _store(self, env: IngestEnvelope, non_ascii: bool) -> tuple[str, StoredBatch]:
         r_index, readings, bad = _validate(_READINGS, _READING, env.readings)
         a_index, anomalies, bad_a = _validate(_ANOMALIES, _ANOMALY, env.anomalies)
+        if non_ascii:  # only then can a name of <= 64 characters exceed 64 bytes
+            r_index, readings, bad = _byte_limits(r_index, readings, bad)
+            a_index, anomalies, bad_a = _byte_limits(a_index, anomalies, bad_a)
         points = [Point(r["device"], r["sensor"], r["ts"], float(r["value"]), r["seq"],
                         r.get("unit"), r.get("quality", 0), r.get("site")) for r in readings]
         apoints = [AnomalyPoint(a["device"], a["sensor"], a["ts"], a["value"], a["score"],
@@ -167,25 +218,22 @@ class IngestService:
         bad.sort(key=lambda r: r.index)
         bad_a.sort(key=lambda r: r.index)
         self._dead_letter(env, bad, bad_a)
-        refused = {r.index for r in result.rejected}
-        self.devices.record(env.gateway_id, self._seen(
-            p for i, p in enumerate(points) if i not in refused))
-        accepted = len(points) - len(result.rejected)
-        if self.listener is not None:  # alert rules and pipeline health see stored data only
-            refused_a = {r.index for r in result.anomalies_rejected}
-            self.listener.on_ingested(
-                [IngestedReading(r["device"], r["sensor"], r["ts"], r["value"], r.get("site"),
-                                 r.get("unit"))
-                 for i, r in enumerate(readings) if i not in refused],
-                [IngestedAnomaly(a.device, a.sensor, a.ts_ms, a.score, a.detector, a.value,
-                                 a.site) for i, a in enumerate(apoints) if i not in refused_a])
-        self.m_readings.inc(accepted)
-        return json.dumps({
-            "accepted": accepted,
+        if result.rejected:
+            refused = {r.index for r in result.rejected}
+            points = [p for i, p in enumerate(points) if i not in refused]
+        if result.anomalies_rejected:
+            refused = {r.index for r in result.anomalies_rejected}
+            apoints = [a for i, a in enumerate(apoints) if i not in refused]
+        self.devices.record(env.gateway_id, self._seen(points))
+        self.m_readings.inc(len(points))
+        body = json.dumps({
+            "accepted": len(points),
             "rejected": [{"index": r.index, "reason": r.reason} for r in bad],
-            "anomalies_accepted": len(apoints) - len(result.anomalies_rejected),
+            "anomalies_accepted": len(apoints),
             "anomalies_rejected": [{"index": r.index, "reason": r.reason} for r in bad_a],
         })
+        return body, StoredBatch(env.gateway_id, env.batch_id, int(time.time() * 1000), points,
+                                 apoints, bad)
 
     def _dead_letter(self, env: IngestEnvelope, bad: list[Rejection],
                      bad_a: list[Rejection]) -> None:

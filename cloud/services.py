@@ -37,8 +37,8 @@ class Services:
                                  StoreSeriesSource(self.store), clock)
         self.dead_letters = DeadLetters(self.meta)
         self.ingest = IngestService(self.store, self.idempotency, self.devices,
-                                    self.dead_letters, self.metrics, limits,
-                                    listener=self.alerting.listener)
+                                    self.dead_letters, self.metrics, limits)
+        self.ingest.add_listener(self.alerting.on_stored)
         self.queries = QueryService(self.store, limits, self.metrics)
 
     def start(self) -> None:

@@ -3,11 +3,13 @@
 ``cloud.services.Services`` builds one :class:`Alerting` on the metadata database (through a
 :class:`~cloud.alerting.db.LazyEngine`, as the engine exists only once started) and the
 time-series store; ``create_app`` calls :meth:`Alerting.install`; the ingest service calls
-:attr:`Alerting.listener` after the store accepted a batch; the services' start/stop run
-:meth:`Alerting.start` / :meth:`Alerting.stop`.
+:meth:`Alerting.on_stored` after the store accepted a batch (``add_listener``); the services'
+start/stop run :meth:`Alerting.start` / :meth:`Alerting.stop`.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
@@ -28,6 +30,9 @@ from cloud.rules.store import RuleRepository
 from cloud.webhooks.endpoints import EndpointStore
 from cloud.webhooks.outbox import Outbox
 from cloud.webhooks.worker import DeliveryWorker
+
+if TYPE_CHECKING:
+    from cloud.ingest import StoredBatch
 
 
 class Alerting:
@@ -62,8 +67,13 @@ class Alerting:
 
     @property
     def listener(self) -> IngestListener:
-        """What the ingest handler calls after the store accepted a batch."""
+        """What evaluates and records each batch the store accepted."""
         return self.evaluator
+
+    def on_stored(self, batch: StoredBatch) -> None:
+        """The ingest service's listener (``IngestService.add_listener``): hands the accepted
+        readings and anomalies of one stored batch to :attr:`listener`."""
+        self.evaluator.on_ingested(batch.points, batch.anomalies)
 
     def routers(self) -> list[APIRouter]:
         """The alerting API: rules, alerts, silences, webhooks, pipeline health."""

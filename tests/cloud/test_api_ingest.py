@@ -92,17 +92,19 @@ def test_bad_readings_are_rejected_alone_and_dead_lettered(cloud):
     assert "iotgw_cloud_ingest_readings_total 1.0" in metrics
 
 
-def test_lone_surrogates_and_huge_numbers_are_rejected_per_reading(cloud):
+def test_surrogates_huge_numbers_and_long_utf8_names_are_rejected_per_reading(cloud):
     raw = json.dumps(cloud.batch(
         [reading("\ud800"), reading(value=1e308), reading(value=10**400, ts=T0 + 1),
-         reading(seq=2**40), reading(ts=T0 + 5)],
+         reading(seq=2**40), reading(ts=T0 + 5), reading("é" * 33), reading("é" * 32, ts=T0 + 6),
+         reading(unit="°" * 9)],
         [{"device": "d", "sensor": "s", "ts": T0, "value": 1, "score": 1, "detector": "\udfff"}],
     )).encode()
     r = cloud.ingest(raw)
     assert r.status_code == 200, r.text
-    assert [x["index"] for x in r.json()["rejected"]] == [0, 2, 3]
-    assert r.json()["accepted"] == 2 and len(r.json()["anomalies_rejected"]) == 1
-    assert cloud.services.dead_letters.count() == 4
+    assert [x["index"] for x in r.json()["rejected"]] == [0, 2, 3, 5, 7]
+    assert "66 bytes of UTF-8" in r.json()["rejected"][3]["reason"]
+    assert r.json()["accepted"] == 3 and len(r.json()["anomalies_rejected"]) == 1
+    assert cloud.services.dead_letters.count() == 6
 
 
 def test_bodies_and_batches_over_the_limits(make_cloud):
@@ -204,3 +206,21 @@ def test_replicas_sharing_postgres_metadata_replay_each_others_responses(make_cl
     assert b.ingest(a.batch(_readings(2)), key="shared").status_code == 422
     assert [d["device"] for d in b.get("/v1/devices").json()] == ["d1"]
     assert _count(b) == 8
+
+
+def test_listeners_see_stored_batches_and_cannot_fail_ingest(cloud):
+    seen = []
+    cloud.services.ingest.add_listener(seen.append)
+    cloud.services.ingest.add_listener(lambda _b: 1 / 0)
+    rs = _readings(3)
+    rs[1]["value"] = "bad"
+    body = cloud.batch(rs, [{"device": "d1", "sensor": "temp", "ts": T0, "value": 2.0,
+                             "score": 0.9, "detector": "hst"}])
+    assert cloud.ingest(body, key="k").status_code == 200
+    assert cloud.ingest(body, key="k").status_code == 200  # a replay stores nothing new
+    (batch,) = seen
+    assert (batch.gateway_id, batch.batch_id) == ("gw-1", "b-1")
+    assert [p.ts_ms for p in batch.points] == [T0, T0 + 2000]
+    assert [a.detector for a in batch.anomalies] == ["hst"]
+    assert [r.index for r in batch.rejected] == [1]
+    assert "iotgw_cloud_ingest_listener_errors_total 1.0" in cloud.get("/metrics").text

@@ -77,6 +77,21 @@ def test_store_down_raises_unavailable_then_recovers(influxdb_server):
         store.stop()
 
 
+def test_database_is_created_once_influxd_comes_up(influxdb_server):
+    influxdb_server.stop()
+    store = influx_store(influxdb_server.url, "late")
+    store.start()  # influxd is down: start-up must not fail
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.write([Point("d", "s", 1_700_000_000_000, 1.0)], [])
+        influxdb_server.start()
+        assert store.write([Point("d", "s", 1_700_000_000_000, 1.0)], []).rejected == []
+        assert store.series("d", "s", 1_700_000_000_000, 1_700_000_000_001, 1000,
+                            ["count"]).columns == {"count": [1.0]}
+    finally:
+        store.stop()
+
+
 def test_every_write_names_its_precision(influxdb):
     store = influx_store(influxdb.url, influxdb.database, precision="s", gzip=False)
     store.start()
@@ -84,5 +99,17 @@ def test_every_write_names_its_precision(influxdb):
         store.write([Point("d", "s", 1_700_000_000_999, 5.0)], [])
         res = store.series("d", "s", 1_699_999_999_000, 1_700_000_001_000, 1000, ["last"])
         assert res.t == [1_700_000_000_000] and res.columns["last"] == [5.0]
+    finally:
+        store.stop()
+
+
+def test_token_auth_sends_the_token_header():
+    store = influx_store("http://127.0.0.1:9", "db", token="tok-123", username="ignored")
+    store.start()  # nothing listens on port 9: start() must not fail, writes will say so
+    try:
+        assert store.client.headers["Authorization"] == "Token tok-123"
+        assert store.client.auth is None
+        with pytest.raises(StoreUnavailable, match="unreachable"):
+            store.write([Point("d", "s", 1_700_000_000_000, 1.0)], [])
     finally:
         store.stop()
