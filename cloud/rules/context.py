@@ -3,6 +3,10 @@ anomaly counts and the stream registry from the metadata database."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 from sqlalchemy import func, select
 
@@ -18,6 +22,7 @@ class StoreContext:
         self._engine = engine
         self._source = source
         self._bucket_ms = bucket_s * 1000
+        self._local = threading.local()
 
     def window(
         self, device: str, sensor: str, start_ms: int, end_ms: int
@@ -27,14 +32,39 @@ class StoreContext:
         return np.asarray(ts, dtype=np.int64), np.asarray(values, dtype=np.float64)
 
     def anomaly_events(self, device: str, sensor: str, start_ms: int, end_ms: int) -> int:
-        """Events in the buckets overlapping ``[start_ms, end_ms)``."""
-        c = anomaly_buckets.c
+        """Events in the buckets overlapping ``[start_ms, end_ms)``.
+
+        Inside :meth:`tick_cache` one grouped query serves every stream of a window, so a tick
+        over thousands of streams costs one query per rule window; outside it (the ingest
+        path) each call reads fresh counts.
+        """
         first = start_ms - start_ms % self._bucket_ms
+        cache: dict[tuple[int, int], dict[tuple[str, str], int]] | None = getattr(
+            self._local, "counts", None)
+        if cache is None:
+            return self._counts(first, end_ms, (device, sensor)).get((device, sensor), 0)
+        if (first, end_ms) not in cache:
+            cache[(first, end_ms)] = self._counts(first, end_ms, None)
+        return cache[(first, end_ms)].get((device, sensor), 0)
+
+    def _counts(self, first: int, end_ms: int, only: tuple[str, str] | None
+                ) -> dict[tuple[str, str], int]:
+        c = anomaly_buckets.c
+        query = select(c.device, c.sensor, func.sum(c.events)).where(
+            c.bucket_ms >= first, c.bucket_ms < end_ms).group_by(c.device, c.sensor)
+        if only is not None:
+            query = query.where(c.device == only[0], c.sensor == only[1])
         with self._engine.connect() as conn:
-            total = conn.execute(select(func.coalesce(func.sum(c.events), 0)).where(
-                c.device == device, c.sensor == sensor, c.bucket_ms >= first,
-                c.bucket_ms < end_ms)).scalar_one()
-        return int(total)
+            return {(d, s): int(n) for d, s, n in conn.execute(query)}
+
+    @contextmanager
+    def tick_cache(self) -> Iterator[None]:
+        """Share grouped anomaly counts between the streams of one tick (this thread only)."""
+        self._local.counts = {}
+        try:
+            yield
+        finally:
+            self._local.counts = None
 
     def streams(self) -> list[StreamInfo]:
         """Every stream the ingest path has seen."""

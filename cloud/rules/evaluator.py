@@ -190,20 +190,30 @@ class RuleEvaluator:
                  if r.spec.mode == "schedule" or isinstance(r.spec, AnomalyRateRule)]
         streams = self._ctx.streams()
         opened = self._alerts.open_keys()
+        with self._ctx.tick_cache():
+            self._tick_rules(rules, streams, opened, now)
+        self._alerts.release_silenced()
+
+    def _tick_rules(self, rules: list[StoredRule], streams: list[StreamInfo],
+                    opened: dict[str, str], now: int) -> None:
         findings: list[Any] | None = None
         for stored in rules:
             spec = stored.spec
-            if isinstance(spec, PipelineRule):
-                if findings is None:
-                    findings = self._health.run(now)[1]
-                observations = spec.observe_findings(
-                    findings, self._alerts.open_series(stored.id), now)
-            else:
-                scoped = [s for s in streams if spec.scope.matches(s.site, s.device, s.sensor)]
-                self.evaluations += len(scoped)
-                observations = spec.evaluate(self._ctx, scoped, now)
-            self._apply(stored, observations, opened)
-        self._alerts.release_silenced()
+            try:   # one failing rule (e.g. a store timeout) must not stop the others
+                if isinstance(spec, PipelineRule):
+                    if findings is None:
+                        findings = self._health.run(now)[1]
+                    observations = spec.observe_findings(
+                        findings, self._alerts.open_series(stored.id), now)
+                else:
+                    scoped = [s for s in streams
+                              if spec.scope.matches(s.site, s.device, s.sensor)]
+                    self.evaluations += len(scoped)
+                    observations = spec.evaluate(self._ctx, scoped, now)
+                self._apply(stored, observations, opened)
+            except Exception:
+                self.errors += 1
+                log.exception("scheduled evaluation of rule %s failed", stored.id)
 
     def start(self) -> None:
         """Tick every ``every_s`` in a background thread until :meth:`stop`."""
