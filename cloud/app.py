@@ -43,6 +43,7 @@ def create_app(settings: CloudSettings, services: Services | None = None) -> Fas
     app.state.services = svc
     for router in ROUTERS:
         app.include_router(router)
+    svc.alerting.install(app)
     _add_error_handlers(app, settings.limits.retry_after_s)
     return app
 

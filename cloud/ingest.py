@@ -23,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from cloud.errors import CloudError, KeyInFlight, KeyReused, RequestRejected
 from cloud.meta import DeadLetter, DeadLetters, DeviceRegistry, IdempotencyRepo, SeenStream
 from cloud.metrics import Metrics
-from cloud.models import AnomalyIn, IngestEnvelope, ReadingIn, error_reason
+from cloud.models import AnomalyIn, IngestEnvelope, ReadingIn, error_reason, utf8_problem
 from cloud.settings import LimitsSettings
 from cloud.store import AnomalyPoint, Point, Rejection, TimeSeriesStore
 
@@ -76,6 +76,20 @@ def _validate(adapter: TypeAdapter[list[Any]], one: TypeAdapter[Any], entries: l
         except ValidationError as exc:
             bad.append(Rejection(i, "invalid", error_reason(exc)))
     return index, good, bad
+
+
+def _byte_limits(index: list[int], good: list[Any], bad: list[Rejection]
+                 ) -> tuple[list[int], list[Any], list[Rejection]]:
+    """Move entries whose names exceed the data model's UTF-8 byte limits to the rejections."""
+    keep_index, keep = [], []
+    for i, entry in zip(index, good, strict=True):
+        problem = utf8_problem(entry)
+        if problem is None:
+            keep_index.append(i)
+            keep.append(entry)
+        else:
+            bad.append(Rejection(i, "invalid", problem))
+    return keep_index, keep, bad
 
 
 class IngestService:
@@ -173,7 +187,7 @@ class IngestService:
             if not self._slots.acquire(blocking=False):
                 raise RequestRejected(429, "too many ingest requests in progress; retry later")
             try:
-                body, stored_batch = self._store(env)
+                body, stored_batch = self._store(env, b"\\u" in raw or not raw.isascii())
             finally:
                 self._slots.release()
         except BaseException:
@@ -183,9 +197,12 @@ class IngestService:
         self._notify(stored_batch)
         return IngestOutcome(200, body)
 
-    def _store(self, env: IngestEnvelope) -> tuple[str, StoredBatch]:
+    def _store(self, env: IngestEnvelope, non_ascii: bool) -> tuple[str, StoredBatch]:
         r_index, readings, bad = _validate(_READINGS, _READING, env.readings)
         a_index, anomalies, bad_a = _validate(_ANOMALIES, _ANOMALY, env.anomalies)
+        if non_ascii:  # only then can a name of <= 64 characters exceed 64 bytes
+            r_index, readings, bad = _byte_limits(r_index, readings, bad)
+            a_index, anomalies, bad_a = _byte_limits(a_index, anomalies, bad_a)
         points = [Point(r["device"], r["sensor"], r["ts"], float(r["value"]), r["seq"],
                         r.get("unit"), r.get("quality", 0), r.get("site")) for r in readings]
         apoints = [AnomalyPoint(a["device"], a["sensor"], a["ts"], a["value"], a["score"],

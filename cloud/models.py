@@ -118,6 +118,28 @@ class AnomalyOut(BaseModel):
     site: str | None = None
 
 
+_BYTE_LIMITS = (("device", MAX_NAME_LEN), ("sensor", MAX_NAME_LEN), ("site", MAX_NAME_LEN),
+                ("detector", MAX_NAME_LEN), ("unit", MAX_UNIT_LEN))
+
+
+def utf8_problem(entry: Any) -> str | None:
+    """Why a validated entry breaks the data model's byte limits on names, or None.
+
+    Limits count UTF-8 bytes (``firmware_protocol.model``), which pydantic's ``max_length``
+    (characters) cannot express; only non-ASCII names need this check.
+
+    >>> utf8_problem({"device": "é" * 40}), utf8_problem({"device": "e" * 40})
+    ('device: is 80 bytes of UTF-8, the limit is 64', None)
+    """
+    for key, limit in _BYTE_LIMITS:
+        value = entry.get(key)
+        if isinstance(value, str) and not value.isascii():
+            size = len(value.encode("utf-8", "surrogatepass"))
+            if size > limit:
+                return f"{key}: is {size} bytes of UTF-8, the limit is {limit}"
+    return None
+
+
 def error_reason(exc: PydanticValidationError) -> str:
     """One line: the first problem, with the field it concerns."""
     err = exc.errors()[0]

@@ -29,6 +29,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from cloud.alerting.settings import AlertingSettings
 from cloud.errors import SettingsError
 
 
@@ -115,6 +116,7 @@ class CloudSettings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     metadata: MetadataSettings = Field(default_factory=MetadataSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
 
     @classmethod
     def settings_customise_sources(

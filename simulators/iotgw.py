@@ -18,10 +18,10 @@ from importlib import metadata
 
 #: (group name, module that provides ``register``), in the order ``--help`` lists them.
 GROUPS: tuple[tuple[str, str], ...] = (
-    ("sim", "simulators.cli"),
-    ("gateway", "gateway.cli"),
-    ("detect", "gateway.detect.cli"),
     ("cloud", "cloud.cli"),
+    ("detect", "gateway.detect.cli"),
+    ("gateway", "gateway.cli"),
+    ("sim", "simulators.cli"),
 )
 
 

@@ -5,6 +5,8 @@
 - ``influxdb_server``: a private ``influxd`` per test, for stop/restart scenarios.
 - ``postgres``: a fresh database on a session-wide PostgreSQL (``.url`` for SQLAlchemy).
 - ``http``: ``http(app)`` serves an ASGI app with real uvicorn on a free loopback port.
+- ``make_cloud``: ``make_cloud(...)`` serves the cloud app (SQLite or InfluxDB store) with a
+  gateway token (``tests.support.cloud.CloudClient``).
 """
 
 from __future__ import annotations
@@ -121,3 +123,37 @@ def http() -> Iterator[Callable[[Any], UvicornThread]]:
     finally:
         for server in reversed(started):
             server.stop()
+
+
+@pytest.fixture
+def make_cloud(tmp_path: Path, http: Callable[[Any], UvicornThread]) -> Iterator[Any]:
+    """``make_cloud(kind="sqlite"|"influxdb", store=None, influx=None, metadata_url="",
+    **limits)`` -> a :class:`tests.support.cloud.CloudClient`: the cloud app served by real
+    uvicorn on a free loopback port, with a token for gateway ``gw-1``."""
+    from cloud.app import create_app
+    from cloud.services import Services
+    from cloud.settings import load_settings
+    from tests.support.cloud import CloudClient
+
+    clients: list[CloudClient] = []
+
+    def make(kind: str = "sqlite", store: Any = None, influx: Any = None,
+             metadata_url: str = "", **limits: Any) -> CloudClient:
+        overrides: dict[str, Any] = {"data_dir": tmp_path / f"cloud{len(clients)}",
+                                     "metadata": {"url": metadata_url}}
+        if kind == "influxdb":
+            overrides["store"] = {"kind": "influxdb", "url": influx.url,
+                                  "database": influx.database, "timeout_s": 5}
+        if limits:
+            overrides["limits"] = limits
+        settings = load_settings(None, **overrides)
+        app = create_app(settings, Services(settings, store=store))
+        client = CloudClient(app, http(app))
+        clients.append(client)
+        return client
+
+    try:
+        yield make
+    finally:
+        for c in clients:
+            c.close()

@@ -57,10 +57,11 @@ class MetaDB:
         if url.get_backend_name() == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         try:
-            metadata.create_all(engine)
+            _create_tables(engine)
         except SQLAlchemyError as exc:
             engine.dispose()
-            raise MetadataError(f"cannot open the metadata database: {exc}") from exc
+            first = str(exc).splitlines()[0]
+            raise MetadataError(f"cannot open the metadata database {url!r}: {first}") from exc
         self._engine = engine
 
     def stop(self) -> None:
@@ -73,6 +74,19 @@ class MetaDB:
         if self.dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
+
+
+def _create_tables(engine: Engine, attempts: int = 5) -> None:
+    """Create missing tables. Several workers starting at once race between "does it exist"
+    and "create it"; the loser's error means the table now exists, so check again."""
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -55,13 +55,22 @@ class StoredResponse:
 class IdempotencyRepo:
     """Claim, complete, release and purge idempotency records."""
 
-    def __init__(self, db: MetaDB, lease_s: float, ttl_s: float) -> None:
+    def __init__(self, db: MetaDB, lease_s: float, ttl_s: float,
+                 purge_every_s: float = 600.0) -> None:
         self.db = db
         self.lease_ms = int(lease_s * 1000)
         self.ttl_ms = int(ttl_s * 1000)
+        self.purge_every_ms = int(purge_every_s * 1000)
+        self._next_purge_ms = 0
 
     def claim(self, gateway_id: str, key: str, body_hash: str) -> StoredResponse | None:
-        """None when the key is now ours; the stored response to replay when already done."""
+        """None when the key is now ours; the stored response to replay when already done.
+
+        Expired records are purged now and then (every ``purge_every_s``) on the way.
+        """
+        if now_ms() >= self._next_purge_ms:
+            self._next_purge_ms = now_ms() + self.purge_every_ms
+            self.purge_expired()
         for _attempt in range(5):
             now = now_ms()
             try:

@@ -50,6 +50,10 @@ _REASONS = (
 )
 
 
+class DatabaseMissing(StoreUnavailable):
+    """The database does not exist (yet)."""
+
+
 def _code(message: str) -> str:
     return next((code for text, code in _REASONS if text in message), "store_rejected")
 
@@ -76,9 +80,9 @@ class InfluxDBStore:
             base_url=s.url, headers=headers, auth=auth, timeout=s.timeout_s, verify=s.verify_tls,
         )
         if s.create_database:
-            # Unreachable now or not permitted: writes will say so (503).
+            # Unreachable now or not permitted: writes retry it, or say so (503).
             with contextlib.suppress(StoreError):
-                self._query(f"CREATE DATABASE {ql_ident(s.database)}", method="POST", db=False)
+                self._create_database()
 
     def stop(self) -> None:
         if self._client is not None:
@@ -90,6 +94,10 @@ class InfluxDBStore:
         if self._client is None:
             raise StoreUnavailable("the InfluxDB store is not started")
         return self._client
+
+    def _create_database(self) -> None:
+        self._query(f"CREATE DATABASE {ql_ident(self.settings.database)}", method="POST",
+                    db=False)
 
     def _unreachable(self, exc: Exception) -> StoreUnavailable:
         return StoreUnavailable(f"InfluxDB at {self.settings.url} is unreachable: {exc}")
@@ -143,6 +151,17 @@ class InfluxDBStore:
         return self._write_chunk(chunk[:mid]) + self._write_chunk(chunk[mid:])
 
     def _post_lines(self, body: str) -> tuple[int, str]:
+        try:
+            return self._post_once(body)
+        except DatabaseMissing:
+            if not self.settings.create_database:
+                raise
+        # influxd was down at start-up (or the database was dropped): create it, retry once.
+        with contextlib.suppress(StoreError):
+            self._create_database()
+        return self._post_once(body)
+
+    def _post_once(self, body: str) -> tuple[int, str]:
         s = self.settings
         params = {"db": s.database, "precision": s.precision}
         if s.retention_policy:
@@ -159,6 +178,8 @@ class InfluxDBStore:
         if resp.status_code == 204:
             return 204, ""
         message = _error_text(resp)
+        if resp.status_code == 404 and "database not found" in message:
+            raise DatabaseMissing(f"InfluxDB /write answered 404: {message}")
         if resp.status_code == 404 or resp.status_code >= 500 or resp.status_code in (401, 403):
             raise StoreUnavailable(f"InfluxDB /write answered {resp.status_code}: {message}")
         return resp.status_code, message

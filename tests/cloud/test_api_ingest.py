@@ -92,17 +92,19 @@ def test_bad_readings_are_rejected_alone_and_dead_lettered(cloud):
     assert "iotgw_cloud_ingest_readings_total 1.0" in metrics
 
 
-def test_lone_surrogates_and_huge_numbers_are_rejected_per_reading(cloud):
+def test_surrogates_huge_numbers_and_long_utf8_names_are_rejected_per_reading(cloud):
     raw = json.dumps(cloud.batch(
         [reading("\ud800"), reading(value=1e308), reading(value=10**400, ts=T0 + 1),
-         reading(seq=2**40), reading(ts=T0 + 5)],
+         reading(seq=2**40), reading(ts=T0 + 5), reading("é" * 33), reading("é" * 32, ts=T0 + 6),
+         reading(unit="°" * 9)],
         [{"device": "d", "sensor": "s", "ts": T0, "value": 1, "score": 1, "detector": "\udfff"}],
     )).encode()
     r = cloud.ingest(raw)
     assert r.status_code == 200, r.text
-    assert [x["index"] for x in r.json()["rejected"]] == [0, 2, 3]
-    assert r.json()["accepted"] == 2 and len(r.json()["anomalies_rejected"]) == 1
-    assert cloud.services.dead_letters.count() == 4
+    assert [x["index"] for x in r.json()["rejected"]] == [0, 2, 3, 5, 7]
+    assert "66 bytes of UTF-8" in r.json()["rejected"][3]["reason"]
+    assert r.json()["accepted"] == 3 and len(r.json()["anomalies_rejected"]) == 1
+    assert cloud.services.dead_letters.count() == 6
 
 
 def test_bodies_and_batches_over_the_limits(make_cloud):

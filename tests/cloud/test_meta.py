@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import func, select
 
 from cloud.errors import KeyInFlight, KeyReused
 from cloud.meta import (
@@ -16,6 +17,7 @@ from cloud.meta import (
     SeenStream,
     TokenRepo,
 )
+from cloud.meta.idempotency import idempotency
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
@@ -71,6 +73,16 @@ def test_idempotency_claim_replay_conflicts_and_expiry(meta):
     short.complete("gw", "k2", 200, "{}")
     time.sleep(0.01)
     assert short.purge_expired() >= 1
+    # Claims purge expired records now and then, so the table does not grow without bound.
+    purging = IdempotencyRepo(meta, lease_s=60, ttl_s=0.001, purge_every_s=0)
+    for i in range(3):
+        assert purging.claim("gw", f"p{i}", "h") is None
+        purging.complete("gw", f"p{i}", 200, "{}")
+        time.sleep(0.01)
+    with meta.engine.connect() as conn:
+        left = conn.execute(select(func.count()).select_from(idempotency).where(
+            idempotency.c.idem_key.like("p%"))).scalar_one()
+    assert left <= 1
 
 
 def test_device_registry_last_seen_moves_forward_only(meta):
@@ -94,3 +106,24 @@ def test_dead_letters_keep_the_payload(meta):
     assert (row["batch_id"], row["idx"], row["code"]) == ("b1", 3, "invalid")
     assert json.loads(row["payload"]) == {"ts": "x", "ü": 1}
     assert dl.count() == 1
+
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql",
+                                                         marks=pytest.mark.integration)])
+def test_replicas_creating_the_tables_at_once(kind, request, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'race.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres").url  # a fresh, empty database
+    dbs = [MetaDB(url) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda db: db.start(), dbs))
+        info, _plain = TokenRepo(dbs[0]).create("gw")
+        assert [t.token_id for t in TokenRepo(dbs[3]).list()] == [info.token_id]
+    finally:
+        for db in dbs:
+            db.stop()

@@ -77,6 +77,21 @@ def test_store_down_raises_unavailable_then_recovers(influxdb_server):
         store.stop()
 
 
+def test_database_is_created_once_influxd_comes_up(influxdb_server):
+    influxdb_server.stop()
+    store = influx_store(influxdb_server.url, "late")
+    store.start()  # influxd is down: start-up must not fail
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.write([Point("d", "s", 1_700_000_000_000, 1.0)], [])
+        influxdb_server.start()
+        assert store.write([Point("d", "s", 1_700_000_000_000, 1.0)], []).rejected == []
+        assert store.series("d", "s", 1_700_000_000_000, 1_700_000_000_001, 1000,
+                            ["count"]).columns == {"count": [1.0]}
+    finally:
+        store.stop()
+
+
 def test_every_write_names_its_precision(influxdb):
     store = influx_store(influxdb.url, influxdb.database, precision="s", gzip=False)
     store.start()
