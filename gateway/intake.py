@@ -211,7 +211,6 @@ class Intake:
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         if self._stopping.is_set():
             return  # not acknowledged: the broker delivers it again next time
-        self._metrics.inc("iotgw_messages_received_total", help="MQTT messages received")
         item = Incoming(message.topic, bytes(message.payload), time.time_ns() // 10**6)
         self._queue.put(_Received(self._generation, message.mid, message.qos, item))
 
@@ -246,6 +245,8 @@ class Intake:
                 self._metrics.inc("iotgw_backpressure_waits_total",
                                   help="commit pauses because the buffer is full (backpressure)")
                 time.sleep(0.05)
+            self._metrics.inc("iotgw_messages_received_total", len(batch),
+                              help="MQTT messages received")
             started = time.perf_counter()
             try:
                 self._pipeline.handle([r.item for r in batch])
