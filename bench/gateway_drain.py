@@ -61,7 +61,7 @@ SINK = textwrap.dedent("""
 def config(tmp: Path, broker: Mosquitto, uplink: str, health: int) -> Path:
     cfg = {
         "gateway": {"id": "bench", "data_dir": str(tmp / "gw")},
-        "mqtt": {"url": broker.url, "protocol": "5", "receive_maximum": 1000},
+        "mqtt": {"url": broker.url, "protocol": "5", "receive_maximum": 4000},
         "uplink": {"url": uplink, "breaker_reset_s": 600, "retry_min_s": 600,
                    "retry_max_s": 600, "linger_ms": 0},
         "health": {"port": health},
@@ -128,7 +128,7 @@ def main() -> None:
     items = payloads(args.count, args.devices)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        broker = Mosquitto(tmp / "mq", extra_config="max_inflight_messages 1000")
+        broker = Mosquitto(tmp / "mq", extra_config="max_inflight_messages 4000")
         broker.start()
         health = free_port()
         try:

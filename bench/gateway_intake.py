@@ -138,13 +138,14 @@ def start_gateway(config: Path, port: int, log: Path) -> psutil.Popen:
 
 
 def gateway(broker: Mosquitto, items: list[tuple[str, bytes]], tmp: Path, receive_max: int,
-            durability: str) -> tuple[float, float, float]:
+            durability: str, commit_max: int, worker: bool) -> tuple[float, float, float]:
     """(messages/s, RSS bytes at the end, bytes on disk per buffered reading)."""
     n = len(items)
     port = free_port()
     cfg = {
         "gateway": {"id": "bench", "data_dir": str(tmp / "gw")},
-        "mqtt": {"url": broker.url, "protocol": "5", "receive_maximum": receive_max},
+        "mqtt": {"url": broker.url, "protocol": "5", "receive_maximum": receive_max,
+                 "commit_max_messages": commit_max, "decode_worker": worker},
         "buffer": {"durability": durability},
         "uplink": {"url": f"http://127.0.0.1:{free_port()}", "breaker_reset_s": 600,
                    "retry_min_s": 600, "retry_max_s": 600},
@@ -182,7 +183,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=20_000, help="messages (default 20,000)")
     ap.add_argument("--devices", type=int, default=1000)
-    ap.add_argument("--receive-maximum", type=int, default=1000)
+    ap.add_argument("--receive-maximum", type=int, default=4000,
+                    help="MQTT 5 Receive Maximum and Mosquitto max_inflight_messages (4000)")
+    ap.add_argument("--commit-max", type=int, default=1000, help="mqtt.commit_max_messages")
+    ap.add_argument("--no-worker", action="store_true", help="decode inline (one core)")
     ap.add_argument("--durability", choices=("process", "power-loss"), default="process")
     args = ap.parse_args()
     items = payloads(args.count, args.devices)
@@ -199,11 +203,13 @@ def main() -> None:
         broker.start()
         try:
             rate, rss, per_reading = gateway(broker, items, tmp, args.receive_maximum,
-                                             args.durability)
+                                             args.durability, args.commit_max,
+                                             not args.no_worker)
         finally:
             broker.kill()
     print(f"messages: {args.count} from {args.devices} devices x {len(SENSORS)} sensors "
-          f"(MQTT 5, Receive Maximum {args.receive_maximum}, durability {args.durability})")
+          f"(MQTT 5, Receive Maximum {args.receive_maximum}, durability {args.durability}, "
+          f"commit_max_messages {args.commit_max}, decode worker {not args.no_worker})")
     print(f"baseline  do-nothing paho QoS 1 subscriber: {base:10,.0f} msg/s")
     print(f"gateway   commit-then-PUBACK intake:        {rate:10,.0f} msg/s "
           f"({rate * len(SENSORS):,.0f} readings/s)")

@@ -28,7 +28,7 @@ import logging
 import ssl
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -36,12 +36,22 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.backoff import Backoff
-from gateway.errors import StoreError
+from gateway.decode_worker import DecodeWorker
+from gateway.decoding import Result
+from gateway.errors import GatewayError, StoreError
 from gateway.metrics import Metrics
 from gateway.pipeline import Incoming, Pipeline
 from gateway.settings import MqttSection
 
 log = logging.getLogger("gateway.intake")
+
+
+class _Held(NamedTuple):
+    """A received message waiting for its commit: PUBACK it with ``mid`` afterwards."""
+
+    mid: int
+    qos: int
+    item: Incoming
 
 
 class RoomCheck(Protocol):
@@ -59,6 +69,7 @@ class Intake:
         pipeline: Pipeline,
         room: RoomCheck,
         metrics: Metrics,
+        worker: DecodeWorker | None = None,
     ) -> None:
         self._s = settings
         self._client_id = client_id
@@ -66,7 +77,9 @@ class Intake:
         self._pipeline = pipeline
         self._room = room
         self._metrics = metrics
-        self._pending: list[tuple[int, int, Incoming]] = []  # (mid, qos, message)
+        self._pending: list[_Held] = []
+        self._worker = worker
+        self._in_worker: list[_Held] = []
         self._first_ms = 0.0
         self._received = 0
         self._connected = False
@@ -79,6 +92,8 @@ class Intake:
     # -- life cycle --------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self._worker is not None:
+            self._worker.start()
         self._client = self._make_client()
         self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
         self._thread.start()
@@ -88,6 +103,8 @@ class Intake:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._worker is not None:
+            self._worker.stop()
 
     @property
     def connected(self) -> bool:
@@ -96,7 +113,7 @@ class Intake:
     @property
     def backlog(self) -> int:
         """Messages received and not yet committed."""
-        return len(self._pending)
+        return len(self._pending) + len(self._in_worker)
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Publish a local notification (QoS 0); call from the pipeline's commit hooks only."""
@@ -169,21 +186,64 @@ class Intake:
 
     def _serve(self, client: mqtt.Client) -> None:
         """Read, group-commit and acknowledge until the connection ends or stop() is called."""
+        worker = self._worker
         while not self._lost:
             if self._stop.is_set():
-                self._commit(ack=self._connected)
+                self._flush(ack=self._connected)
                 client.disconnect()
                 client.loop(0.1)  # flush the PUBACKs and the DISCONNECT
                 return
             before = self._received
-            rc = client.loop(0.0 if self._pending else 0.1)
+            busy = worker is not None and worker.busy
+            rc = client.loop(0.0 if self._pending or busy else 0.1)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 self._lost = True
                 break
             drained = self._received == before
-            if self._pending and self._due(drained):
-                self._commit(ack=True)
-        self._commit(ack=False)  # durable now; the broker redelivers, dedup recognises them
+            if worker is not None and worker.busy and worker.ready(0.002 if drained else 0.0):
+                self._complete(ack=True)
+            if self._pending and not (worker is not None and worker.busy) and self._due(drained):
+                self._dispatch()
+        self._flush(ack=False)  # durable now; the broker redelivers, dedup recognises them
+
+    def _dispatch(self) -> None:
+        """Hand the pending group to the worker, or commit it right here without one."""
+        if self._worker is None:
+            self._commit(ack=True)
+            return
+        group, self._pending = self._pending, []
+        try:
+            self._worker.submit([(h.item.topic, h.item.payload, h.item.received_ms)
+                                 for h in group])
+        except GatewayError as exc:
+            self._lose_worker(exc)
+            self._pending = group + self._pending
+            self._commit(ack=True)
+            return
+        self._in_worker = group
+
+    def _complete(self, ack: bool) -> None:
+        """Collect the worker's results and commit that group."""
+        assert self._worker is not None
+        group, self._in_worker = self._in_worker, []
+        try:
+            results = self._worker.collect()
+        except GatewayError as exc:
+            self._lose_worker(exc)
+            results = None
+        self._commit_group(group, results, ack)
+
+    def _flush(self, ack: bool) -> None:
+        if self._worker is not None and self._worker.busy:
+            self._complete(ack)
+        self._commit(ack)
+
+    def _lose_worker(self, exc: Exception) -> None:
+        log.error("%s; decoding inline from now on", exc)
+        self._metrics.inc("iotgw_decode_worker_failures_total", help="decode worker deaths")
+        if self._worker is not None:
+            self._worker.stop()
+        self._worker = None
 
     def _due(self, drained: bool) -> bool:
         if not self._room.has_room():
@@ -221,20 +281,25 @@ class Intake:
             self._first_ms = time.monotonic() * 1000
         self._received += 1
         item = Incoming(message.topic, bytes(message.payload), time.time_ns() // 10**6)
-        self._pending.append((message.mid, message.qos, item))
+        self._pending.append(_Held(message.mid, message.qos, item))
 
     # -- group commit ------------------------------------------------------------------------
 
     def _commit(self, ack: bool) -> None:
-        """Commit the pending group in one transaction; then PUBACK it, in arrival order."""
+        """Commit the pending group (decoded inline) and acknowledge it."""
         batch, self._pending = self._pending, []
+        self._commit_group(batch, None, ack)
+
+    def _commit_group(self, batch: list[_Held], results: list[Result] | None,
+                      ack: bool) -> None:
+        """Commit ``batch`` in one transaction; then PUBACK it, in arrival order."""
         if not batch:
             return
         self._metrics.inc("iotgw_messages_received_total", len(batch),
                           help="MQTT messages received")
         started = time.perf_counter()
         try:
-            self._pipeline.handle([item for _, _, item in batch])
+            self._pipeline.handle([h.item for h in batch], results)
         except StoreError as exc:
             log.error("could not commit %d messages (%s); not acknowledging them, "
                       "reconnecting so the broker delivers them again", len(batch), exc)
@@ -251,6 +316,6 @@ class Intake:
                               help="committed messages not acknowledged (connection lost): "
                               "the broker delivers them again")
             return
-        for mid, qos, _ in batch:
-            if qos:
-                client.ack(mid, qos)
+        for h in batch:
+            if h.qos:
+                client.ack(h.mid, h.qos)

@@ -18,6 +18,7 @@ from types import FrameType
 
 from gateway.buffer import SqliteBuffer
 from gateway.db import Database
+from gateway.decode_worker import DecodeWorker
 from gateway.deadletter import DeadLetterStore
 from gateway.dedup import DedupWindow
 from gateway.health import HealthServer
@@ -60,9 +61,13 @@ class GatewayService:
         self.db, self.dead_letters, self.buffer = db, dead, buffer
         pipeline = Pipeline(db, [sub.build() for sub in s.mqtt.subscriptions], buffer, dead,
                             dedup, self.metrics, self.scorer, self._publish_anomaly)
+        worker = None
+        if s.mqtt.decode_worker:
+            worker = DecodeWorker([(sub.topic, sub.codec) for sub in s.mqtt.subscriptions],
+                                  keep_messages=self.scorer is not None)
         self.intake = Intake(s.mqtt, s.client_id, [sub.build().filter
                                                      for sub in s.mqtt.subscriptions],
-                             pipeline, buffer, self.metrics)
+                             pipeline, buffer, self.metrics, worker)
         u = s.uplink
         self.uplink = Uplink(
             s.gateway.id, buffer,

@@ -93,11 +93,12 @@ class MqttSection(_Section):
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
-    receive_maximum: int = Field(default=1000, ge=1, le=65535)
+    receive_maximum: int = Field(default=4000, ge=1, le=65535)
     reconnect_min_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
     commit_max_messages: int = Field(default=1000, ge=1, le=100_000)
     commit_max_delay_ms: float = Field(default=0.0, ge=0, le=10_000)
+    decode_worker: bool = Field(default_factory=lambda: (os.cpu_count() or 1) > 1)
     subscriptions: list[SubscriptionSection] = Field(
         default_factory=lambda: [SubscriptionSection()], min_length=1
     )

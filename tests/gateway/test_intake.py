@@ -46,10 +46,11 @@ def get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+@pytest.mark.parametrize(("protocol", "worker"), [("3.1.1", False), ("5", True)])
 def test_messages_flow_to_the_cloud_once(tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink,
-                                         protocol: str) -> None:
-    cfg = gateway_config(tmp_path, mosquitto, sink.url, sink.token, mqtt={"protocol": protocol})
+                                         protocol: str, worker: bool) -> None:
+    cfg = gateway_config(tmp_path, mosquitto, sink.url, sink.token,
+                         mqtt={"protocol": protocol, "decode_worker": worker})
     service = GatewayService(settings_from(cfg, tmp_path))
     service.start()
     pub = Publisher(mosquitto.host, mosquitto.port)
