@@ -18,8 +18,8 @@ from types import FrameType
 
 from gateway.buffer import SqliteBuffer
 from gateway.db import Database
-from gateway.decode_worker import DecodeWorker
 from gateway.deadletter import DeadLetterStore
+from gateway.decode_worker import DecodeWorker
 from gateway.dedup import DedupWindow
 from gateway.health import HealthServer
 from gateway.intake import Intake
