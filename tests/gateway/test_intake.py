@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,3 +128,40 @@ def test_malformed_payloads_are_dead_lettered_and_good_ones_arrive(
     assert iotgw(["gateway", "dlq", "purge", "--all", "--config", str(config)]) == 0
     assert "purged 11" in capsys.readouterr().out
     assert iotgw(["gateway", "dlq", "show", str(first), "--config", str(config)]) == 1
+
+
+def test_username_and_password_and_a_clear_refusal(tmp_path: Path, sink: CloudSink) -> None:
+    passwords = tmp_path / "passwd"
+    passwords.write_text("")
+    subprocess.run(["mosquitto_passwd", "-b", str(passwords), "gw", "s3cret"], check=True,
+                   capture_output=True)
+    broker = Mosquitto(tmp_path / "mq", extra_config=(
+        f"allow_anonymous false\npassword_file {passwords}\n"))
+    broker.start()
+    try:
+        wrong = gateway_config(tmp_path / "a", broker, sink.url, sink.token,
+                               mqtt={"username": "gw", "password": "nope"})
+        service = GatewayService(settings_from(wrong, tmp_path))
+        service.start()
+        base = f"http://127.0.0.1:{wrong['health']['port']}"
+        time.sleep(1.0)  # a few refused attempts
+        status, body = get(f"{base}/readyz")
+        assert status == 503 and json.loads(body)["checks"]["broker_connected"] is False
+        assert not service.intake.connected
+        service.stop()
+
+        right = gateway_config(tmp_path / "b", broker, sink.url, sink.token,
+                               mqtt={"username": "gw", "password": "s3cret"})
+        service = GatewayService(settings_from(right, tmp_path))
+        service.start()
+        try:
+            assert wait_until(lambda: service.intake.connected, 15)
+            pub = Publisher(broker.host, broker.port, client_id="fleet", auth=("gw", "s3cret"))
+            pub.run(fleet(devices=2, per_device=10))
+            assert pub.wait_acked()
+            pub.close()
+            assert sink.wait_for(lambda: sink.keys() >= expected_keys(pub.acked), 30)
+        finally:
+            service.stop()
+    finally:
+        broker.kill()
