@@ -98,7 +98,7 @@ class MqttSection(_Section):
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
     commit_max_messages: int = Field(default=1000, ge=1, le=100_000)
     commit_max_delay_ms: float = Field(default=0.0, ge=0, le=10_000)
-    decode_worker: bool = Field(default_factory=lambda: (os.cpu_count() or 1) > 1)
+    decode_worker: bool = False
     subscriptions: list[SubscriptionSection] = Field(
         default_factory=lambda: [SubscriptionSection()], min_length=1
     )
