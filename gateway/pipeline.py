@@ -18,7 +18,7 @@ from firmware_protocol.topics import Subscription
 from gateway.buffer import Buffer, Lane, NewRow
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
-from gateway.decoding import Rejected, Result, decode_batch
+from gateway.decoding import Decoded, Rejected, Result, decode_batch
 from gateway.dedup import DedupWindow
 from gateway.metrics import Metrics
 from gateway.scoring import AnomalyEvent, Scorer
@@ -98,6 +98,8 @@ class Pipeline:
             if n:
                 m.inc("iotgw_messages_total", n, outcome=outcome.value,
                       help="MQTT messages by outcome (buffered, duplicate, dead_lettered)")
+        m.inc("iotgw_messages_decoded_total", sum(isinstance(r, Decoded) for r in results),
+              help="payloads decoded and validated (new or duplicate)")
         m.inc("iotgw_readings_buffered_total", sum(r.count for r in rows if r.lane == Lane.BULK),
               help="readings committed to the buffer")
         if events:

@@ -95,3 +95,21 @@ def test_gateway_help_lists_its_commands(capsys: pytest.CaptureFixture[str]) -> 
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert all(cmd in out for cmd in ("run", "check-config", "dlq"))
+
+
+def test_a_busy_health_port_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = write(tmp_path, f'[gateway]\ndata_dir = "{tmp_path / "d"}"\n'
+                               f'[health]\nport = {port}\n'
+                               '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n')
+        proc = subprocess.run(
+            [sys.executable, "-m", "simulators.iotgw", "gateway", "run", "--config", str(path)],
+            capture_output=True, text=True, timeout=60,
+            cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 1
+    assert "health.port" in proc.stderr and "Traceback" not in proc.stderr

@@ -77,7 +77,9 @@ def test_cloud_outage_buffers_then_drains_without_duplicates(
     sim = run_sim(mosquitto, manifest, "--devices", "8", "--rate", "0", "--count", "1500",
                   "--seed", "3")
     assert wait_until(lambda: gateway.metric("iotgw_uplink_retries_total") >= 1, 30)
-    sink.down()  # then the cloud disappears altogether (connection refused)
+    sink.mode = "hang"  # then it stops answering (the gateway times out after 2 s)
+    assert wait_until(lambda: gateway.metric("iotgw_uplink_retries_total") >= 3, 30)
+    sink.down()  # then it disappears altogether (connection refused)
     finish_sim(sim, manifest)
     want = expected_readings(manifest)
     assert wait_until(lambda: gateway.metric("iotgw_buffer_rows") >= 1500, 60)
