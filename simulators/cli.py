@@ -25,7 +25,7 @@ fault spec (--faults SPEC):
           drift       one reading drifts, 2% of its span more each message (lasting)
           stuck       one reading repeats its value (lasting)
           dropout     the device stays silent; manifest line with sent=false (lasting)
-          clock-skew  the device clock is 1 h ahead or behind (lasting)
+          clock-skew  the device clock is 1 h (+1 ms) ahead or behind (lasting)
           duplicate   the payload is published twice (same device and seq)
           out-of-order the message goes out after the device's next one
           bad-crc     broken CRC (binary) / corrupted first byte (other formats)
@@ -40,13 +40,17 @@ degradation (--degrade DEVICE:DURATION[@AFTER], repeatable):
   DURATION/AFTER: 90, 90s, 15m, 6h.  Compressed demo: --degrade dev-0001:2m
   The manifest's "degradation" field carries the wear (0..1; 1 = failed).
 
+"""
+
+COMMON_HELP = """\
 manifest (--manifest FILE.jsonl): one JSON line per publish, in send order, with device, seq,
   ts (UTC ms), site, topic, format, qos, readings [{sensor, value, ts, unit, fault}], fault,
   faults, malformed, duplicate, sent, acked (QoS 1: PUBACK received; QoS 0: written to the
   socket, no broker confirmation) and degradation. See simulators/manifest.py for readers.
 
 exit status: 0 all publishes acknowledged; 1 some were not; 2 bad arguments or input;
-  3 the broker cannot be reached or refused the connection; 130 interrupted (manifest kept).
+  3 the broker cannot be reached, refused the connection, or acknowledged nothing for
+  --ack-timeout seconds mid-run; 130 interrupted (manifest kept).
 """
 
 
@@ -88,7 +92,8 @@ def _add_broker_options(p: argparse.ArgumentParser) -> None:
                    help="CA certificate(s) to verify an mqtts:// broker")
     g.add_argument("--qos", type=int, choices=(0, 1), default=1, help="MQTT QoS (default 1)")
     g.add_argument("--ack-timeout", type=_non_negative, default=30.0, metavar="SECONDS",
-                   help="how long to wait for outstanding PUBACKs at the end (default 30)")
+                   help="longest wait for a PUBACK: at the end for the last ones, and mid-run "
+                   "before a silent broker stops the run (default 30)")
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=FORMATS, default="json",
                      help="payload encoding, also the topic's last level (default json)")
@@ -106,7 +111,7 @@ def _add_run(sub: Any) -> None:
         "recorded in a manifest.\n\nexample:\n  iotgw sim run --broker mqtt://127.0.0.1:1883 "
         "--devices 100 --rate 200 --duration 60 \\\n      --faults spike=0.01,duplicate=0.01 "
         "--degrade dev-0007:5m --manifest run.jsonl",
-        epilog=FAULTS_HELP,
+        epilog=FAULTS_HELP + "\n" + COMMON_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_broker_options(p)
@@ -140,7 +145,12 @@ def _add_replay(sub: Any) -> None:
         "replay",
         help="replay a CSV series as one device",
         description="Publish a CSV series (timestamp,value as in NAB, or several value columns "
-        "as several sensors) as one device, keeping the CSV's timestamps as device timestamps.",
+        "as several sensors)\nas one device, keeping the CSV's timestamps as device timestamps. "
+        "Timestamps: ISO 8601\n(UTC unless a zone is given) or Unix epoch seconds/ms. Rows that "
+        "cannot be read are\nskipped and counted.\n\nexample:\n  iotgw sim replay "
+        "speed_7578.csv --device road-7578 --sensor speed --speedup 600",
+        epilog=COMMON_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("csv", metavar="FILE.csv", help="CSV file with a header row")
     p.add_argument("--device", help="device name (default: the file name without .csv)")

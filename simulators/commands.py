@@ -135,6 +135,11 @@ def _publish(args: argparse.Namespace, source: Source, connections: int, count: 
         publisher.stop()
         manifest.stop()
     print(f"iotgw sim: {stats.summary(args.manifest)}")
+    if runner.stalled:
+        print(f"iotgw sim: the broker at {settings.url} acknowledged nothing for "
+              f"{args.ack_timeout:g} s with {runner.max_pending} publishes waiting; stopped "
+              "(is it still running?)", file=sys.stderr)
+        return 3
     if runner.interrupted:
         print("iotgw sim: interrupted; the manifest holds everything sent", file=sys.stderr)
         return 130

@@ -21,7 +21,7 @@ is hit):
 - ``dropout``: the device is silent; the line has ``sent: false`` (its ``seq`` is used up).
 - ``duplicate``: the same payload is published twice (two lines, same device and seq).
 - ``out-of-order``: the message is held back and published after the device's next one.
-- ``clock-skew``: the device clock is off by one hour (either way) for the episode.
+- ``clock-skew``: the device clock is off by one hour and 1 ms (either way) for the episode.
 - ``bad-crc``, ``truncated``, ``wrong-type``: malformed payloads (``malformed: true``).
 
 >>> [(r.kind, r.rate, r.device, r.length) for r in parse_fault_spec("spike=0.01,dropout@dev-0003")]
@@ -49,7 +49,10 @@ MALFORMED_KINDS = (BAD_CRC, TRUNCATED, WRONG_TYPE)
 #: Every kind, in the order labels are listed in a message's ``faults``.
 FAULT_KINDS = (DROPOUT, SPIKE, DRIFT, STUCK, CLOCK_SKEW, *MALFORMED_KINDS, DUPLICATE, OUT_OF_ORDER)
 DEFAULT_EPISODE_LEN = 20
-SKEW_MS = 3_600_000
+#: One hour and one millisecond: the extra millisecond keeps a skewed timestamp off the device's
+#: regular sampling grid, so it never lands on the timestamp of another of its readings (a store
+#: keyed by device, sensor and time would otherwise overwrite one with the other).
+SKEW_MS = 3_600_001
 
 _FAULT_RE = re.compile(
     r"^(?P<kind>[a-z-]+)(?:=(?P<rate>[^@/]+))?(?:@(?P<device>[^/]+))?(?:/(?P<len>[^/]+))?$"

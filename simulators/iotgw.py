@@ -18,6 +18,8 @@ from importlib import metadata
 
 #: (group name, module that provides ``register``), in the order ``--help`` lists them.
 GROUPS: tuple[tuple[str, str], ...] = (
+    ("cloud", "cloud.cli"),
+    ("detect", "gateway.detect.cli"),
     ("sim", "simulators.cli"),
     ("gateway", "gateway.cli"),
 )

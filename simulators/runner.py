@@ -3,9 +3,11 @@
 Publishes go out in the source's order, each no earlier than its ``due_s``. At most
 ``max_pending`` publishes wait for their acknowledgement at once (paho has 65,535 message ids
 per connection, and an unbounded queue would hide a stalled broker): beyond that the runner
-waits for the oldest. Manifest lines are written in send order as soon as each publish's fate
-is known; at the end the runner waits up to ``ack_timeout`` seconds for the last PUBACKs, and
-whatever is still unconfirmed is recorded ``acked: false``.
+waits for the oldest; if that one stays unacknowledged for ``ack_timeout`` seconds the broker
+is taken to be gone and the run stops (:attr:`Runner.stalled`). Manifest lines are written in
+send order as soon as each publish's fate is known; at the end the runner waits up to
+``ack_timeout`` seconds for the last PUBACKs, and whatever is still unconfirmed is recorded
+``acked: false``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from simulators.progress import Progress, RunStats
 from simulators.publisher import Delivery, Publisher
 
 _Pending = tuple[int, Outgoing, Delivery | None]
+
+
+class _Stalled(Exception):
+    """The oldest publish waited ``ack_timeout`` seconds with the in-flight window full."""
 
 
 class Runner:
@@ -51,6 +57,8 @@ class Runner:
         self._started = 0.0
         #: True when a KeyboardInterrupt (Ctrl-C, or SIGTERM through the CLI) ended the run.
         self.interrupted = False
+        #: True when the oldest publish went unacknowledged for ``ack_timeout`` mid-run.
+        self.stalled = False
 
     def run(self) -> RunStats:
         """Publish until the count, the duration or the source is exhausted; return the stats."""
@@ -62,8 +70,13 @@ class Runner:
         except KeyboardInterrupt:
             self.interrupted = True
             self.ack_timeout = min(self.ack_timeout, 5.0)
+        except _Stalled:
+            self.stalled = True
         try:
-            self._finish()
+            if self.stalled:
+                self._give_up()
+            else:
+                self._finish()
         except KeyboardInterrupt:
             self.interrupted = True
             self._give_up()
@@ -100,7 +113,8 @@ class Runner:
             self._n += 1
             self._drain()
             while len(self._pending) >= self.max_pending:
-                self._wait_head(time.monotonic() + self.ack_timeout)
+                if not self._wait_head(time.monotonic() + self.ack_timeout):
+                    raise _Stalled
             if self.progress is not None:
                 self.stats.errors = self.publisher.errors
                 self.progress.update(self.stats, self._started)
@@ -128,8 +142,11 @@ class Runner:
                 self.stats.unacked += 1
         self.manifest.write(item.record(n, acked))
 
-    def _wait_head(self, deadline: float) -> None:
-        """Wait (at most until ``deadline``) for the oldest publish, then record it regardless."""
+    def _wait_head(self, deadline: float) -> bool:
+        """Wait (at most until ``deadline``) for the oldest publish, then record it regardless.
+
+        Returns whether its fate was known in time.
+        """
         _n, _item, delivery = self._pending[0]
         while delivery is not None and not delivery.done:
             left = deadline - time.monotonic()
@@ -142,6 +159,7 @@ class Runner:
         n, item, delivery = self._pending.popleft()
         self._record(n, item, delivery)
         self._drain()
+        return delivery is None or delivery.done
 
     def _finish(self) -> None:
         deadline = time.monotonic() + self.ack_timeout

@@ -153,7 +153,7 @@ def test_clock_skew_shifts_timestamps_by_an_hour() -> None:
     skewed = _take(_fleet("clock-skew@0/4", devices=1), 8)
     clean = _take(_fleet("", devices=1), 8)
     shifts = [a.message.ts_ms - b.message.ts_ms for a, b in zip(skewed, clean, strict=True)]
-    assert {abs(s) for s in shifts[:4]} == {3_600_000} and shifts[4:] == [0] * 4
+    assert {abs(s) for s in shifts[:4]} == {3_600_001} and shifts[4:] == [0] * 4
 
 
 @pytest.mark.parametrize("fmt", CODEC_NAMES)
@@ -181,3 +181,15 @@ def test_labels_counted_once_per_message() -> None:
         assert not (o.payload is None and (o.malformed or o.duplicate))
         assert sum(k in o.labels for k in ("bad-crc", "truncated")) <= 1
     assert Counter(o.labels[0] for o in items if o.labels)
+
+
+def test_no_two_messages_of_a_device_share_a_timestamp() -> None:
+    # one device, one message a second for 2.2 hours: +-1 h skews overlap the regular grid
+    rules = tuple(parse_fault_spec("clock-skew=0.05/10,out-of-order=0.05,duplicate=0.05"))
+    cfg = FleetConfig(devices=1, sensors=("current",), rate=1.0, fmt="json", qos=1, seed=4,
+                      site="s", start_ms=START, faults=rules)
+    items = _take(FleetSource(cfg, get_codec("json"), topic_formatter()), 8000)
+    sent = [o for o in items if o.payload is not None and not o.duplicate]
+    assert sum("clock-skew" in o.labels for o in sent) > 500
+    stamps = Counter(o.message.ts_ms for o in sent)
+    assert stamps.most_common(1)[0][1] == 1

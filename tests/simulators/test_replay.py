@@ -18,7 +18,9 @@ from simulators.replay import parse_timestamp, read_csv
 from tests.simulators.collector import Collector
 from tests.support.servers import Mosquitto
 
-NAB = Path(__file__).resolve().parents[1] / "data" / "nab" / "speed_7578.csv"
+# vendored NAB subset (MIT, see bench/data/nab/LICENSE.txt)
+NAB = (Path(__file__).resolve().parents[2] / "bench" / "data" / "nab" / "data" / "realTraffic"
+       / "speed_7578.csv")
 
 TINY = """timestamp,temperature,pressure
 1999-12-31T23:59:59Z,20.0,101325

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -168,6 +169,7 @@ def test_unreachable_broker_is_one_clear_line_and_exit_3(tmp_path: Path) -> None
         [sys.executable, "-m", "simulators.iotgw", "sim", "run", "--broker",
          f"mqtt://127.0.0.1:{port}", "--count", "5", "--manifest", str(tmp_path / "m.jsonl")],
         capture_output=True, text=True, timeout=60,
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     assert out.returncode == 3
     lines = out.stderr.strip().splitlines()

@@ -102,3 +102,26 @@ def test_sigterm_stops_cleanly_with_a_complete_manifest(
     assert [ln["n"] for ln in lines] == list(range(len(lines)))
     assert f"published {len(lines)} message(s)" in out
     assert all(ln["acked"] for ln in lines)
+
+
+def test_a_broker_that_dies_mid_run_stops_the_run_with_one_line(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "m.jsonl"
+    sim = _start_sim(mosquitto.url, manifest, "--rate", "0", "--count", "1000000",
+                     "--ack-timeout", "1")
+    try:
+        _wait_lines(manifest, 1000)
+        mosquitto.kill()
+        out, err = sim.communicate(timeout=60)
+    finally:
+        if sim.poll() is None:
+            sim.kill()
+            sim.communicate()
+    assert sim.returncode == 3, err
+    err_lines = err.strip().splitlines()
+    assert len(err_lines) == 1 and "acknowledged nothing for 1 s" in err_lines[0], err
+    lines = list(read_manifest(manifest))
+    assert [ln["n"] for ln in lines] == list(range(len(lines)))
+    assert lines[-1]["acked"] is False
+    assert f"published {len(lines)} message(s)" in out
