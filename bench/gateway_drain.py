@@ -66,6 +66,7 @@ def config(tmp: Path, broker: Mosquitto, uplink: str, health: int) -> Path:
                    "retry_max_s": 600, "linger_ms": 0},
         "health": {"port": health},
         "log": {"level": "WARNING"},
+        "detect": {"enabled": False},
     }
     path = tmp / "gateway.toml"
     path.write_bytes(tomli_w.dumps(cfg).encode())

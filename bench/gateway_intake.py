@@ -151,6 +151,7 @@ def gateway(broker: Mosquitto, items: list[tuple[str, bytes]], tmp: Path, receiv
                    "retry_min_s": 600, "retry_max_s": 600},
         "health": {"port": port},
         "log": {"level": "WARNING"},
+        "detect": {"enabled": False},
     }
     config = tmp / "gateway.toml"
     config.write_bytes(tomli_w.dumps(cfg).encode())

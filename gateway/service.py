@@ -21,6 +21,7 @@ from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
 from gateway.decode_worker import DecodeWorker
 from gateway.dedup import DedupWindow
+from gateway.detect.bank import DetectorBank
 from gateway.health import HealthServer
 from gateway.intake import Intake
 from gateway.metrics import Metrics
@@ -56,6 +57,11 @@ class GatewayService:
 
     def start(self) -> None:
         s = self.settings
+        self._bank: DetectorBank | None = None
+        if self.scorer is None and s.detect.enabled:
+            self._bank = DetectorBank(s.detect, s.detect.state_path(s.gateway.data_dir))
+            self._bank.start()
+            self.scorer = self._bank
         db, dead, buffer = open_stores(s)
         dedup = DedupWindow(db, s.buffer.dedup_window)
         self.db, self.dead_letters, self.buffer = db, dead, buffer
@@ -90,6 +96,8 @@ class GatewayService:
     def stop(self) -> None:
         log.info("stopping: committing received messages, then a last uplink attempt")
         self.intake.stop()
+        if self._bank is not None:  # the intake thread, its only caller, has ended
+            self._bank.stop()
         self.uplink.stop()
         if self.health is not None:
             self.health.stop()
@@ -99,8 +107,8 @@ class GatewayService:
         self.db.close()
 
     def _publish_anomaly(self, event: AnomalyEvent) -> None:
-        topic = self.settings.mqtt.anomaly_topic.format(
-            gateway_id=self.settings.gateway.id, device=event.device, sensor=event.sensor)
+        topic = self.settings.detect.topic_for(self.settings.gateway.id, event.device,
+                                               event.sensor)
         self.intake.publish(topic, json.dumps(event.to_dict()).encode())
 
     def _buffer_writable(self) -> bool:

@@ -1,7 +1,8 @@
 """Typed gateway settings: a TOML file plus environment variables, validated at start-up.
 
 Each concern is a nested section (``[gateway]``, ``[mqtt]``, ``[buffer]``, ``[uplink]``,
-``[health]``, ``[log]``); other features add their own section the same way. Environment
+``[health]``, ``[log]``, and the detectors' ``[detect]``); other features add their own
+section the same way. Environment
 variables override the file: ``IOTGW_GATEWAY_<SECTION>__<KEY>``, e.g.
 ``IOTGW_GATEWAY_UPLINK__TOKEN``. A bad setting raises :class:`~gateway.errors.ConfigError`
 with one line naming the key.
@@ -38,6 +39,7 @@ from pydantic_settings import (
 
 from firmware_protocol.errors import TopicError
 from firmware_protocol.topics import Subscription
+from gateway.detect.settings import DetectSettings
 from gateway.errors import ConfigError
 
 ENV_PREFIX = "IOTGW_GATEWAY_"
@@ -102,7 +104,6 @@ class MqttSection(_Section):
     subscriptions: list[SubscriptionSection] = Field(
         default_factory=lambda: [SubscriptionSection()], min_length=1
     )
-    anomaly_topic: str = "gateway/{gateway_id}/anomalies/{device}/{sensor}"
     tls: TlsSection = TlsSection()
 
     @field_validator("url")
@@ -187,6 +188,7 @@ class GatewaySettings(BaseSettings):
     uplink: UplinkSection = UplinkSection()
     health: HealthSection = HealthSection()
     log: LogSection = LogSection()
+    detect: DetectSettings = Field(default_factory=DetectSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -26,6 +26,7 @@ def gateway_config(tmp: Path, broker: Mosquitto, cloud_url: str, token: str,
                    "retry_min_s": 0.05, "retry_max_s": 0.5, "breaker_failures": 3,
                    "breaker_reset_s": 0.5, "max_batch_rows": 200},
         "health": {"port": free_port()},
+        "detect": {"enabled": False},
     }
     for name, values in sections.items():
         cfg.setdefault(name, {}).update(values)

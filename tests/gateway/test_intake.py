@@ -11,8 +11,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
+from firmware_protocol.model import Message, Reading
 from gateway.service import GatewayService
 from simulators.iotgw import main as iotgw
 from tests.gateway.helpers import (
@@ -23,7 +25,7 @@ from tests.gateway.helpers import (
     write_config,
 )
 from tests.support.cloud_sink import CloudSink
-from tests.support.publisher import SENSORS, Publisher, fleet, message, topic
+from tests.support.publisher import BASE_TS, SENSORS, Publisher, fleet, message, topic
 from tests.support.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -165,3 +167,37 @@ def test_username_and_password_and_a_clear_refusal(tmp_path: Path, sink: CloudSi
             service.stop()
     finally:
         broker.kill()
+
+
+def test_anomalies_take_the_priority_lane_and_are_published_locally(
+        tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink) -> None:
+    cfg = gateway_config(tmp_path, mosquitto, sink.url, sink.token,
+                         detect={"enabled": True, "limits": {"temperature": [0, 50]}})
+    service = GatewayService(settings_from(cfg, tmp_path))
+    heard: list[tuple[str, dict[str, object]]] = []
+    listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="listener")
+    listener.on_message = lambda _c, _u, m: heard.append((m.topic, json.loads(m.payload)))
+    listener.connect(mosquitto.host, mosquitto.port)
+    listener.subscribe("gateway/#", qos=1)
+    listener.loop_start()
+    service.start()
+    pub = Publisher(mosquitto.host, mosquitto.port)
+    try:
+        assert wait_until(lambda: service.intake.connected, 15)
+        pub.run(fleet(devices=2, per_device=5))
+        hot = Message("dev-000", 99, BASE_TS + 99_000, (Reading("temperature", 99.0),))
+        pub.publish(hot)
+        assert pub.wait_acked()
+        assert sink.wait_for(lambda: len(sink.anomalies) >= 1, 30)
+        assert wait_until(lambda: len(heard) >= 1, 10)
+    finally:
+        pub.close()
+        service.stop()
+        listener.loop_stop()
+        listener.disconnect()
+    event = sink.anomalies[0]
+    assert (event["device"], event["sensor"], event["ts"], event["value"]) == (
+        "dev-000", "temperature", BASE_TS + 99_000, 99.0)
+    topic, local = heard[0]
+    assert topic == "gateway/gw-test/anomalies/dev-000/temperature" and local == event
+    assert ("dev-000", 99, "temperature") in sink.stored  # the reading itself is kept too
