@@ -14,6 +14,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from firmware_protocol.codecs import get_codec
 from firmware_protocol.model import Message, Reading
 from gateway.service import GatewayService
 from simulators.iotgw import main as iotgw
@@ -54,17 +55,25 @@ def get(url: str) -> tuple[int, str]:
 @pytest.mark.parametrize(("protocol", "worker"), [("3.1.1", False), ("5", True)])
 def test_messages_flow_to_the_cloud_once(tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink,
                                          protocol: str, worker: bool) -> None:
+    subscriptions = [{"topic": "sensors/{site}/{device}/{format}"},
+                     {"topic": "legacy/{device}/up", "codec": "senml-json"}]
     cfg = gateway_config(tmp_path, mosquitto, sink.url, sink.token,
-                         mqtt={"protocol": protocol, "decode_worker": worker})
+                         mqtt={"protocol": protocol, "decode_worker": worker,
+                               "subscriptions": subscriptions})
     service = GatewayService(settings_from(cfg, tmp_path))
     service.start()
     pub = Publisher(mosquitto.host, mosquitto.port)
     try:
         assert wait_until(lambda: service.intake.connected, 15)
         pub.run(fleet(devices=5, per_device=40))
+        senml = get_codec("senml-json")
+        for seq in range(10):  # a second subscription, its own template and codec
+            info = pub.publish_raw("legacy/dev-legacy/up", senml.encode(message("dev-legacy", seq)))
+            info.wait_for_publish(5)
         assert pub.wait_acked()
         want = expected_keys(pub.acked)
         assert len(want) == 5 * 40 * SENSORS_PER_MESSAGE
+        want |= {("dev-legacy", seq, s) for seq in range(10) for s in SENSORS}
         assert sink.wait_for(lambda: sink.keys() >= want, 30), len(want - sink.keys())
         assert not sink.duplicates()
         base = f"http://127.0.0.1:{cfg['health']['port']}"
@@ -72,7 +81,7 @@ def test_messages_flow_to_the_cloud_once(tmp_path: Path, mosquitto: Mosquitto, s
         status, body = get(f"{base}/readyz")
         assert status == 200 and json.loads(body)["ready"] is True
         metrics = get(f"{base}/metrics")[1]
-        assert 'iotgw_messages_total{outcome="buffered"} 200' in metrics
+        assert 'iotgw_messages_total{outcome="buffered"} 210' in metrics
         assert "iotgw_buffer_rows 0" in metrics and "iotgw_breaker_state 0" in metrics
     finally:
         pub.close()
