@@ -34,6 +34,7 @@ class Database:
         self._conn: sqlite3.Connection | None = None
         self._depth = 0
         self._after_commit: list[Callable[[], None]] = []
+        self._before_commit: list[Callable[[], None]] = []
         #: Increments at every outermost BEGIN: lets stores keep per-transaction state.
         self.txn_id = 0
 
@@ -74,6 +75,7 @@ class Database:
                 conn.execute("BEGIN IMMEDIATE")
                 self.txn_id += 1
                 self._after_commit = []
+                self._before_commit = []
             self._depth += 1
             try:
                 yield conn
@@ -86,6 +88,18 @@ class Database:
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(f"database write failed: {exc}") from exc
                 raise
+            if self._depth == 1:
+                try:
+                    for flush in self._before_commit:
+                        flush()
+                except BaseException as exc:
+                    self._depth = 0
+                    self._after_commit = []
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    if isinstance(exc, sqlite3.Error):
+                        raise StoreError(f"database write failed: {exc}") from exc
+                    raise
             self._depth -= 1
             if self._depth == 0:
                 try:
@@ -98,6 +112,13 @@ class Database:
                 hooks, self._after_commit = self._after_commit, []
                 for hook in hooks:
                     hook()
+
+    def before_commit(self, flush: Callable[[], None]) -> None:
+        """Run ``flush`` inside the current transaction just before it commits."""
+        with self._lock:
+            if self._depth == 0:
+                raise StoreError("before_commit() needs a transaction in progress")
+            self._before_commit.append(flush)
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` once the current transaction has committed (dropped on rollback)."""

@@ -74,17 +74,21 @@ class DedupWindow:
         if self.seen(device, seq, ts_ms):
             return True
         slot = seq % self.window
-        with self._db.transaction() as conn:
+        with self._db.transaction():
             if self._txn != self._db.txn_id:
                 self._txn = self._db.txn_id
                 self._pending = {}
+                self._db.before_commit(self._flush)
                 self._db.after_commit(self._publish)
             self._pending[(device, slot)] = (seq, ts_ms)
-            conn.execute(
-                "INSERT OR REPLACE INTO dedup (device, slot, seq, ts_ms) VALUES (?, ?, ?, ?)",
-                (device, slot, seq, ts_ms),
-            )
         return False
+
+    def _flush(self) -> None:
+        """Write this transaction's slots in one statement, just before the commit."""
+        self._db.conn.executemany(
+            "INSERT OR REPLACE INTO dedup (device, slot, seq, ts_ms) VALUES (?, ?, ?, ?)",
+            [(d, slot, seq, ts) for (d, slot), (seq, ts) in self._pending.items()],
+        )
 
     def _publish(self) -> None:
         for (device, slot), (seq, ts) in self._pending.items():

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from gateway.errors import GatewayError
 from gateway.metrics import Metrics
 
 log = logging.getLogger("gateway.health")
@@ -45,7 +46,12 @@ class HealthServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        except OSError as exc:
+            raise GatewayError(
+                f"health.port: cannot listen on {self.host}:{self.port} ({exc.strerror}); "
+                "pick a free port or 0 to turn it off") from exc
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         threading.Thread(target=self._server.serve_forever, name="health", daemon=True).start()

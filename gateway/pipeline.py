@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from firmware_protocol.errors import DecodeError
-from firmware_protocol.model import Message, validate_message
-from firmware_protocol.topics import Route, Subscription
+from firmware_protocol.model import Message
+from firmware_protocol.topics import Subscription
 from gateway.buffer import Buffer, Lane, NewRow
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
+from gateway.decoding import Decoded, Rejected, Result, decode_batch
 from gateway.dedup import DedupWindow
 from gateway.metrics import Metrics
 from gateway.scoring import AnomalyEvent, Scorer
@@ -64,21 +64,42 @@ class Pipeline:
         self._scorer = scorer
         self._on_anomaly = on_anomaly
 
-    def handle(self, batch: Sequence[Incoming]) -> list[Outcome]:
-        """Process ``batch`` in one transaction; the outcome of each message, in order."""
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        return self._subscriptions
+
+    @property
+    def wants_messages(self) -> bool:
+        """Whether decoded results must carry the message (a scorer reads its readings)."""
+        return self._scorer is not None
+
+    def decode(self, batch: Sequence[Incoming]) -> list[Result]:
+        """Decode ``batch`` inline (the intake may instead use a worker process)."""
+        return decode_batch(self._subscriptions,
+                            [(i.topic, i.payload, i.received_ms) for i in batch],
+                            self.wants_messages)
+
+    def handle(self, batch: Sequence[Incoming],
+               decoded: Sequence[Result] | None = None) -> list[Outcome]:
+        """Process ``batch`` (decoded already, or here) in one transaction; outcomes in order."""
+        results = self.decode(batch) if decoded is None else decoded
         rows: list[NewRow] = []
         events: list[AnomalyEvent] = []
         outcomes: list[Outcome] = []
         with self._db.transaction():
-            for item in batch:
-                outcomes.append(self._one(item, rows, events))
+            for item, result in zip(batch, results, strict=True):
+                outcomes.append(self._one(item, result, rows, events))
             self._buffer.append(rows)
             if events and self._on_anomaly is not None:
                 self._db.after_commit(lambda: self._publish(events))
         m = self._metrics
-        for outcome in outcomes:
-            m.inc("iotgw_messages_total", outcome=outcome.value,
-                  help="MQTT messages by outcome (buffered, duplicate, dead_lettered)")
+        for outcome in Outcome:
+            n = outcomes.count(outcome)
+            if n:
+                m.inc("iotgw_messages_total", n, outcome=outcome.value,
+                      help="MQTT messages by outcome (buffered, duplicate, dead_lettered)")
+        m.inc("iotgw_messages_decoded_total", sum(isinstance(r, Decoded) for r in results),
+              help="payloads decoded and validated (new or duplicate)")
         m.inc("iotgw_readings_buffered_total", sum(r.count for r in rows if r.lane == Lane.BULK),
               help="readings committed to the buffer")
         if events:
@@ -93,37 +114,19 @@ class Pipeline:
             except Exception:  # a notification must never undo a commit
                 log.exception("could not publish an anomaly event")
 
-    def _one(self, item: Incoming, rows: list[NewRow], events: list[AnomalyEvent]) -> Outcome:
-        try:
-            route = self._route(item)
-        except DecodeError as exc:  # the topic names an unknown format
-            return self._dead_letter(item, "", exc.reason, str(exc))
-        if route is None:
-            return self._dead_letter(item, "", "no_route", "no subscription matches the topic")
-        codec = route.codec.name
-        try:
-            msg = validate_message(route.codec.decode(item.payload, route.context))
-        except DecodeError as exc:
-            return self._dead_letter(item, codec, exc.reason, str(exc))
-        except Exception as exc:  # a codec bug must not take the stream down
-            log.exception("codec %s crashed on a payload from %s", codec, item.topic)
-            return self._dead_letter(item, codec, "decoder_crash", repr(exc))
-        if self._dedup.check_and_add(msg.device, msg.seq, msg.ts_ms):
+    def _one(self, item: Incoming, result: Result, rows: list[NewRow],
+             events: list[AnomalyEvent]) -> Outcome:
+        if isinstance(result, Rejected):
+            return self._dead_letter(item, result.codec, result.reason, result.detail)
+        if self._dedup.check_and_add(result.device, result.seq, result.ts_ms):
             return Outcome.DUPLICATE
-        rows.append(NewRow(Lane.BULK, msg.device, len(msg.readings), reading_objects(msg)))
-        if self._scorer is not None:
-            for event in self._score(msg):
+        rows.append(NewRow(Lane.BULK, result.device, result.readings, result.body))
+        if self._scorer is not None and result.message is not None:
+            for event in self._score(result.message):
                 events.append(event)
-                rows.append(NewRow(Lane.PRIORITY, msg.device, 1,
+                rows.append(NewRow(Lane.PRIORITY, result.device, 1,
                                    json.dumps(event.to_dict(), separators=(",", ":"))))
         return Outcome.BUFFERED
-
-    def _route(self, item: Incoming) -> Route | None:
-        for subscription in self._subscriptions:
-            route = subscription.route(item.topic, item.received_ms)
-            if route is not None:
-                return route
-        return None
 
     def _score(self, msg: Message) -> list[AnomalyEvent]:
         assert self._scorer is not None
@@ -148,21 +151,3 @@ class Pipeline:
                           help="payloads dead-lettered, by reason")
         log.info("dead-lettered a payload on %s: %s (%s)", item.topic, reason, detail)
         return Outcome.DEAD_LETTERED
-
-
-def reading_objects(msg: Message) -> str:
-    """The message's readings as the ingest API's reading objects, comma-joined JSON."""
-    parts = []
-    for r in msg.readings:
-        obj: dict[str, object] = {
-            "device": msg.device, "sensor": r.sensor, "ts": msg.ts_ms + r.offset_ms,
-            "value": r.value, "seq": msg.seq,
-        }
-        if r.unit is not None:
-            obj["unit"] = r.unit
-        if r.quality:
-            obj["quality"] = int(r.quality)
-        if msg.site is not None:
-            obj["site"] = msg.site
-        parts.append(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
-    return ",".join(parts)

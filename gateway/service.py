@@ -19,7 +19,9 @@ from types import FrameType
 from gateway.buffer import SqliteBuffer
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
+from gateway.decode_worker import DecodeWorker
 from gateway.dedup import DedupWindow
+from gateway.detect.bank import DetectorBank
 from gateway.health import HealthServer
 from gateway.intake import Intake
 from gateway.metrics import Metrics
@@ -55,14 +57,23 @@ class GatewayService:
 
     def start(self) -> None:
         s = self.settings
+        self._bank: DetectorBank | None = None
+        if self.scorer is None and s.detect.enabled:
+            self._bank = DetectorBank(s.detect, s.detect.state_path(s.gateway.data_dir))
+            self._bank.start()
+            self.scorer = self._bank
         db, dead, buffer = open_stores(s)
         dedup = DedupWindow(db, s.buffer.dedup_window)
         self.db, self.dead_letters, self.buffer = db, dead, buffer
         pipeline = Pipeline(db, [sub.build() for sub in s.mqtt.subscriptions], buffer, dead,
                             dedup, self.metrics, self.scorer, self._publish_anomaly)
+        worker = None
+        if s.mqtt.decode_worker:
+            worker = DecodeWorker([(sub.topic, sub.codec) for sub in s.mqtt.subscriptions],
+                                  keep_messages=self.scorer is not None)
         self.intake = Intake(s.mqtt, s.client_id, [sub.build().filter
                                                      for sub in s.mqtt.subscriptions],
-                             pipeline, buffer, self.metrics)
+                             pipeline, buffer, self.metrics, worker)
         u = s.uplink
         self.uplink = Uplink(
             s.gateway.id, buffer,
@@ -85,6 +96,8 @@ class GatewayService:
     def stop(self) -> None:
         log.info("stopping: committing received messages, then a last uplink attempt")
         self.intake.stop()
+        if self._bank is not None:  # the intake thread, its only caller, has ended
+            self._bank.stop()
         self.uplink.stop()
         if self.health is not None:
             self.health.stop()
@@ -94,8 +107,8 @@ class GatewayService:
         self.db.close()
 
     def _publish_anomaly(self, event: AnomalyEvent) -> None:
-        topic = self.settings.mqtt.anomaly_topic.format(
-            gateway_id=self.settings.gateway.id, device=event.device, sensor=event.sensor)
+        topic = self.settings.detect.topic_for(self.settings.gateway.id, event.device,
+                                               event.sensor)
         self.intake.publish(topic, json.dumps(event.to_dict()).encode())
 
     def _buffer_writable(self) -> bool:

@@ -1,7 +1,8 @@
 """Typed gateway settings: a TOML file plus environment variables, validated at start-up.
 
 Each concern is a nested section (``[gateway]``, ``[mqtt]``, ``[buffer]``, ``[uplink]``,
-``[health]``, ``[log]``); other features add their own section the same way. Environment
+``[health]``, ``[log]``, and the detectors' ``[detect]``); other features add their own
+section the same way. Environment
 variables override the file: ``IOTGW_GATEWAY_<SECTION>__<KEY>``, e.g.
 ``IOTGW_GATEWAY_UPLINK__TOKEN``. A bad setting raises :class:`~gateway.errors.ConfigError`
 with one line naming the key.
@@ -38,6 +39,7 @@ from pydantic_settings import (
 
 from firmware_protocol.errors import TopicError
 from firmware_protocol.topics import Subscription
+from gateway.detect.settings import DetectSettings
 from gateway.errors import ConfigError
 
 ENV_PREFIX = "IOTGW_GATEWAY_"
@@ -93,15 +95,15 @@ class MqttSection(_Section):
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
-    receive_maximum: int = Field(default=1000, ge=1, le=65535)
+    receive_maximum: int = Field(default=4000, ge=1, le=65535)
     reconnect_min_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
     commit_max_messages: int = Field(default=1000, ge=1, le=100_000)
     commit_max_delay_ms: float = Field(default=0.0, ge=0, le=10_000)
+    decode_worker: bool = False
     subscriptions: list[SubscriptionSection] = Field(
         default_factory=lambda: [SubscriptionSection()], min_length=1
     )
-    anomaly_topic: str = "gateway/{gateway_id}/anomalies/{device}/{sensor}"
     tls: TlsSection = TlsSection()
 
     @field_validator("url")
@@ -186,6 +188,7 @@ class GatewaySettings(BaseSettings):
     uplink: UplinkSection = UplinkSection()
     health: HealthSection = HealthSection()
     log: LogSection = LogSection()
+    detect: DetectSettings = Field(default_factory=DetectSettings)
 
     @classmethod
     def settings_customise_sources(

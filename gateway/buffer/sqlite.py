@@ -192,13 +192,15 @@ class SqliteBuffer:
             for row, reason in rejected:
                 self._dead.add_row(int(row.lane), row.stream, row.count, row.body,
                                    "uplink_rejected", reason)
-            deleted = [
-                row for row in gone
-                if conn.execute("DELETE FROM buffer_rows WHERE id = ?", (row.id,)).rowcount
-            ]
+            before = conn.total_changes
+            conn.executemany("DELETE FROM buffer_rows WHERE id = ?", [(r.id,) for r in gone])
             meta = self._pending()
-            meta.rows -= len(deleted)
-            meta.bytes -= sum(row.size for row in deleted)
+            if conn.total_changes - before == len(gone):
+                meta.rows -= len(gone)
+                meta.bytes -= sum(row.size for row in gone)
+            else:  # some rows were already gone (another process): count what is left
+                meta.rows, meta.bytes = conn.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM buffer_rows").fetchone()
             self._store(conn, meta)
 
     def expire(self, now_ms: int) -> int:

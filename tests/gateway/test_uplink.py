@@ -126,27 +126,35 @@ def test_http_sender_maps_failures(store, sink: CloudSink) -> None:  # type: ign
     buf, _ = store
     buf.append([reading("d1", 1)])
     batch = build_batch("gw", buf.begin(1, 1 << 30))
-    sink.mode = "500"
-    with pytest.raises(RetryableUplinkError):
-        HttpSender(sink.url, sink.token).send(batch)
-    sink.mode = "ok"
-    with pytest.raises(RetryableUplinkError) as info:
-        HttpSender(sink.url, "wrong-token").send(batch)
-    assert info.value.status == 401  # a bad token keeps the data
-    sink.reject = lambda r: True
-    with pytest.raises(BatchRejected):
-        HttpSender(sink.url, sink.token).send(batch)
-    sink.down()
-    with pytest.raises(RetryableUplinkError):
-        HttpSender(sink.url, sink.token, timeout_s=1).send(batch)
+    good = HttpSender(sink.url, sink.token, timeout_s=1)
+    bad_token = HttpSender(sink.url, "wrong-token")
+    try:
+        sink.mode = "500"
+        with pytest.raises(RetryableUplinkError):
+            good.send(batch)
+        sink.mode = "ok"
+        with pytest.raises(RetryableUplinkError) as info:
+            bad_token.send(batch)
+        assert info.value.status == 401  # a bad token keeps the data
+        sink.reject = lambda r: True
+        with pytest.raises(BatchRejected):
+            good.send(batch)
+        sink.down()
+        with pytest.raises(RetryableUplinkError):
+            good.send(batch)
+    finally:
+        good.close()
+        bad_token.close()
 
 
 def test_http_sender_times_out_on_a_hanging_cloud(store, sink: CloudSink) -> None:  # type: ignore[no-untyped-def]
     buf, _ = store
     buf.append([reading("d1", 1)])
     sink.mode = "hang"
+    sender = HttpSender(sink.url, sink.token, timeout_s=0.3)
     with pytest.raises(RetryableUplinkError, match="time-out"):
-        HttpSender(sink.url, sink.token, timeout_s=0.3).send(build_batch("gw", buf.begin(1, 1)))
+        sender.send(build_batch("gw", buf.begin(1, 1)))
+    sender.close()
 
 
 def test_retry_policy_backs_off_with_jitter_up_to_the_cap() -> None:

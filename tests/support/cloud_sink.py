@@ -11,9 +11,11 @@ holding a reading for which the predicate is true. Loopback only.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -41,6 +43,7 @@ class CloudSink:
         self._stat_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._release = threading.Event()
+        self._connections: set[socket.socket] = set()
 
     @property
     def url(self) -> str:
@@ -50,6 +53,19 @@ class CloudSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with sink._stat_lock:
+                    sink._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with sink._stat_lock:
+                    sink._connections.discard(self.connection)
+                super().finish()
+
             def do_POST(self) -> None:
                 sink._handle(self)
 
@@ -70,6 +86,10 @@ class CloudSink:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._stat_lock:  # keep-alive connections too: down means down
+            for conn in list(self._connections):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
 
     stop = down
 

@@ -31,7 +31,8 @@ def topic(device: str, codec: str = "json", site: str = "site-1") -> str:
 class Publisher:
     """Publishes at QoS 1 and keeps the (device, seq) of every message the broker PUBACKed."""
 
-    def __init__(self, host: str, port: int, client_id: str = "test-fleet") -> None:
+    def __init__(self, host: str, port: int, client_id: str = "test-fleet",
+                 auth: tuple[str, str] | None = None) -> None:
         self.acked: set[tuple[str, int]] = set()
         self._pending: dict[int, tuple[str, int]] = {}
         self._early: set[int] = set()
@@ -39,6 +40,8 @@ class Publisher:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         self.client.on_publish = self._on_publish
         self.client.max_inflight_messages_set(100)
+        if auth is not None:
+            self.client.username_pw_set(*auth)
         self.client.connect(host, port)
         self.client.loop_start()
 
