@@ -33,14 +33,6 @@ def test_every_acknowledged_reading_is_stored_exactly_once(stack: Stack) -> None
     )
 
 
-def detectors_wired() -> bool:
-    from gateway.settings import GatewaySettings
-
-    return "detect" in GatewaySettings.model_fields
-
-
-@pytest.mark.skipif(not detectors_wired(), reason="the gateway does not run detectors yet "
-                    "(issue E item 4: wiring gateway/detect into `iotgw gateway run`)")
 def test_edge_anomalies_for_injected_faults_reach_the_cloud(stack: Stack) -> None:
     sim = stack.simulation(
         devices=2, rate=500, count=4000, format="json", faults="spike=0.01@dev-0001",
