@@ -9,6 +9,8 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -229,3 +231,16 @@ def test_env_name_introspection_tells_real_names_from_typos() -> None:
             "IOTGW_GATEWAY_GATEWAY__DATA_DIR", "IOTGW_CLOUD_DATA_DIR"} <= known
     assert not {"IOTGW_GATEWAY_UPLINK__TOKN", "IOTGW_GATEWAY_TOKEN",
                 "IOTGW_CLOUD_STORE_TOKEN"} & known
+
+
+def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    """systemd's own checker, when the machine has it (the checks above run everywhere)."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed; the unit's keys are checked above")
+    unit = tmp_path / "iotgw-gateway.service"
+    text = (ROOT / "deploy/iotgw-gateway.service").read_text()
+    unit.write_text(text.replace("/usr/local/bin/iotgw", shutil.which("true") or "/bin/true"))
+    proc = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0 and "iotgw-gateway.service" not in proc.stderr, proc.stderr
