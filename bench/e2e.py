@@ -127,6 +127,8 @@ class Probe:
             now = time.time() * 1000
             for s in series:
                 for t, seq in s["values"]:
+                    if seq is None:  # fields of a point being written appear one by one
+                        continue
                     self.in_store.setdefault(int(seq), now)
                     newest = max(newest, int(t))
             # Look back a while: batches may land out of order, a late point must still count.
@@ -161,13 +163,16 @@ def run_rate(stack: Stack, rate: int, args: argparse.Namespace, n: int) -> dict[
     achieved = sim.acknowledged_lines() / elapsed
     broker, e2e = probe.latencies()
     lost_probes = len(probe.sent) - len(probe.in_store)
+    q = f'SELECT count("seq") FROM "readings" WHERE "device" = \'{PROBE_DEVICE}\''
+    stored = influx_query(stack.influx.url, stack.database, q)
+    stored_probes = int(stored[0]["values"][0][1]) if stored else 0
     print(f"\n== {rate:,} msg/s for {args.duration:.0f} s ({args.devices} devices, {args.format}); "
           f"simulator achieved {achieved:,.0f} msg/s")
     print(f"  broker round trip (baseline): {pct(broker)}")
     print(f"  device ts -> queryable:       {pct(e2e)}")
     ratio = float(np.percentile(e2e, 99) / max(np.percentile(broker, 99), 0.1)) if e2e.size else 0
     print(f"  ratio p99 e2e / p99 broker:   {ratio:.1f}x   probes {len(probe.sent)}, "
-          f"not visible after drain {lost_probes}")
+          f"not visible after drain {lost_probes}, in the store at the end {stored_probes}")
     return {"rate": rate, "achieved": achieved,
             "p99": float(np.percentile(e2e, 99)) if e2e.size else float("nan")}
 
