@@ -47,6 +47,7 @@ def stored_keys(stack: Stack) -> set[tuple[str, int, str]]:
 def test_gateway_killed_at_random_moments(stack: Stack) -> None:
     seed = int(os.environ.get("IOTGW_TEST_SEED", time.time_ns() % 100_000))
     rng = random.Random(seed)
+    print(f"kill moments drawn with IOTGW_TEST_SEED={seed}")  # shown when the test fails
     sim = stack.simulation(devices=10, rate=400, count=6000, format="binary").start()
     kills = 0
     while sim.running and kills < 4:
