@@ -59,9 +59,9 @@ def stored_readings(url: str, db: str, auth: tuple[str, str] | None = None) -> S
         cols = s["columns"]
         i_t, i_seq, i_val = cols.index("time"), cols.index("seq"), cols.index("value")
         for row in s["values"]:
-            if row[i_seq] is None:
-                # A point's fields become visible one by one while influxd writes it; without
-                # its seq it cannot be identified yet (and if it stays so, it counts as lost).
+            if row[i_seq] is None or row[i_val] is None:
+                # A point's fields become visible one by one while influxd writes it; until
+                # both are there it is not counted (and if it stays so, it counts as lost).
                 continue
             key = (device, int(row[i_seq]), sensor)
             stored.counts[key] += 1
