@@ -83,6 +83,7 @@ class Intake:
         self._first_ms = 0.0
         self._received = 0
         self._connected = False
+        self._subscribed = False
         self._lost = False
         self._stop = threading.Event()
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
@@ -108,7 +109,8 @@ class Intake:
 
     @property
     def connected(self) -> bool:
-        return self._connected
+        """Connected and subscribed (the broker acknowledged every subscription)."""
+        return self._connected and self._subscribed
 
     @property
     def backlog(self) -> int:
@@ -151,6 +153,7 @@ class Intake:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _run(self) -> None:
@@ -168,7 +171,7 @@ class Intake:
                 self._stop.wait(delay)
                 continue
             self._serve(client)
-            self._connected = False
+            self._connected = self._subscribed = False
             if not self._stop.is_set():
                 delay = self._backoff.next()
                 log.warning("lost the broker; reconnecting in %.1f s", delay)
@@ -266,9 +269,18 @@ class Intake:
             return
         self._backoff.reset()
         self._connected = True
+        self._subscribed = False
         log.info("connected to %s as %s (session present: %s)", self._s.url, self._client_id,
                  flags.session_present)
         client.subscribe([(f, 1) for f in self._filters])
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            log.error("the broker refused a subscription (%s): check its ACLs for %s",
+                      refused[0], ", ".join(self._filters))
+            return
+        self._subscribed = True
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected = False
