@@ -44,6 +44,12 @@ class ServerSettings(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    #: Garbage-collector tuning of ``iotgw cloud run`` workers: objects alive after start-up
+    #: are frozen out of collections, and the youngest generation is collected every this
+    #: many new container objects (Python's default is 700; 0 leaves the collector alone). An ingest batch allocates
+    #: tens of thousands of short-lived objects, and with the defaults the collector took
+    #: ~20% of ingest CPU rescanning the long-lived heap. See docs/cloud.md.
+    gc_threshold: int = Field(default=20_000, ge=0)
 
 
 class StoreSettings(_Section):
