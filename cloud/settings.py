@@ -46,9 +46,9 @@ class ServerSettings(_Section):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     #: Garbage-collector tuning of ``iotgw cloud run`` workers: objects alive after start-up
     #: are frozen out of collections, and the youngest generation is collected every this
-    #: many new container objects (Python's default is 700; 0 leaves the collector alone). An ingest batch allocates
-    #: tens of thousands of short-lived objects, and with the defaults the collector took
-    #: ~20% of ingest CPU rescanning the long-lived heap. See docs/cloud.md.
+    #: many new container objects (Python's default is 700; 0 leaves the collector alone).
+    #: An ingest batch allocates tens of thousands of short-lived objects; with the defaults
+    #: the collector took ~20% of ingest CPU rescanning the long-lived heap.
     gc_threshold: int = Field(default=20_000, ge=0)
 
 
