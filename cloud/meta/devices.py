@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, PrimaryKeyConstraint, String, Table, func, select
 
@@ -62,6 +63,27 @@ class DeviceRegistry:
 
     def __init__(self, db: MetaDB) -> None:
         self.db = db
+        self._upserts: tuple[str, Any, Any] | None = None
+
+    def _statements(self) -> tuple[Any, Any]:
+        """The two upserts, built once per dialect (SQLAlchemy reuses their cache keys)."""
+        dialect = self.db.dialect
+        if self._upserts is None or self._upserts[0] != dialect:
+            greatest = func.max if dialect == "sqlite" else func.greatest
+            dev = self.db.insert(devices)
+            dev = dev.on_conflict_do_update(index_elements=["device"], set_={
+                "site": func.coalesce(dev.excluded.site, devices.c.site),
+                "gateway_id": dev.excluded.gateway_id,
+                "last_ts_ms": greatest(devices.c.last_ts_ms, dev.excluded.last_ts_ms),
+                "last_ingest_ms": dev.excluded.last_ingest_ms,
+            })
+            sen = self.db.insert(device_sensors)
+            sen = sen.on_conflict_do_update(index_elements=["device", "sensor"], set_={
+                "unit": func.coalesce(sen.excluded.unit, device_sensors.c.unit),
+                "last_ts_ms": greatest(device_sensors.c.last_ts_ms, sen.excluded.last_ts_ms),
+            })
+            self._upserts = (dialect, dev, sen)
+        return self._upserts[1], self._upserts[2]
 
     def record(self, gateway_id: str, seen: Iterable[SeenStream]) -> None:
         """Upsert devices and sensors; last-seen only moves forward."""
@@ -79,19 +101,7 @@ class DeviceRegistry:
                     s.device, "", max(s.ts_ms, cur.ts_ms),
                     s.site if s.site is not None and (s.ts_ms > cur.ts_ms or cur.site is None)
                     else cur.site)
-        greatest = func.max if self.db.dialect == "sqlite" else func.greatest
-        dev = self.db.insert(devices)
-        dev = dev.on_conflict_do_update(index_elements=["device"], set_={
-            "site": func.coalesce(dev.excluded.site, devices.c.site),
-            "gateway_id": dev.excluded.gateway_id,
-            "last_ts_ms": greatest(devices.c.last_ts_ms, dev.excluded.last_ts_ms),
-            "last_ingest_ms": dev.excluded.last_ingest_ms,
-        })
-        sen = self.db.insert(device_sensors)
-        sen = sen.on_conflict_do_update(index_elements=["device", "sensor"], set_={
-            "unit": func.coalesce(sen.excluded.unit, device_sensors.c.unit),
-            "last_ts_ms": greatest(device_sensors.c.last_ts_ms, sen.excluded.last_ts_ms),
-        })
+        dev, sen = self._statements()
         # Sorted, so concurrent batches lock rows in the same order (no deadlocks on PostgreSQL).
         with self.db.engine.begin() as conn:
             conn.execute(dev, [

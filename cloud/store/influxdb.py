@@ -123,39 +123,36 @@ class InfluxDBStore:
             self._series.clear()
         lines, index, bad = reading_lines(points, prec, self._series)
         result.rejected += [Rejection(i, "bad_name", why) for i, why in bad]
-        refs = [("r", i) for i in index]
+        n_readings = len(lines)
         for i, a in enumerate(anomalies):
             try:
                 lines.append(anomaly_line(a, prec))
-                refs.append(("a", i))
+                index.append(i)
             except UnwritableName as exc:
                 result.anomalies_rejected.append(Rejection(i, "bad_name", str(exc)))
         size = self.settings.batch_size
         for start in range(0, len(lines), size):
-            end = start + size
-            for kind, idx, code, reason in self._write_chunk(lines[start:end], refs[start:end]):
-                target = result.rejected if kind == "r" else result.anomalies_rejected
-                target.append(Rejection(idx, code, reason))
+            for pos, code, reason in self._write_chunk(lines, start, min(start + size, len(lines))):
+                target = result.rejected if pos < n_readings else result.anomalies_rejected
+                target.append(Rejection(index[pos], code, reason))
         result.rejected.sort(key=lambda r: r.index)
         result.anomalies_rejected.sort(key=lambda r: r.index)
         return result
 
-    def _write_chunk(self, lines: list[str], refs: list[tuple[str, int]]
-                     ) -> list[tuple[str, int, str, str]]:
-        """Write lines; on a partial write, bisect to find the refused ones."""
-        if not lines:
+    def _write_chunk(self, lines: list[str], start: int, end: int) -> list[tuple[int, str, str]]:
+        """Write ``lines[start:end]``; on a partial write, bisect to find the refused ones
+        (returned as positions in ``lines`` with a code and a reason)."""
+        if start >= end:
             return []
-        status, message = self._post_lines("\n".join(lines))
+        status, message = self._post_lines("\n".join(lines[start:end]))
         if status == 204:
             return []
         if status not in (400, 413):
             raise StoreUnavailable(f"InfluxDB /write answered {status}: {message}")
-        if len(lines) == 1:
-            kind, idx = refs[0]
-            return [(kind, idx, _code(message), f"InfluxDB refused the point: {message}")]
-        mid = len(lines) // 2
-        return (self._write_chunk(lines[:mid], refs[:mid])
-                + self._write_chunk(lines[mid:], refs[mid:]))
+        if end - start == 1:
+            return [(start, _code(message), f"InfluxDB refused the point: {message}")]
+        mid = (start + end) // 2
+        return self._write_chunk(lines, start, mid) + self._write_chunk(lines, mid, end)
 
     def _post_lines(self, body: str) -> tuple[int, str]:
         try:
