@@ -82,6 +82,9 @@ class MetadataSettings(_Section):
 
     url: str = ""
     echo: bool = False
+    #: The device registry writes last-seen updates of known streams at most this often
+    #: (merged in memory); a new device or sensor is written at once. 0 writes every batch.
+    registry_flush_s: float = Field(default=1.0, ge=0)
 
 
 class LimitsSettings(_Section):
