@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, tuple_
+from sqlalchemy import Connection, bindparam, insert, select
 
 from cloud.alerting.db import Database
 from cloud.alerting.listener import AnomalyLike, ReadingLike
@@ -22,6 +22,8 @@ from cloud.alerting.sql import increment, retrying, upsert
 from cloud.alerting.tables import anomaly_buckets, schema_changes, sla_buckets, stream_stats
 from cloud.alerting.tables import volume_buckets as t_volume
 
+_STREAMS_OF = select(stream_stats).where(
+    stream_stats.c.device.in_(bindparam("devices", expanding=True)))
 _DEVICE = attrgetter("device")
 _TS = attrgetter("ts_ms")
 
@@ -91,9 +93,11 @@ class IngestRecorder:
             cur = get_latest(key)
             if cur is None or r.ts_ms >= cur.ts_ms:
                 latest[key] = r
-        c = stream_stats.c
-        known = {(row.device, row.sensor): row._mapping for row in conn.execute(
-            select(stream_stats).where(tuple_(c.device, c.sensor).in_(list(latest))))}
+        # By device, then narrowed here: an IN of a few plain names is one cached statement,
+        # where an IN of (device, sensor) pairs cost ~10% of ingest to build and render.
+        devices = sorted({device for device, _sensor in latest})
+        known = {key: row._mapping for row in conn.execute(_STREAMS_OF, {"devices": devices})
+                 if (key := (row.device, row.sensor)) in latest}
         rows, changes = [], []
         for key, r in latest.items():
             old: Any = known.get(key)
