@@ -122,7 +122,8 @@ def _pids(influx: InfluxDB, cloud: CloudProcess | None) -> dict[str, int | None]
 class CloudProcess:
     """``iotgw cloud run`` in its own process (as deployed), on a free loopback port."""
 
-    def __init__(self, workdir: Path, store: dict, workers: int, settings: dict) -> None:
+    def __init__(self, workdir: Path, store: dict, workers: int, settings: dict | None = None
+                 ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -130,7 +131,7 @@ class CloudProcess:
         self.config.write_text(tomli_w.dumps({
             "data_dir": str(workdir / "data"), "store": store,
             "server": {"port": self.port, "workers": workers, "log_level": "warning"},
-            "limits": {"max_concurrent_ingest": 64}, **settings}))
+            "limits": {"max_concurrent_ingest": 64}, **(settings or {})}))
         self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -159,8 +160,8 @@ class CloudProcess:
 
 
 def bench_cloud(workdir: Path, store: dict, batches: list[list[dict]], concurrency: int,
-                workers: int, influx: InfluxDB, settings: dict | None = None) -> Run:
-    cloud = CloudProcess(workdir, store, workers, settings or {})
+                workers: int, influx: InfluxDB, rules: int = 0) -> Run:
+    cloud = CloudProcess(workdir, store, workers)
     token = cloud.token()
     bodies = [(f"batch-{i}", gzip.compress(json.dumps(
         {"gateway_id": "bench", "batch_id": f"batch-{i}", "sent_at": T0, "readings": b}
@@ -175,6 +176,10 @@ def bench_cloud(workdir: Path, store: dict, batches: list[list[dict]], concurren
                 "Content-Encoding": "gzip", "Content-Type": "application/json"})
             assert r.status_code == 200 and not r.json()["rejected"], r.text
 
+        for i in range(rules):  # arrival rules the alerting listener evaluates per batch
+            r = client.post("/v1/rules", json={"kind": "threshold", "name": f"hot-{i}",
+                                               "op": "above", "limit": 1000.0 + i})
+            assert r.status_code == 201, r.text
         post(("warm-up", bodies[0][1]))
         return run_parallel(post, bodies, concurrency, _pids(influx, cloud))
 
@@ -195,12 +200,15 @@ def main() -> int:
     ap.add_argument("--no-gzip", action="store_true",
                     help="the cloud writes to influxd without gzip (store.gzip = false)")
     ap.add_argument("--sqlite", action="store_true", help="also measure /v1/ingest -> SQLite")
+    ap.add_argument("--rules", type=int, default=0,
+                    help="threshold rules (never firing) the alerting listener evaluates")
     args = ap.parse_args()
     batches = make_batches(args.readings, args.batch)
     n = args.readings
     ratios = []
     print(f"readings: {n}, batch: {args.batch}, concurrency: {args.concurrency}, "
-          f"cloud workers: {args.workers}, cloud->influxd gzip: {not args.no_gzip}")
+          f"cloud workers: {args.workers}, cloud->influxd gzip: {not args.no_gzip}, "
+          f"threshold rules: {args.rules}")
     with tempfile.TemporaryDirectory(prefix="iotgw-bench-") as tmp:
         influx = InfluxDB(Path(tmp) / "influx")
         influx.start()
@@ -212,14 +220,14 @@ def main() -> int:
                 store = {"kind": "influxdb", "url": influx.url, "database": f"cloud{i}",
                          "batch_size": args.batch, "gzip": not args.no_gzip}
                 cloud = bench_cloud(Path(tmp) / f"c{i}", store, batches, args.concurrency,
-                                    args.workers, influx)
+                                    args.workers, influx, args.rules)
                 ratios.append(direct.wall_s / cloud.wall_s)
                 print(_line("direct line protocol -> influxd", n, direct))
                 print(_line("POST /v1/ingest -> InfluxDB", n, cloud))
                 print(f"ratio ingest/direct (InfluxDB)    : {ratios[-1]:.2f}")
             if args.sqlite:
                 lite = bench_cloud(Path(tmp) / "lite", {"kind": "sqlite"}, batches,
-                                   args.concurrency, args.workers, influx)
+                                   args.concurrency, args.workers, influx, args.rules)
                 print(_line("POST /v1/ingest -> SQLite", n, lite))
         finally:
             influx.stop()
