@@ -177,7 +177,9 @@ class IngestService:
         entry-by-entry path, which alone decides statuses and rejection reasons.
         """
         body_hash = hashlib.sha256(raw).hexdigest()
-        env = _fast_parse(raw) or self._slow_parse(raw)
+        env: IngestEnvelope | None = _fast_parse(raw)
+        if env is None:
+            env = self._slow_parse(raw)
         if env.gateway_id != token_gateway:
             raise RequestRejected(403, f"the token belongs to gateway {token_gateway!r}, "
                                        f"not {env.gateway_id!r}")
