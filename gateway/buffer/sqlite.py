@@ -1,0 +1,247 @@
+"""The SQLite buffer: rows in the gateway database, bounded by bytes, every loss counted.
+
+Sizes are the row's body bytes plus a fixed per-row overhead, tracked in a ``buffer_meta`` table
+updated in the same transaction as the rows, so the bound and the counters survive restarts and
+stay exact. Under ``drop_oldest`` an append that crosses the bound deletes the oldest bulk rows
+(then, if it must, the oldest priority rows) and adds their readings to the drop counters in
+that same transaction. Under ``backpressure`` nothing is dropped; :meth:`has_room` turns false.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.buffer.base import BufferStats, Lane, NewRow, Row
+from gateway.db import Database
+from gateway.deadletter import DeadLetterStore
+
+log = logging.getLogger("gateway.buffer")
+
+#: Bytes counted per row on top of its body (rowid, columns, index entry).
+ROW_OVERHEAD = 48
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS buffer_rows (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " lane INTEGER NOT NULL, stream TEXT NOT NULL, count INTEGER NOT NULL,"
+    " size INTEGER NOT NULL, created_ms INTEGER NOT NULL, body TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS buffer_rows_lane ON buffer_rows(lane, id)",
+    "CREATE TABLE IF NOT EXISTS buffer_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+)
+_COUNTERS = (
+    "rows", "bytes", "dropped_readings", "dropped_anomalies", "expired_readings",
+    "expired_anomalies",
+)
+
+
+@dataclass
+class _Meta:
+    rows: int = 0
+    bytes: int = 0
+    dropped_readings: int = 0
+    dropped_anomalies: int = 0
+    expired_readings: int = 0
+    expired_anomalies: int = 0
+
+
+class SqliteBuffer:
+    """A :class:`~gateway.buffer.base.Buffer` in the gateway's SQLite database."""
+
+    def __init__(
+        self,
+        db: Database,
+        dead_letters: DeadLetterStore,
+        max_bytes: int,
+        overflow: str = "drop_oldest",
+        retention_s: float = 7 * 24 * 3600,
+    ) -> None:
+        if overflow not in {"drop_oldest", "backpressure"}:
+            raise ValueError(f"unknown overflow policy {overflow!r}")
+        self._db = db
+        self._dead = dead_letters
+        self.max_bytes = max_bytes
+        self.overflow = overflow
+        self.retention_ms = int(retention_s * 1000)
+        with db.transaction() as conn:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.executemany(
+                "INSERT OR IGNORE INTO buffer_meta (name, value) VALUES (?, 0)",
+                [(n,) for n in _COUNTERS],
+            )
+            meta = dict(conn.execute("SELECT name, value FROM buffer_meta").fetchall())
+        self._meta = _Meta(**{n: int(meta[n]) for n in _COUNTERS})
+        self._txn: tuple[int, _Meta] | None = None
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def append(self, rows: Sequence[NewRow]) -> None:
+        if not rows:
+            return
+        now = _now_ms()
+        data = [
+            (int(r.lane), r.stream, r.count, len(r.body.encode()) + ROW_OVERHEAD, now, r.body)
+            for r in rows
+        ]
+        added = sum(d[3] for d in data)
+        with self._db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO buffer_rows (lane, stream, count, size, created_ms, body)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                data,
+            )
+            meta = self._pending()
+            meta.rows += len(data)
+            meta.bytes += added
+            if self.overflow == "drop_oldest" and meta.bytes > self.max_bytes:
+                self._drop_oldest(conn, meta)
+            self._store(conn, meta)
+
+    def _pending(self) -> _Meta:
+        """This transaction's working copy of the counters (published after commit)."""
+        if self._txn is not None and self._txn[0] == self._db.active_txn:
+            return self._txn[1]
+        # Read inside the write transaction: another process (``iotgw gateway dlq replay``)
+        # may have changed the counters since this one last committed.
+        with self._db.transaction() as conn:
+            stored = dict(conn.execute("SELECT name, value FROM buffer_meta").fetchall())
+            meta = _Meta(**{n: int(stored[n]) for n in _COUNTERS})
+            self._txn = (self._db.txn_id, meta)
+        return meta
+
+    def _drop_oldest(self, conn: sqlite3.Connection, meta: _Meta) -> None:
+        excess = meta.bytes - self.max_bytes
+        freed = readings = anomalies = nrows = 0
+        last_id = {int(Lane.BULK): -1, int(Lane.PRIORITY): -1}
+        for lane in (Lane.BULK, Lane.PRIORITY):
+            cur = conn.execute(
+                "SELECT id, count, size FROM buffer_rows WHERE lane = ? ORDER BY id", (int(lane),)
+            )
+            for row_id, count, size in cur:
+                if freed >= excess:
+                    break
+                freed += size
+                nrows += 1
+                last_id[int(lane)] = row_id
+                if lane == Lane.BULK:
+                    readings += count
+                else:
+                    anomalies += count
+            cur.close()
+            if last_id[int(lane)] >= 0:
+                conn.execute(
+                    "DELETE FROM buffer_rows WHERE lane = ? AND id <= ?",
+                    (int(lane), last_id[int(lane)]),
+                )
+            if freed >= excess:
+                break
+        meta.rows -= nrows
+        meta.bytes -= freed
+        meta.dropped_readings += readings
+        meta.dropped_anomalies += anomalies
+        totals = (meta.dropped_readings, meta.dropped_anomalies)
+        self._db.after_commit(
+            lambda: log.warning(
+                "buffer full: dropped the %d oldest rows (%d readings, %d anomalies); "
+                "dropped so far: %d readings, %d anomalies",
+                nrows, readings, anomalies, *totals,
+            )
+        )
+
+    def _store(self, conn: sqlite3.Connection, meta: _Meta) -> None:
+        conn.executemany(
+            "UPDATE buffer_meta SET value = ? WHERE name = ?",
+            [(getattr(meta, n), n) for n in _COUNTERS],
+        )
+
+        def publish() -> None:
+            self._meta = meta
+
+        self._db.after_commit(publish)
+
+    def has_room(self) -> bool:
+        return self.overflow != "backpressure" or self._meta.bytes < self.max_bytes
+
+    # -- draining ----------------------------------------------------------------------------
+
+    def begin(self, max_rows: int, max_bytes: int) -> list[Row]:
+        out: list[Row] = []
+        total = 0
+        with self._db.reading() as conn:
+            cur = conn.execute(
+                "SELECT id, lane, stream, count, size, created_ms, body FROM buffer_rows"
+                " ORDER BY lane, id LIMIT ?",
+                (max_rows,),
+            )
+            for r in cur:
+                if out and total + r[4] > max_bytes:
+                    break
+                out.append(Row(r[0], Lane(r[1]), r[2], r[3], r[4], r[5], r[6]))
+                total += r[4]
+            cur.close()
+        return out
+
+    def end(self, accepted: Sequence[Row], rejected: Sequence[tuple[Row, str]] = ()) -> None:
+        gone = list(accepted) + [row for row, _ in rejected]
+        if not gone:
+            return
+        with self._db.transaction() as conn:
+            for row, reason in rejected:
+                self._dead.add_row(int(row.lane), row.stream, row.count, row.body,
+                                   "uplink_rejected", reason)
+            before = conn.total_changes
+            conn.executemany("DELETE FROM buffer_rows WHERE id = ?", [(r.id,) for r in gone])
+            meta = self._pending()
+            if conn.total_changes - before == len(gone):
+                meta.rows -= len(gone)
+                meta.bytes -= sum(row.size for row in gone)
+            else:  # some rows were already gone (another process): count what is left
+                meta.rows, meta.bytes = conn.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM buffer_rows").fetchone()
+            self._store(conn, meta)
+
+    def expire(self, now_ms: int) -> int:
+        cutoff = now_ms - self.retention_ms
+        with self._db.transaction() as conn:
+            gone = conn.execute(
+                "SELECT lane, COUNT(*), COALESCE(SUM(count), 0), COALESCE(SUM(size), 0)"
+                " FROM buffer_rows WHERE created_ms < ? GROUP BY lane",
+                (cutoff,),
+            ).fetchall()
+            if not gone:
+                return 0
+            conn.execute("DELETE FROM buffer_rows WHERE created_ms < ?", (cutoff,))
+            meta = self._pending()
+            for lane, nrows, items, size in gone:
+                meta.rows -= nrows
+                meta.bytes -= size
+                if lane == Lane.BULK:
+                    meta.expired_readings += items
+                else:
+                    meta.expired_anomalies += items
+            self._store(conn, meta)
+        n = sum(g[1] for g in gone)
+        log.warning("retention: deleted %d rows older than %d s; expired so far: %d readings",
+                    n, self.retention_ms // 1000, meta.expired_readings)
+        return n
+
+    def stats(self) -> BufferStats:
+        with self._db.reading() as conn:
+            firsts = [
+                conn.execute(
+                    "SELECT created_ms FROM buffer_rows WHERE lane = ? ORDER BY id LIMIT 1",
+                    (int(lane),),
+                ).fetchone()
+                for lane in Lane
+            ]
+        oldest = min((f[0] for f in firsts if f), default=None)
+        m = self._meta
+        return BufferStats(m.rows, m.bytes, oldest, m.dropped_readings, m.dropped_anomalies,
+                           m.expired_readings, m.expired_anomalies)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -1,0 +1,95 @@
+"""Decoding in a worker process, so decoding and committing use two cores.
+
+The intake thread hands a group of received payloads to the worker and keeps reading from the
+broker; when the worker's results come back it commits them and sends the PUBACKs. At most one
+group is in the worker at a time (which also keeps the pipe from deadlocking). If the worker
+dies, :meth:`DecodeWorker.collect` raises :class:`~gateway.errors.GatewayError` and the intake
+decodes inline from then on: the payloads of the lost group are still in the intake's hands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from gateway.decoding import Result, decode_batch
+from gateway.errors import GatewayError
+
+Item = tuple[str, bytes, int]
+
+
+def _serve(conn: Connection, specs: list[tuple[str, str | None]], keep: bool) -> None:
+    from firmware_protocol.topics import Subscription
+
+    subscriptions = [Subscription(topic, codec) for topic, codec in specs]
+    while True:
+        try:
+            items = conn.recv()
+        except (EOFError, OSError):
+            return
+        if items is None:
+            return
+        conn.send(decode_batch(subscriptions, items, keep))
+
+
+class DecodeWorker:
+    """One decoding process; ``specs`` are the subscriptions' ``(topic template, codec)``."""
+
+    def __init__(self, specs: list[tuple[str, str | None]], keep_messages: bool) -> None:
+        self._specs = specs
+        self._keep = keep_messages
+        self._conn: Connection | None = None
+        self._proc: Any = None
+        self.busy = False
+
+    def start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, self._specs, self._keep),
+                                 name="iotgw-decode", daemon=True)
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+    def stop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._conn.send(None)
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            self._proc.join(5)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+            self._proc = None
+
+    def submit(self, items: Sequence[Item]) -> None:
+        """Hand a group over; only when not :attr:`busy`."""
+        assert self._conn is not None and not self.busy
+        try:
+            self._conn.send(list(items))
+        except (OSError, ValueError) as exc:
+            raise GatewayError(f"the decode worker is gone: {exc}") from exc
+        self.busy = True
+
+    def ready(self, timeout: float = 0.0) -> bool:
+        """Whether the results of the submitted group can be collected without waiting."""
+        assert self._conn is not None
+        try:
+            return self.busy and self._conn.poll(timeout)
+        except (OSError, ValueError):
+            return True  # collect() reports the failure
+
+    def collect(self) -> list[Result]:
+        """The results of the submitted group (waits for them)."""
+        assert self._conn is not None and self.busy
+        self.busy = False
+        try:
+            results: list[Result] = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            raise GatewayError(f"the decode worker died: {exc!r}") from exc
+        return results

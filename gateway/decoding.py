@@ -1,0 +1,127 @@
+"""Decoding a received payload into what the buffer stores, or the reason it cannot be used.
+
+Pure and side-effect free, so it can run inline in the intake thread or in a worker process
+(:mod:`gateway.decode_worker`) while the intake keeps reading and committing.
+
+>>> from firmware_protocol.topics import Subscription
+>>> subs = [Subscription()]
+>>> ok = decode(subs, "sensors/s1/pump-7/json",
+...             b'{"seq": 3, "ts": 1700000000000, "readings": [{"sensor": "t", "value": 2.5}]}', 0)
+>>> ok.device, ok.seq, ok.readings
+('pump-7', 3, 1)
+>>> ok.body
+'{"device":"pump-7","sensor":"t","ts":1700000000000,"value":2.5,"seq":3,"site":"s1"}'
+>>> decode(subs, "sensors/s1/pump-7/json", b"{oops", 0).reason
+'malformed'
+>>> decode(subs, "elsewhere/x", b"", 0).reason
+'no_route'
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from firmware_protocol.errors import DecodeError
+from firmware_protocol.model import Message
+from firmware_protocol.topics import Route, Subscription
+
+log = logging.getLogger("gateway.decoding")
+
+
+class Decoded(NamedTuple):
+    """A valid message: its identity, its readings as ingest JSON objects, the message itself
+    when the scorer needs it."""
+
+    device: str
+    seq: int
+    ts_ms: int
+    readings: int
+    body: str
+    message: Message | None
+
+
+class Rejected(NamedTuple):
+    """A payload that cannot be used, with a stable ``reason`` code and a ``detail``."""
+
+    codec: str
+    reason: str
+    detail: str
+
+
+Result = Decoded | Rejected
+
+
+def decode(subscriptions: Sequence[Subscription], topic: str, payload: bytes, received_ms: int,
+           keep_message: bool = False) -> Result:
+    """Route ``topic`` to its codec and decode ``payload``; never raises."""
+    try:
+        route = _route(subscriptions, topic, received_ms)
+    except DecodeError as exc:  # the topic names an unknown format
+        return Rejected("", exc.reason, str(exc))
+    if route is None:
+        return Rejected("", "no_route", "no subscription matches the topic")
+    codec = route.codec.name
+    try:
+        # Every registered codec validates what it decodes (firmware_protocol's contract).
+        msg = route.codec.decode(payload, route.context)
+    except DecodeError as exc:
+        return Rejected(codec, exc.reason, str(exc))
+    except Exception as exc:  # a codec bug must not take the stream down
+        log.exception("codec %s crashed on a payload from %s", codec, topic)
+        return Rejected(codec, "decoder_crash", repr(exc))
+    return Decoded(msg.device, msg.seq, msg.ts_ms, len(msg.readings), reading_objects(msg),
+                   msg if keep_message else None)
+
+
+def decode_batch(subscriptions: Sequence[Subscription],
+                 items: Sequence[tuple[str, bytes, int]], keep_message: bool) -> list[Result]:
+    """:func:`decode` over ``(topic, payload, received_ms)`` items, in order."""
+    return [decode(subscriptions, t, p, r, keep_message) for t, p, r in items]
+
+
+def _route(subscriptions: Sequence[Subscription], topic: str, received_ms: int) -> Route | None:
+    for subscription in subscriptions:
+        route = subscription.route(topic, received_ms)
+        if route is not None:
+            return route
+    return None
+
+
+def reading_objects(msg: Message) -> str:
+    """The message's readings as the ingest API's reading objects, comma-joined JSON.
+
+    Built by hand (this runs for every reading): strings through :func:`_jstr`, numbers with
+    ``repr`` (codecs reject NaN and infinities, so ``repr`` is valid JSON), booleans literally.
+
+    >>> from firmware_protocol.model import Reading
+    >>> m = Message("d'1", 7, 1000, (Reading("t", 1.5, unit="Cel"), Reading("on", True)),
+    ...             site="s")
+    >>> first, second = json.loads("[" + reading_objects(m) + "]")
+    >>> first
+    {'device': "d'1", 'sensor': 't', 'ts': 1000, 'value': 1.5, 'seq': 7, 'unit': 'Cel', 'site': 's'}
+    >>> second["value"], json.loads(_jstr('quote " and \\\\ backslash'))
+    (True, 'quote " and \\\\ backslash')
+    """
+    head = f'{{"device":{_jstr(msg.device)},"sensor":'
+    tail = f',"seq":{msg.seq}'
+    site = "}" if msg.site is None else f',"site":{_jstr(msg.site)}}}'
+    parts = []
+    for r in msg.readings:
+        v = r.value
+        value = ("true" if v else "false") if isinstance(v, bool) else repr(v)
+        extra = "" if r.unit is None else f',"unit":{_jstr(r.unit)}'
+        if r.quality:
+            extra += f',"quality":{int(r.quality)}'
+        parts.append(f'{head}{_jstr(r.sensor)},"ts":{msg.ts_ms + r.offset_ms},"value":{value}'
+                     f'{tail}{extra}{site}')
+    return ",".join(parts)
+
+
+@functools.lru_cache(maxsize=65536)
+def _jstr(text: str) -> str:
+    """A JSON string literal (names repeat endlessly, so it is cached)."""
+    return json.dumps(text, ensure_ascii=False)

@@ -1,0 +1,153 @@
+"""The pipeline: decode → validate → de-duplicate → score → buffer, or dead-letter.
+
+:meth:`Pipeline.handle` runs inside the intake's group-commit transaction, so each message's
+outcome (buffered rows, a dead letter, or a duplicate noted) is durable before its PUBACK.
+Nothing a device sends can stop the stream: every failure becomes a dead letter with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from firmware_protocol.model import Message
+from firmware_protocol.topics import Subscription
+from gateway.buffer import Buffer, Lane, NewRow
+from gateway.db import Database
+from gateway.deadletter import DeadLetterStore
+from gateway.decoding import Decoded, Rejected, Result, decode_batch
+from gateway.dedup import DedupWindow
+from gateway.metrics import Metrics
+from gateway.scoring import AnomalyEvent, Scorer
+
+log = logging.getLogger("gateway.pipeline")
+
+
+class Outcome(Enum):
+    BUFFERED = "buffered"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A message as the intake received it."""
+
+    topic: str
+    payload: bytes
+    received_ms: int
+
+
+class Pipeline:
+    """Turns received MQTT messages into buffered rows, dead letters or noted duplicates."""
+
+    def __init__(
+        self,
+        db: Database,
+        subscriptions: list[Subscription],
+        buffer: Buffer,
+        dead_letters: DeadLetterStore,
+        dedup: DedupWindow,
+        metrics: Metrics,
+        scorer: Scorer | None = None,
+        on_anomaly: Callable[[AnomalyEvent], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._subscriptions = subscriptions
+        self._buffer = buffer
+        self._dead = dead_letters
+        self._dedup = dedup
+        self._metrics = metrics
+        self._scorer = scorer
+        self._on_anomaly = on_anomaly
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        return self._subscriptions
+
+    @property
+    def wants_messages(self) -> bool:
+        """Whether decoded results must carry the message (a scorer reads its readings)."""
+        return self._scorer is not None
+
+    def decode(self, batch: Sequence[Incoming]) -> list[Result]:
+        """Decode ``batch`` inline (the intake may instead use a worker process)."""
+        return decode_batch(self._subscriptions,
+                            [(i.topic, i.payload, i.received_ms) for i in batch],
+                            self.wants_messages)
+
+    def handle(self, batch: Sequence[Incoming],
+               decoded: Sequence[Result] | None = None) -> list[Outcome]:
+        """Process ``batch`` (decoded already, or here) in one transaction; outcomes in order."""
+        results = self.decode(batch) if decoded is None else decoded
+        rows: list[NewRow] = []
+        events: list[AnomalyEvent] = []
+        outcomes: list[Outcome] = []
+        with self._db.transaction():
+            for item, result in zip(batch, results, strict=True):
+                outcomes.append(self._one(item, result, rows, events))
+            self._buffer.append(rows)
+            if events and self._on_anomaly is not None:
+                self._db.after_commit(lambda: self._publish(events))
+        m = self._metrics
+        for outcome in Outcome:
+            n = outcomes.count(outcome)
+            if n:
+                m.inc("iotgw_messages_total", n, outcome=outcome.value,
+                      help="MQTT messages by outcome (buffered, duplicate, dead_lettered)")
+        m.inc("iotgw_messages_decoded_total", sum(isinstance(r, Decoded) for r in results),
+              help="payloads decoded and validated (new or duplicate)")
+        m.inc("iotgw_readings_buffered_total", sum(r.count for r in rows if r.lane == Lane.BULK),
+              help="readings committed to the buffer")
+        if events:
+            m.inc("iotgw_anomalies_total", len(events), help="anomaly events raised")
+        return outcomes
+
+    def _publish(self, events: list[AnomalyEvent]) -> None:
+        assert self._on_anomaly is not None
+        for event in events:
+            try:
+                self._on_anomaly(event)
+            except Exception:  # a notification must never undo a commit
+                log.exception("could not publish an anomaly event")
+
+    def _one(self, item: Incoming, result: Result, rows: list[NewRow],
+             events: list[AnomalyEvent]) -> Outcome:
+        if isinstance(result, Rejected):
+            return self._dead_letter(item, result.codec, result.reason, result.detail)
+        if self._dedup.check_and_add(result.device, result.seq, result.ts_ms):
+            return Outcome.DUPLICATE
+        rows.append(NewRow(Lane.BULK, result.device, result.readings, result.body))
+        if self._scorer is not None and result.message is not None:
+            for event in self._score(result.message):
+                events.append(event)
+                rows.append(NewRow(Lane.PRIORITY, result.device, 1,
+                                   json.dumps(event.to_dict(), separators=(",", ":"))))
+        return Outcome.BUFFERED
+
+    def _score(self, msg: Message) -> list[AnomalyEvent]:
+        assert self._scorer is not None
+        out = []
+        for r in msg.readings:
+            if isinstance(r.value, bool):
+                continue
+            try:
+                event = self._scorer.observe(msg.device, r.sensor, msg.reading_ts_ms(r),
+                                             float(r.value), msg.site)
+            except Exception:  # a detector bug must not take the stream down
+                log.exception("scorer failed on %s/%s", msg.device, r.sensor)
+                self._metrics.inc("iotgw_scorer_errors_total", help="scorer exceptions")
+                continue
+            if event is not None:
+                out.append(event)
+        return out
+
+    def _dead_letter(self, item: Incoming, codec: str, reason: str, detail: str) -> Outcome:
+        self._dead.add_payload(item.topic, codec, reason, detail, item.payload)
+        self._metrics.inc("iotgw_dead_letters_total", reason=reason,
+                          help="payloads dead-lettered, by reason")
+        log.info("dead-lettered a payload on %s: %s (%s)", item.topic, reason, detail)
+        return Outcome.DEAD_LETTERED

@@ -1,0 +1,169 @@
+"""The uplink service: drains the buffer to the cloud in batches, never losing a row.
+
+Rows are read oldest first (priority lane first), so per-stream order is kept while a backlog
+drains. A batch waits until it is full (rows or bytes) or its oldest row is ``linger_ms`` old.
+Rows are deleted only after a 2xx. A retryable failure keeps them and waits (``Retry-After`` or
+backoff with jitter) while the circuit breaker counts failures. A 400/413/422 splits the batch
+in halves until the offending rows are isolated; each of those goes to the dead-letter store and
+the rest goes through. On ``stop()`` one last flush runs within a deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from gateway.buffer import Buffer, Row
+from gateway.errors import BatchRejected, RetryableUplinkError, StoreError
+from gateway.metrics import Metrics
+from gateway.uplink.base import Sender, build_batch
+from gateway.uplink.breaker import STATE_CODES, CircuitBreaker
+from gateway.uplink.retry import RetryPolicy
+
+log = logging.getLogger("gateway.uplink")
+
+EXPIRE_EVERY_S = 60.0
+
+
+class Uplink:
+    """Forwards buffered rows through a :class:`~gateway.uplink.base.Sender`."""
+
+    def __init__(
+        self,
+        gateway_id: str,
+        buffer: Buffer,
+        sender: Sender,
+        retry: RetryPolicy,
+        breaker: CircuitBreaker,
+        metrics: Metrics,
+        max_rows: int = 500,
+        max_bytes: int = 1 << 20,
+        linger_ms: float = 200.0,
+        shutdown_flush_s: float = 5.0,
+    ) -> None:
+        self._gateway_id = gateway_id
+        self._buffer = buffer
+        self._sender = sender
+        self._retry = retry
+        self._breaker = breaker
+        self._metrics = metrics
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.linger_ms = linger_ms
+        self.shutdown_flush_s = shutdown_flush_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_expire = 0.0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="uplink", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after one last flush attempt bounded by ``shutdown_flush_s``."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.shutdown_flush_s + 30.0)
+        self._sender.close()
+
+    @property
+    def breaker_state(self) -> str:
+        return self._breaker.state
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except StoreError as exc:
+                log.error("uplink: buffer error: %s", exc)
+                self._stop.wait(1.0)
+        self._final_flush()
+
+    def _step(self) -> None:
+        if time.monotonic() >= self._next_expire:
+            self._buffer.expire(time.time_ns() // 10**6)
+            self._next_expire = time.monotonic() + EXPIRE_EVERY_S
+        if not self._breaker.allow():
+            self._stop.wait(min(self._breaker.remaining(), 1.0))
+            return
+        rows = self._buffer.begin(self.max_rows, self.max_bytes)
+        if not rows:
+            self._stop.wait(0.05)
+            return
+        wait = self._linger_left(rows)
+        if wait > 0:
+            self._stop.wait(min(wait, 0.05))
+            return
+        try:
+            self.deliver(rows)
+        except RetryableUplinkError as exc:
+            self._breaker.record_failure()
+            delay = self._retry.delay(exc.retry_after)
+            self._metrics.inc("iotgw_uplink_batches_total", outcome="failed",
+                              help="uplink requests by outcome")
+            self._metrics.inc("iotgw_uplink_retries_total", help="uplink retries scheduled")
+            log.warning("uplink: %s; %d rows kept, retrying in %.1f s (breaker %s)",
+                        exc, len(rows), delay, self._breaker.state)
+            self._stop.wait(delay)
+        else:
+            self._breaker.record_success()
+            self._retry.reset()
+
+    def _linger_left(self, rows: Sequence[Row]) -> float:
+        if len(rows) >= self.max_rows or sum(r.size for r in rows) >= self.max_bytes // 2:
+            return 0.0
+        age_ms = time.time_ns() // 10**6 - rows[0].created_ms
+        return max(0.0, (self.linger_ms - age_ms) / 1000.0)
+
+    def _final_flush(self) -> None:
+        deadline = time.monotonic() + self.shutdown_flush_s
+        while time.monotonic() < deadline:
+            rows = self._buffer.begin(self.max_rows, self.max_bytes)
+            if not rows:
+                return
+            try:
+                self.deliver(rows)
+            except RetryableUplinkError as exc:
+                log.warning("uplink: last flush failed (%s); %d+ rows stay buffered", exc,
+                            len(rows))
+                return
+
+    # -- delivery ----------------------------------------------------------------------------
+
+    def deliver(self, rows: Sequence[Row]) -> None:
+        """Send ``rows``, splitting on 400/413/422; raises RetryableUplinkError to retry later."""
+        batch = build_batch(self._gateway_id, rows)
+        started = time.perf_counter()
+        try:
+            result = self._sender.send(batch)
+        except BatchRejected as exc:
+            self._metrics.inc("iotgw_uplink_batches_total", outcome="rejected")
+            if len(rows) == 1:
+                log.error("uplink: the cloud refuses row %d (%s); moved to the dead letters",
+                          rows[0].id, exc)
+                self._buffer.end([], [(rows[0], str(exc))])
+                self._metrics.inc("iotgw_dead_letters_total", reason="uplink_rejected")
+                return
+            half = len(rows) // 2
+            self.deliver(rows[:half])
+            self.deliver(rows[half:])
+            return
+        self._metrics.observe("iotgw_uplink_seconds", time.perf_counter() - started,
+                              help="uplink request latency")
+        self._buffer.end(rows)
+        m = self._metrics
+        m.inc("iotgw_uplink_batches_total", outcome="ok")
+        m.inc("iotgw_uplink_readings_total", batch.readings, help="readings delivered")
+        m.inc("iotgw_uplink_anomalies_total", batch.anomalies, help="anomaly events delivered")
+        if result.rejected:
+            m.inc("iotgw_uplink_cloud_rejected_total", len(result.rejected),
+                  help="readings the cloud accepted into its own dead-letter table")
+
+
+def breaker_code(state: str) -> int:
+    """The breaker state as a gauge value: 0 closed, 1 open, 2 half-open."""
+    return STATE_CODES[state]

@@ -1,0 +1,62 @@
+"""The HTTP sender: ``POST {cloud}/v1/ingest`` with gzip, a bearer token and an idempotency key.
+
+Status mapping: 2xx → :class:`IngestResult`; 400, 413, 422 → :class:`BatchRejected` (split the
+batch); 409 (same key still in flight), 429, 503, other 5xx, other 4xx (e.g. a revoked token:
+fix the configuration, keep the data), time-outs and connection errors →
+:class:`RetryableUplinkError`, with the ``Retry-After`` when the server sent one.
+"""
+
+from __future__ import annotations
+
+import gzip
+
+import httpx
+
+from gateway.errors import BatchRejected, RetryableUplinkError
+from gateway.uplink.base import IngestResult, OutgoingBatch
+from gateway.uplink.retry import parse_retry_after
+
+REJECT = {400, 413, 422}
+
+
+class HttpSender:
+    """Posts batches to the cloud's ingest endpoint over one keep-alive connection."""
+
+    def __init__(self, base_url: str, token: str, timeout_s: float = 10.0,
+                 use_gzip: bool = True) -> None:
+        self.url = f"{base_url.rstrip('/')}/v1/ingest"
+        self._gzip = use_gzip
+        headers = {"Content-Type": "application/json", "User-Agent": "iotgw-gateway"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._client = httpx.Client(timeout=timeout_s, headers=headers)
+
+    def send(self, batch: OutgoingBatch) -> IngestResult:
+        headers = {"Idempotency-Key": batch.key}
+        body = batch.body
+        if self._gzip:
+            body = gzip.compress(body, compresslevel=1, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+        try:
+            resp = self._client.post(self.url, content=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise RetryableUplinkError(f"time-out talking to {self.url}: {exc!r}") from exc
+        except httpx.HTTPError as exc:
+            raise RetryableUplinkError(f"cannot reach {self.url}: {exc!r}") from exc
+        status = resp.status_code
+        if 200 <= status < 300:
+            try:
+                data = resp.json()
+                return IngestResult(int(data.get("accepted", 0)), list(data.get("rejected", [])))
+            except (ValueError, AttributeError, TypeError):
+                return IngestResult(batch.readings)
+        detail = resp.text[:300]
+        if status in REJECT:
+            raise BatchRejected(f"{status} {detail}", status)
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        if status == 409 and retry_after is None:
+            retry_after = 1.0
+        raise RetryableUplinkError(f"{status} {detail}", retry_after=retry_after, status=status)
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,178 @@
+"""Fault injection: the gateway as a real process, a real Mosquitto, the simulator's manifest.
+
+Every reading the simulator got a PUBACK for must reach the cloud side, whatever happens in
+between: the gateway killed with SIGKILL, the cloud down, the broker restarting. When the buffer
+bound forces drops, the readings missing at the cloud are exactly the ones counted as dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from simulators.manifest import (
+    dead_letter_count,
+    expected_readings,
+    published_readings,
+    read_manifest,
+)
+from tests.gateway.helpers import (
+    GatewayProcess,
+    finish_sim,
+    gateway_config,
+    run_sim,
+    wait_until,
+    write_config,
+)
+from tests.support.cloud_sink import CloudSink
+from tests.support.servers import Mosquitto
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+
+@pytest.fixture
+def sink() -> Iterator[CloudSink]:
+    s = CloudSink()
+    s.up()
+    yield s
+    s.down()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink,
+            request: pytest.FixtureRequest) -> Iterator[GatewayProcess]:
+    extra = getattr(request, "param", {})
+    cfg = gateway_config(tmp_path, mosquitto, sink.url, sink.token, **extra)
+    gw = GatewayProcess(write_config(tmp_path, cfg), cfg["health"]["port"],
+                        tmp_path / "gateway.log")
+    gw.start()
+    yield gw
+    if gw.proc is not None and gw.proc.poll() is None:
+        gw.kill()
+
+
+def test_kill_9_mid_stream_loses_no_acknowledged_reading(
+        tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink, gateway: GatewayProcess) -> None:
+    manifest = tmp_path / "run.jsonl"
+    sim = run_sim(mosquitto, manifest, "--devices", "10", "--rate", "400", "--count", "3000",
+                  "--seed", "7")
+    for threshold in (400, 1200):  # kill it twice while the fleet keeps publishing
+        assert sink.wait_for(lambda t=threshold: len(sink.keys()) > t, 60)
+        gateway.kill()
+        gateway.start()
+    finish_sim(sim, manifest)
+    want = expected_readings(manifest)
+    assert len(want) > 5000
+    assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
+    assert sink.keys() <= published_readings(manifest)
+    assert gateway.terminate() == 0
+
+
+def test_cloud_outage_buffers_then_drains_without_duplicates(
+        tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink, gateway: GatewayProcess) -> None:
+    manifest = tmp_path / "run.jsonl"
+    sink.mode, sink.retry_after = "503", 1
+    sim = run_sim(mosquitto, manifest, "--devices", "8", "--rate", "0", "--count", "1500",
+                  "--seed", "3")
+    assert wait_until(lambda: gateway.metric("iotgw_uplink_retries_total") >= 1, 30)
+    sink.mode = "hang"  # then it stops answering (the gateway times out after 2 s)
+    assert wait_until(lambda: gateway.metric("iotgw_uplink_retries_total") >= 3, 30)
+    sink.down()  # then it disappears altogether (connection refused)
+    finish_sim(sim, manifest)
+    want = expected_readings(manifest)
+    assert wait_until(lambda: gateway.metric("iotgw_buffer_rows") >= 1500, 60)
+    assert not sink.keys()
+    sink.mode = "ok"
+    sink.up()
+    assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
+    assert wait_until(lambda: gateway.metric("iotgw_buffer_rows") == 0, 30)
+    assert not sink.duplicates()
+    m = gateway.metrics()
+    assert m['iotgw_uplink_batches_total{outcome="failed"}'] >= 1
+    assert gateway.terminate() == 0
+
+
+def test_broker_restart_gateway_reconnects_and_nothing_is_lost(
+        tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink, gateway: GatewayProcess) -> None:
+    manifest = tmp_path / "run.jsonl"
+    sim = run_sim(mosquitto, manifest, "--devices", "6", "--rate", "300", "--count", "2400",
+                  "--seed", "5")
+    assert sink.wait_for(lambda: len(sink.keys()) > 600, 60)
+    mosquitto.restart()
+    assert sink.wait_for(lambda: len(sink.keys()) > 2400, 60)
+    mosquitto.restart()
+    finish_sim(sim, manifest)
+    want = expected_readings(manifest)
+    assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
+    assert gateway.ready()
+    assert gateway.metric("iotgw_broker_connected") == 1
+    assert not sink.duplicates()
+
+
+@pytest.mark.parametrize("gateway", [{"buffer": {"max_bytes": 60_000}}], indirect=True)
+def test_buffer_bound_drops_exactly_what_it_counts(
+        tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink, gateway: GatewayProcess) -> None:
+    manifest = tmp_path / "run.jsonl"
+    sink.down()
+    sim = run_sim(mosquitto, manifest, "--devices", "5", "--rate", "0", "--count", "2000",
+                  "--seed", "11")
+    finish_sim(sim, manifest)
+    want = expected_readings(manifest)
+    assert wait_until(
+        lambda: gateway.metric('iotgw_messages_total{outcome="buffered"}') >= 2000, 60)
+    dropped = gateway.metric('iotgw_dropped_readings{reason="overflow"}')
+    assert dropped > 0
+    sink.up()
+    assert wait_until(lambda: gateway.metric("iotgw_buffer_rows") == 0, 60)
+    missing = want - sink.keys()
+    assert len(missing) == dropped
+    assert not sink.duplicates()
+    # The oldest went first: every missing reading is older (lower seq) than every stored one
+    # of the same device.
+    for device in {d for d, _, _ in want}:
+        lost = [s for d, s, _ in missing if d == device]
+        kept = [s for d, s, _ in sink.stored if d == device]
+        assert not lost or max(lost) < min(kept)
+
+
+@pytest.mark.parametrize("gateway", [{"buffer": {"max_bytes": 60_000,
+                                                 "overflow": "backpressure"}}], indirect=True)
+def test_backpressure_stops_acknowledging_and_loses_nothing(
+        tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink, gateway: GatewayProcess) -> None:
+    manifest = tmp_path / "run.jsonl"
+    sink.down()
+    sim = run_sim(mosquitto, manifest, "--devices", "5", "--rate", "0", "--count", "1500",
+                  "--seed", "13")
+    finish_sim(sim, manifest)
+    assert wait_until(lambda: gateway.metric("iotgw_backpressure_waits_total") > 0, 30)
+    buffered = gateway.metric('iotgw_messages_total{outcome="buffered"}')
+    assert buffered < 1500  # the rest waits, unacknowledged, at the broker
+    sink.up()
+    want = expected_readings(manifest)
+    assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
+    assert gateway.metric('iotgw_dropped_readings{reason="overflow"}') == 0
+    assert not sink.duplicates()
+
+
+def test_malformed_payloads_interleaved_are_dead_lettered_with_reasons(
+        tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink, gateway: GatewayProcess) -> None:
+    manifest = tmp_path / "run.jsonl"
+    sim = run_sim(mosquitto, manifest, "--devices", "6", "--rate", "0", "--count", "1200",
+                  "--seed", "17", "--format", "binary",
+                  "--faults", "bad-crc=0.03,truncated=0.03,wrong-type=0.03,duplicate=0.02")
+    finish_sim(sim, manifest)
+    want = expected_readings(manifest)
+    assert sink.wait_for(lambda: sink.keys() >= want, 60), len(want - sink.keys())
+    assert sink.keys() <= published_readings(manifest)
+    n_bad = dead_letter_count(manifest)
+    assert n_bad > 0
+    assert wait_until(lambda: sum(v for k, v in gateway.metrics().items()
+                                  if k.startswith("iotgw_dead_letters_total")) == n_bad, 30)
+    reasons = {k for k in gateway.metrics() if k.startswith("iotgw_dead_letters_total")}
+    assert any("bad_checksum" in r for r in reasons) and any("truncated" in r for r in reasons)
+    dups = sum(1 for line in read_manifest(manifest)
+               if line.get("duplicate") and not line.get("malformed") and line.get("acked"))
+    assert gateway.metric('iotgw_messages_total{outcome="duplicate"}') >= dups > 0
+    assert not sink.duplicates()
