@@ -13,7 +13,9 @@ from firmware_protocol.errors import (
     FrameTooLarge,
     MalformedPayload,
     ProtocolError,
+    TopicError,
     TruncatedFrame,
+    UnknownFormat,
     UnsupportedVersion,
 )
 from firmware_protocol.model import Message, Quality, Reading, Value, validate_message
@@ -29,7 +31,9 @@ __all__ = [
     "ProtocolError",
     "Quality",
     "Reading",
+    "TopicError",
     "TruncatedFrame",
+    "UnknownFormat",
     "UnsupportedVersion",
     "Value",
     "validate_message",

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from importlib import metadata
 
 #: (group name, module that provides ``register``), in the order ``--help`` lists them.
-GROUPS: tuple[tuple[str, str], ...] = ()
+GROUPS: tuple[tuple[str, str], ...] = (("detect", "gateway.detect.cli"),)
 
 
 def version() -> str:

@@ -1,0 +1,49 @@
+"""Detectors by name: the names settings and ``iotgw detect --detector`` accept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.detect.base import Detector
+from gateway.detect.errors import UnknownDetector
+from gateway.detect.flatline import FlatlineDetector
+from gateway.detect.gaussian import GaussianDetector
+from gateway.detect.hst import HalfSpaceTreesDetector
+from gateway.detect.jump import JumpDetector
+from gateway.detect.predictive import PredictiveDetector
+from gateway.detect.range import RangeDetector
+from gateway.detect.sad import StandardAbsoluteDeviationDetector
+from gateway.detect.sentinel import SentinelDetector
+
+_CLASSES: tuple[type[Any], ...] = (
+    SentinelDetector,
+    HalfSpaceTreesDetector,
+    GaussianDetector,
+    StandardAbsoluteDeviationDetector,
+    PredictiveDetector,
+    FlatlineDetector,
+    RangeDetector,
+    JumpDetector,
+)
+
+#: The detector the gateway uses unless told otherwise, chosen by ``bench/anomaly_nab.py``.
+DEFAULT_DETECTOR = "sentinel"
+
+
+def detector_names() -> list[str]:
+    """Every registered name, in registry order."""
+    return [cls.name for cls in _CLASSES]
+
+
+def detector_class(name: str) -> type[Any]:
+    """The class registered as ``name``; :class:`UnknownDetector` if none."""
+    for cls in _CLASSES:
+        if cls.name == name:
+            return cls
+    raise UnknownDetector(f"unknown detector {name!r}; choose one of {', '.join(detector_names())}")
+
+
+def create_detector(name: str, **params: Any) -> Detector:
+    """A fresh detector ``name`` built with ``params``."""
+    detector: Detector = detector_class(name)(**params)
+    return detector

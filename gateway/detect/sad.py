@@ -1,0 +1,49 @@
+"""River's StandardAbsoluteDeviation: |x - mean| / std, squashed into [0, 1]."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from gateway.detect.base import BaseDetector, squash
+
+
+class StandardAbsoluteDeviationDetector(BaseDetector):
+    """A z-score against running mean and variance, mapped to ``z / (z + 4)``.
+
+    A threshold of 0.6 means ``|z| >= 6``.
+
+    >>> det = StandardAbsoluteDeviationDetector()
+    >>> for i in range(100):
+    ...     _ = det.step(float(i % 10), i)
+    >>> det.score_one(4.5, 100) < 0.6 <= det.score_one(100.0, 100)
+    True
+    """
+
+    name: ClassVar[str] = "sad"
+    default_threshold: ClassVar[float] = 0.6
+    state_version: ClassVar[int] = 1
+
+    def __init__(self, scale: float = 4.0) -> None:
+        from river import anomaly
+
+        self.model: Any = anomaly.StandardAbsoluteDeviation()
+        self.scale = scale
+
+    def score_one(self, value: float, ts_ms: int) -> float:
+        """Squashed absolute z-score."""
+        if self.model.variance.n < 2:
+            return 0.0
+        return squash(float(self.model.score_one(None, value)), self.scale)
+
+    def learn_one(self, value: float, ts_ms: int) -> None:
+        """Update running mean and variance."""
+        self.model.learn_one(None, value)
+
+    def expected_range(self) -> tuple[float, float] | None:
+        """Mean ± the |z| the default threshold stands for."""
+        if self.model.variance.n < 2:
+            return None
+        mu = self.model.sub_stat.get()
+        sd = self.model.variance.get() ** 0.5
+        z = self.scale * self.default_threshold / (1 - self.default_threshold)
+        return (mu - z * sd, mu + z * sd)

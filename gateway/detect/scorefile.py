@@ -1,0 +1,74 @@
+"""Score a ``timestamp,value`` CSV stream the way the gateway scores one sensor stream."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TextIO
+
+from gateway.detect.registry import create_detector
+from gateway.detect.settings import DetectSettings
+from gateway.detect.stream import StreamState
+
+HEADER = ("timestamp", "value", "anomaly_score", "is_anomaly")
+
+
+@dataclass(slots=True)
+class BadRows:
+    """Rows that could not be scored (they are still written, with an empty score)."""
+
+    count: int = 0
+    first_line: int = 0
+    first_reason: str = ""
+
+    def add(self, line: int, reason: str) -> None:
+        if self.count == 0:
+            self.first_line, self.first_reason = line, reason
+        self.count += 1
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+def _columns(row: list[str]) -> tuple[int, int] | None:
+    """Indices of timestamp and value when ``row`` is a header, else None."""
+    names = [c.strip().lower() for c in row]
+    if "value" in names:
+        return (names.index("timestamp") if "timestamp" in names else 0, names.index("value"))
+    return None
+
+
+def score_csv(lines: Iterable[str], out: TextIO, settings: DetectSettings) -> BadRows:
+    """Read rows one at a time, write one scored row per input row; the rows that failed."""
+    from gateway.detect.cli import parse_timestamp
+
+    policy = settings.policy()
+    state = StreamState(create_detector(settings.detector, **settings.params))
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER)
+    bad = BadRows()
+    ts_col, val_col = 0, 1
+    last_ts = 0
+    for line_no, row in enumerate(csv.reader(lines), start=1):
+        if line_no == 1 and (cols := _columns(row)) is not None:
+            ts_col, val_col = cols
+            continue
+        if not row:
+            continue
+        ts_text = row[ts_col] if len(row) > ts_col else ""
+        val_text = row[val_col] if len(row) > val_col else ""
+        try:
+            value = float(val_text)
+            if not math.isfinite(value):
+                raise ValueError
+        except ValueError:
+            bad.add(line_no, f"value {val_text!r} is not a finite number")
+            writer.writerow((ts_text, val_text, "", 0))
+            continue
+        ts = parse_timestamp(ts_text)
+        last_ts = last_ts + 1 if ts is None else ts
+        score, flagged = state.step(value, last_ts, policy)
+        writer.writerow((ts_text, val_text, f"{score:.6f}", int(flagged)))
+    return bad

@@ -1,0 +1,239 @@
+"""Sentinel: our own detector, built to the NAB benchmark's measurements (docs/decisions.md).
+
+Cheap parts, pure Python floats and bounded containers, no per-reading numpy:
+
+1. **Spatial novelty**: a value more than ``tolerance`` x the seen range beyond the lowest or
+   highest value seen so far scores 1.0 (the "spatial anomaly" of Numenta's NAB detector).
+2. **Stuck sensor**: a run of identical readings ``stuck_factor`` x longer than any completed run
+   before it (and at least ``stuck_min`` long) scores 1.0.
+3. **Raw surprise** of each reading, of two kinds:
+   - *sequence surprise*: values are quantised into ``bins`` bins (width fixed from the spread of
+     the first ``calibrate`` readings); transitions between bins are counted, and a transition
+     rarely or never seen after the previous bin is surprising;
+   - *time-of-day deviation*: an exponentially weighted mean and spread per slot of the day
+     (``day_slots``) catch a missing daily peak that the sequence model finds ordinary.
+4. **Anomaly likelihood** over each kind of surprise separately (:class:`AnomalyLikelihood`),
+   the larger counts: a burst of surprise in a usually predictable stream scores high; a stream
+   always surprising does not.
+5. **Refractory period**: for ``refractory`` readings after an alarm, scores are scaled by
+   ``damp``, so one incident raises one alarm rather than a volley.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from gateway.detect.base import BaseDetector
+from gateway.detect.likelihood import AnomalyLikelihood
+
+_DAY_MS = 86_400_000
+
+
+class SentinelDetector(BaseDetector):
+    """Spatial novelty + stuck sensor + sequence / time-of-day surprise + anomaly likelihood.
+
+    >>> det = SentinelDetector()
+    >>> for i in range(3000):
+    ...     _ = det.step(10.0 + (i % 24) + (i % 7) * 0.1, i * 300_000)
+    >>> det.score_one(15.3, 3000 * 300_000) < det.default_threshold <= det.score_one(80.0, 0)
+    True
+    """
+
+    name: ClassVar[str] = "sentinel"
+    default_threshold: ClassVar[float] = 0.5
+    state_version: ClassVar[int] = 3
+
+    def __init__(
+        self,
+        tolerance: float = 0.05,
+        bins: int = 10,
+        calibrate: int = 300,
+        max_transitions: int = 300,
+        day_slots: int = 24,
+        slot_alpha: float = 0.05,
+        stuck_min: int = 20,
+        stuck_factor: float = 3.0,
+        refractory: int = 30,
+        damp: float = 0.3,
+        history: int = 1000,
+        average: int = 10,
+        min_fit: int = 200,
+        silent: int = 300,
+    ) -> None:
+        _check(bins >= 1 and calibrate >= 2 and history >= 10 and average >= 1, "sizes too small")
+        _check(tolerance >= 0 and 0.0 <= damp <= 1.0 and 0 < slot_alpha <= 1, "rate out of range")
+        _check(day_slots >= 0 and refractory >= 0 and min_fit >= 2, "counts must be positive")
+        self.silent = silent
+        self.tolerance = tolerance
+        self.bins = bins
+        self.calibrate = calibrate
+        self.max_transitions = max_transitions
+        self.day_slots = day_slots
+        self.slot_alpha = slot_alpha
+        self.stuck_min = stuck_min
+        self.stuck_factor = stuck_factor
+        self.refractory = refractory
+        self.damp = damp
+        self.n = 0
+        self.low = math.inf
+        self.high = -math.inf
+        self.origin = 0.0
+        self.resolution = 0.0
+        self.prev_bin: int | None = None
+        self.counts: dict[tuple[int, int], float] = {}
+        self.totals: dict[int, float] = {}
+        self.slot_mean = [0.0] * day_slots
+        self.slot_dev = [0.0] * day_slots
+        self.slot_n = [0] * day_slots
+        self.first_ts: int | None = None
+        self.last: float | None = None
+        self.run = 0
+        self.longest = 1
+        self.quiet = 0
+        # One likelihood per kind of surprise: each is judged against its own habit.
+        self.seq_likelihood = AnomalyLikelihood(history, average, min_fit=min_fit)
+        self.tod_likelihood = AnomalyLikelihood(history, average, min_fit=min_fit)
+
+    # -- parts ----------------------------------------------------------------------------------
+    def _spatial(self, value: float) -> bool:
+        if self.n < 2 or self.high <= self.low:
+            return False
+        margin = (self.high - self.low) * self.tolerance
+        return value > self.high + margin or value < self.low - margin
+
+    def _stuck(self, value: float) -> bool:
+        if self.last is None or value != self.last or self.high <= self.low:
+            return False
+        return self.run + 1 >= max(self.stuck_min, self.stuck_factor * self.longest)
+
+    def _bin(self, value: float) -> int | None:
+        if self.resolution <= 0.0:
+            return None
+        return math.floor((value - self.origin) / self.resolution)
+
+    def _sequence(self, value: float) -> float:
+        b = self._bin(value)
+        if b is None or self.prev_bin is None:
+            return 0.0
+        total = self.totals.get(self.prev_bin, 0.0)
+        if total <= 0.0:
+            return 1.0
+        return 1.0 - self.counts.get((self.prev_bin, b), 0.0) / total
+
+    def _slot(self, ts_ms: int) -> int:
+        return (ts_ms % _DAY_MS) * self.day_slots // _DAY_MS
+
+    def _time_of_day(self, value: float, ts_ms: int) -> float | None:
+        """Deviation from this slot's habit in [0, 1); None until two days are in."""
+        if self.day_slots <= 0 or self.first_ts is None or ts_ms - self.first_ts < 2 * _DAY_MS:
+            return None
+        s = self._slot(ts_ms)
+        if self.slot_n[s] < 5:
+            return None
+        floor = 0.01 * (self.high - self.low) + 1e-12
+        z = abs(value - self.slot_mean[s]) / (self.slot_dev[s] + floor)
+        return z / (z + 3.0)
+
+    def _likely(self, value: float, ts_ms: int) -> float:
+        score = self.seq_likelihood.score(self._sequence(value))
+        tod = self._time_of_day(value, ts_ms)
+        if tod is not None:
+            score = max(score, self.tod_likelihood.score(tod))
+        return score
+
+    # -- the role -------------------------------------------------------------------------------
+    def score_one(self, value: float, ts_ms: int) -> float:
+        """1.0 for a value outside the seen range or a stuck run, else the likelihood score.
+
+        0 for the first ``silent`` readings: before that even the range is a guess.
+        """
+        if self.n < self.silent:
+            return 0.0
+        novel = self._spatial(value) or self._stuck(value)
+        score = 1.0 if novel else self._likely(value, ts_ms)
+        return score * self.damp if self.quiet > 0 else score
+
+    def learn_one(self, value: float, ts_ms: int) -> None:
+        """Update every part with a normal reading."""
+        self._after(self.score_one(value, ts_ms))
+        seq, tod = self._sequence(value), self._time_of_day(value, ts_ms)
+        self.n += 1
+        self.low = min(self.low, value)
+        self.high = max(self.high, value)
+        if self.n == self.calibrate and self.high > self.low:
+            self.origin = self.low
+            self.resolution = (self.high - self.low) / self.bins
+        b = self._bin(value)
+        if b is not None and self.prev_bin is not None:
+            self._count(self.prev_bin, b)
+        self.prev_bin = b
+        self._learn_slot(value, ts_ms)
+        self._track_run(value)
+        if b is not None:
+            self.seq_likelihood.learn(seq)
+        if tod is not None:
+            self.tod_likelihood.learn(tod)
+
+    def skip_one(self, value: float, ts_ms: int) -> None:
+        """A flagged reading: follow it (range, previous bin, run) but learn no pattern from it."""
+        self._after(self.score_one(value, ts_ms))
+        self.prev_bin = self._bin(value)
+        self._track_run(value)
+
+    def _after(self, score: float) -> None:
+        if score >= self.default_threshold:
+            self.quiet = self.refractory
+        elif self.quiet > 0:
+            self.quiet -= 1
+
+    def _track_run(self, value: float) -> None:
+        if self.last is not None and value == self.last:
+            self.run += 1
+        else:
+            if self.last is not None:
+                self.longest = max(self.longest, self.run)
+            self.run = 1
+        self.last = value
+
+    def _learn_slot(self, value: float, ts_ms: int) -> None:
+        if self.day_slots <= 0:
+            return
+        if self.first_ts is None:
+            self.first_ts = ts_ms
+        s = self._slot(ts_ms)
+        if self.slot_n[s] == 0:
+            self.slot_mean[s] = value
+        else:
+            err = value - self.slot_mean[s]
+            self.slot_mean[s] += self.slot_alpha * err
+            self.slot_dev[s] += self.slot_alpha * (abs(err) - self.slot_dev[s])
+        self.slot_n[s] += 1
+
+    def _count(self, a: int, b: int) -> None:
+        key = (a, b)
+        if key not in self.counts and len(self.counts) >= self.max_transitions:
+            self._decay()
+        self.counts[key] = self.counts.get(key, 0.0) + 1.0
+        self.totals[a] = self.totals.get(a, 0.0) + 1.0
+
+    def _decay(self) -> None:
+        """Halve every count and keep the stronger half of the transitions: a bounded memory."""
+        keep = sorted(self.counts.items(), key=lambda kc: (-kc[1], kc[0]))
+        self.counts = {k: c / 2 for k, c in keep[: self.max_transitions // 2]}
+        totals: dict[int, float] = {}
+        for (a, _), c in self.counts.items():
+            totals[a] = totals.get(a, 0.0) + c
+        self.totals = totals
+
+    def expected_range(self) -> tuple[float, float] | None:
+        """The seen range widened by the tolerance."""
+        if self.n < 2:
+            return None
+        margin = (self.high - self.low) * self.tolerance
+        return (self.low - margin, self.high + margin)
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(f"sentinel: {what}")
