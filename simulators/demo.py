@@ -28,7 +28,7 @@ from simulators.prometheus_text import parse_totals
 DEMO_FAULTS = "spike=0.004,stuck=0.0005/40,duplicate=0.005,bad-crc=0.002,truncated=0.001"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo", help="run broker, cloud, gateway and a simulated fleet on this machine",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
