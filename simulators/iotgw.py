@@ -17,7 +17,11 @@ from collections.abc import Sequence
 from importlib import metadata
 
 #: (group name, module that provides ``register``), in the order ``--help`` lists them.
-GROUPS: tuple[tuple[str, str], ...] = (("detect", "gateway.detect.cli"),)
+GROUPS: tuple[tuple[str, str], ...] = (
+    ("cloud", "cloud.cli"),
+    ("detect", "gateway.detect.cli"),
+    ("sim", "simulators.cli"),
+)
 
 
 def version() -> str:

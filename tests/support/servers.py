@@ -14,15 +14,18 @@ import base64
 import contextlib
 import getpass
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,6 +99,10 @@ class _Server:
     def wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
         raise NotImplementedError
 
+    def popen_kwargs(self) -> dict[str, Any]:
+        """Extra ``subprocess.Popen`` arguments (e.g. the user to run as)."""
+        return {}
+
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -106,7 +113,7 @@ class _Server:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=self.workdir, start_new_session=True,
+            cwd=self.workdir, start_new_session=True, **self.popen_kwargs(),
         )
         log.close()
         try:
@@ -309,3 +316,120 @@ bind-address = "{LOOPBACK}:{self.rpc_port}"
             "/write", {"db": db, "precision": precision}, lines.encode(), "POST"
         )
         return status
+
+
+def find_postgres_bindir() -> Path | None:
+    """Debian's PostgreSQL server binaries (newest version), or ``$IOTGW_PG_BINDIR``."""
+    env = os.environ.get("IOTGW_PG_BINDIR")
+    candidates = [Path(env)] if env else []
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+                         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+                         reverse=True)
+    for c in candidates:
+        if (c / "initdb").exists() and (c / "postgres").exists():
+            return c
+    initdb = find_binary("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+class PostgreSQL(_Server):
+    """Debian's PostgreSQL on a free loopback port, trust auth, data in a throwaway directory.
+
+    ``initdb`` and ``postgres`` refuse to run as root. When the tests run as root (containers,
+    CI), both run as the unprivileged ``nobody`` user (``IOTGW_PG_USER`` overrides it): the data
+    directory is a fresh ``mkdtemp`` under the system temp dir (pytest's ``tmp_path`` lives
+    under a root-only ``0700`` directory ``nobody`` cannot enter) and is handed to that user
+    with ``chown``; the process is started with ``Popen(user=..., group=...)``. Running as
+    anyone else, they simply run as that user. The unix socket goes in the same directory.
+    """
+
+    name = "postgres"
+
+    def __init__(self) -> None:
+        bindir = find_postgres_bindir()
+        if bindir is None:
+            message = ("PostgreSQL is not installed: install it with "
+                       "`sudo apt-get install postgresql` (or run `bash scripts/test.sh`)")
+            if in_ci():
+                pytest.fail(f"{message} (CI=true: integration tests must not be skipped)")
+            pytest.skip(message)
+        self.bindir = bindir
+        workdir = Path(tempfile.mkdtemp(prefix="iotgw-pg-"))
+        super().__init__(workdir)
+        self.host = LOOPBACK
+        self.port = free_port()
+        self.datadir = workdir / "data"
+        self.run_as: str | None = None
+        if os.geteuid() == 0:
+            self.run_as = os.environ.get("IOTGW_PG_USER", "nobody")
+            pw = pwd.getpwnam(self.run_as)
+            os.chown(workdir, pw.pw_uid, pw.pw_gid)
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        if self.run_as is None:
+            return {}
+        pw = pwd.getpwnam(self.run_as)
+        return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+
+    def _initdb(self) -> None:
+        out = subprocess.run(
+            [str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
+             "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"],
+            capture_output=True, cwd=self.workdir, timeout=120, check=False,
+            **self.popen_kwargs(),
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"initdb failed: {out.stderr.decode(errors='replace')[-2000:]}")
+
+    def command(self) -> list[str]:
+        if not (self.datadir / "PG_VERSION").exists():
+            self._initdb()
+        return [
+            str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
+            "-k", str(self.workdir), "-c", f"listen_addresses={LOOPBACK}",
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            "-c", "max_connections=60", "-c", "shared_buffers=16MB",
+            "-c", "dynamic_shared_memory_type=mmap",
+        ]
+
+    def wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
+        wait_for_port(self.port, proc, 30.0, self.log_path)
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline:
+            ready = subprocess.run(
+                [str(self.bindir / "pg_isready"), "-h", LOOPBACK, "-p", str(self.port), "-q"],
+                check=False, timeout=10,
+            )
+            if ready.returncode == 0:
+                return
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"postgres is not ready: {_tail(self.log_path)}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Fast shutdown (SIGINT): SIGTERM would wait for every client to disconnect."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def url(self, database: str = "postgres") -> str:
+        """SQLAlchemy URL (psycopg 3) of a database on this server."""
+        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
+
+    def create_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(host=self.host, port=self.port, user="postgres",
+                             dbname="postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+    def remove(self) -> None:
+        """Stop and delete the data directory."""
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,81 @@
+"""``Annotated`` dependencies: handlers receive narrow services, never the app object."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy.exc import SQLAlchemyError
+
+from cloud.ingest import IngestService
+from cloud.meta import DeviceRegistry, TokenInfo
+from cloud.metrics import Metrics
+from cloud.query import QueryService
+from cloud.services import Services
+from cloud.settings import LimitsSettings
+from cloud.store import TimeSeriesStore
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_ingest(s: ServicesDep) -> IngestService:
+    return s.ingest
+
+
+def get_queries(s: ServicesDep) -> QueryService:
+    return s.queries
+
+
+def get_devices(s: ServicesDep) -> DeviceRegistry:
+    return s.devices
+
+
+def get_store(s: ServicesDep) -> TimeSeriesStore:
+    return s.store
+
+
+def get_metrics(s: ServicesDep) -> Metrics:
+    return s.metrics
+
+
+def get_limits(s: ServicesDep) -> LimitsSettings:
+    return s.settings.limits
+
+
+IngestDep = Annotated[IngestService, Depends(get_ingest)]
+QueriesDep = Annotated[QueryService, Depends(get_queries)]
+DevicesDep = Annotated[DeviceRegistry, Depends(get_devices)]
+StoreDep = Annotated[TimeSeriesStore, Depends(get_store)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+LimitsDep = Annotated[LimitsSettings, Depends(get_limits)]
+
+
+def require_gateway(
+    s: ServicesDep,
+    authorization: Annotated[str | None, Header(description="`Bearer <gateway token>`")] = None,
+) -> TokenInfo:
+    """The calling gateway's token: 401 when missing or unknown, 403 when revoked."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "missing `Authorization: Bearer <token>`",
+                            headers={"WWW-Authenticate": "Bearer"})
+    try:
+        info = s.tokens.lookup(token.strip())
+    except SQLAlchemyError:
+        raise HTTPException(503, "the metadata database is unavailable",
+                            headers={"Retry-After": str(s.settings.limits.retry_after_s)}
+                            ) from None
+    if info is None:
+        raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+    if info.revoked:
+        raise HTTPException(403, "this token has been revoked")
+    return info
+
+
+GatewayDep = Annotated[TokenInfo, Depends(require_gateway)]

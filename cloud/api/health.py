@@ -1,0 +1,45 @@
+"""``/healthz`` (the process answers), ``/readyz`` (store and metadata reachable), ``/metrics``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from cloud.api.deps import MetricsDep, ServicesDep
+from cloud.errors import CloudError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness: the process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "The store or metadata is unreachable."}})
+def readyz(s: ServicesDep) -> JSONResponse:
+    """Readiness: the time-series store and the metadata database answer."""
+    checks: dict[str, str] = {}
+    try:
+        s.store.ping()
+        checks["store"] = "ok"
+    except CloudError as exc:
+        checks["store"] = str(exc)
+    try:
+        with s.meta.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["metadata"] = "ok"
+    except (SQLAlchemyError, CloudError) as exc:
+        checks["metadata"] = str(exc).splitlines()[0]
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503,
+                        headers=None if ready else {"Retry-After": "5"})
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(m: MetricsDep) -> PlainTextResponse:
+    """Prometheus text format: ingest rate, rejections by reason, store and query latency."""
+    return PlainTextResponse(m.render(), media_type="text/plain; version=0.0.4")

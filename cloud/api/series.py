@@ -1,0 +1,102 @@
+"""``/v1/series``, ``/v1/trends`` and ``/v1/anomalies``: trend queries over the store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from cloud.api.deps import QueriesDep
+from cloud.errors import QueryError
+from cloud.models import AnomalyOut
+from cloud.query import iso
+
+router = APIRouter(tags=["queries"])
+Text = Annotated[str | None, Query()]
+_BAD: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A parameter is invalid (the message names it)."},
+    503: {"description": "The store is unavailable; see Retry-After."},
+}
+
+
+def _csv(data: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    aggs = data["aggregates"]
+    w.writerow(["time", "t", *aggs])
+    for i, t in enumerate(data["t"]):
+        w.writerow([iso(t), t, *(data[a][i] for a in aggs)])
+    return buf.getvalue()
+
+
+@router.get("/v1/series", responses=_BAD)
+def series(
+    q: QueriesDep,
+    device: Text = None,
+    sensor: Text = None,
+    start: Annotated[str | None, Query(description="ms, ISO 8601, now, -1h (default: end-24h)")]
+    = None,
+    end: Annotated[str | None, Query(description="ms, ISO 8601, now, -1h (default: now)")] = None,
+    every: Annotated[str | None, Query(description="bucket width, e.g. 1m (default: auto)")]
+    = None,
+    agg: Annotated[str | None, Query(description="comma-separated: mean,min,max,count,last,p95")]
+    = None,
+    format: Annotated[str | None, Query(description="json (default) or csv")] = None,
+) -> Response:
+    """Aggregates per time bucket, columnar: ``{"t": [...], "mean": [...], ...}``.
+
+    ``t`` holds bucket starts (UTC ms, aligned to the epoch); empty buckets are left out.
+    Without ``every`` the shortest readable width keeping the response within the point budget
+    (``limits.series_point_budget``, default 2000 buckets) is chosen.
+    """
+    fmt = (format or "json").lower()
+    if fmt not in ("json", "csv"):
+        raise QueryError(f"`format` must be json or csv, not {format!r}")
+    data = q.series(device, sensor, start, end, every, agg)
+    if fmt == "csv":
+        return PlainTextResponse(_csv(data), media_type="text/csv")
+    return JSONResponse(data)
+
+
+@router.get("/v1/trends", responses=_BAD)
+def trends(
+    q: QueriesDep,
+    device: Text = None,
+    sensor: Text = None,
+    window: Annotated[str | None, Query(description="how far back, e.g. 6h (default 24h)")]
+    = None,
+    threshold: Annotated[str | None, Query(description="a value to project the crossing of")]
+    = None,
+) -> dict[str, Any]:
+    """Level, robust slope per hour (Theil-Sen) and, with ``threshold``, the projected crossing.
+
+    ``level`` is the fitted value at the newest bucket; ``crossing_ts`` (UTC ms) is when the
+    fitted line reaches ``threshold`` if it is heading there; ``already_beyond`` tells when the
+    level has passed the threshold and is moving away from it.
+    """
+    thr: float | None = None
+    if threshold is not None and threshold.strip():
+        try:
+            thr = float(threshold)
+        except ValueError:
+            raise QueryError(f"`threshold` must be a number, not {threshold!r}") from None
+        if not math.isfinite(thr):
+            raise QueryError("`threshold` must be a finite number")
+    return q.trend(device, sensor, window, thr)
+
+
+@router.get("/v1/anomalies", response_model=list[AnomalyOut], responses=_BAD)
+def anomalies(
+    q: QueriesDep,
+    device: Text = None,
+    sensor: Text = None,
+    start: Text = None,
+    end: Text = None,
+    limit: Annotated[int | None, Query(description="most entries (default: the limit)")] = None,
+) -> list[dict[str, Any]]:
+    """Anomalies the gateways reported, oldest first; ``device``/``sensor`` filter when given."""
+    return q.anomalies(device, sensor, start, end, limit)

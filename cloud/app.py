@@ -1,0 +1,83 @@
+"""The FastAPI application: :func:`create_app` composes the routers and the services.
+
+The lifespan starts the services (metadata database, store) and stops them; errors from the
+layers below map to HTTP here, once: a bad query parameter is 400, an unavailable store or
+metadata database is 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from cloud.api import ROUTERS
+from cloud.errors import MetadataError, QueryError, StoreError
+from cloud.services import Services
+from cloud.settings import CloudSettings
+
+DESCRIPTION = """Idempotent ingest of gateway batches, trend queries over the time-series store.
+
+`POST /v1/ingest` answers 2xx only once the store accepted the points; any other status means
+the gateway keeps its batch and retries with the same `Idempotency-Key`.
+"""
+
+
+def create_app(settings: CloudSettings, services: Services | None = None) -> FastAPI:
+    """A new app; its services start with the app's lifespan and stop with it."""
+    svc = services if services is not None else Services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        svc.start()
+        try:
+            yield
+        finally:
+            svc.stop()
+
+    app = FastAPI(title="iotgw cloud", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = svc
+    for router in ROUTERS:
+        app.include_router(router)
+    svc.alerting.install(app)
+    _add_error_handlers(app, settings.limits.retry_after_s)
+    return app
+
+
+def _add_error_handlers(app: FastAPI, retry_after_s: int) -> None:
+    retry = {"Retry-After": str(retry_after_s)}
+
+    @app.exception_handler(QueryError)
+    async def _query_error(_r: Request, exc: QueryError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_r: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path"))
+        return JSONResponse({"detail": f"{where}: {err.get('msg')}"}, status_code=400)
+
+    @app.exception_handler(StoreError)
+    async def _store_error(_r: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": f"the store is unavailable: {exc}"}, status_code=503,
+                            headers=retry)
+
+    @app.exception_handler(MetadataError)
+    @app.exception_handler(SQLAlchemyError)
+    async def _meta_error(_r: Request, exc: Exception) -> JSONResponse:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return JSONResponse({"detail": f"the metadata database is unavailable: {first}"},
+                            status_code=503, headers=retry)
+
+
+def app_from_environment() -> FastAPI:
+    """The app for uvicorn's factory mode: settings from ``IOTGW_CLOUD_CONFIG`` and the env."""
+    import os
+
+    from cloud.settings import load_settings
+
+    return create_app(load_settings(os.environ.get("IOTGW_CLOUD_CONFIG") or None))

@@ -1,0 +1,63 @@
+"""Errors raised by the cloud service.
+
+Hierarchy::
+
+    CloudError
+    ├── SettingsError        a setting is missing or invalid (one line naming the key)
+    ├── StoreError           the time-series store failed
+    │   └── StoreUnavailable the store cannot be reached or is overloaded: retry later (503)
+    ├── MetadataError        the metadata database failed (tokens, idempotency, devices)
+    ├── QueryError           a query's parameters are invalid (HTTP 400)
+    └── IdempotencyError     an Idempotency-Key cannot be used as asked
+        ├── KeyInFlight      a request with this key is still being processed (HTTP 409)
+        └── KeyReused        this key was used with a different body (HTTP 422)
+
+Rejections of single readings are not exceptions: they travel as :class:`cloud.store.Rejection`
+values, so one bad reading never takes the rest of a batch with it.
+"""
+
+from __future__ import annotations
+
+
+class CloudError(Exception):
+    """Base of every error raised by ``cloud``."""
+
+
+class SettingsError(CloudError):
+    """A setting is missing or invalid; the message names the key."""
+
+
+class StoreError(CloudError):
+    """The time-series store failed."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot take writes or answer queries now; the caller should retry later."""
+
+
+class MetadataError(CloudError):
+    """The metadata database failed."""
+
+
+class QueryError(CloudError, ValueError):
+    """A query parameter is invalid; the message says which and why."""
+
+
+class IdempotencyError(CloudError):
+    """An Idempotency-Key cannot be used as asked."""
+
+
+class KeyInFlight(IdempotencyError):
+    """A request with the same key is still being processed."""
+
+
+class KeyReused(IdempotencyError):
+    """The key was already used with a different request body."""
+
+
+class RequestRejected(CloudError):
+    """A request the API refuses as a whole; ``status`` is its HTTP status code."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,255 @@
+"""Idempotent ingest: validate a batch, write it to the store, answer only after it is stored.
+
+The order of checks is the contract's: body limits (413), JSON (400), envelope (422), gateway
+mismatch (403), batch limits (413), load (429), the Idempotency-Key (replay, 422, 409), then the
+store write. A reading that breaks the data model's rules, or that the store refuses, is
+rejected with its index and reason and kept in the dead-letter table. If the store is down
+nothing is acknowledged (503) and the key is released, so the gateway's retry runs afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from cloud.errors import CloudError, KeyInFlight, KeyReused, RequestRejected
+from cloud.meta import DeadLetter, DeadLetters, DeviceRegistry, IdempotencyRepo, SeenStream
+from cloud.metrics import Metrics
+from cloud.models import AnomalyIn, IngestEnvelope, ReadingIn, error_reason, utf8_problem
+from cloud.settings import LimitsSettings
+from cloud.store import AnomalyPoint, Point, Rejection, TimeSeriesStore
+
+log = logging.getLogger(__name__)
+_READINGS = TypeAdapter(list[ReadingIn])
+_READING = TypeAdapter(ReadingIn)
+_ANOMALIES = TypeAdapter(list[AnomalyIn])
+_ANOMALY = TypeAdapter(AnomalyIn)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    """What one ingest request stored, as listeners (alert rules, pipeline health) see it."""
+
+    gateway_id: str
+    batch_id: str
+    received_ms: int
+    points: list[Point]  #: the readings the store accepted
+    anomalies: list[AnomalyPoint]  #: the anomalies the store accepted
+    rejected: list[Rejection]  #: rejected readings (indexes into the batch's readings)
+
+
+#: Called after a batch is stored and acknowledged; must be quick (hand work to a queue).
+IngestListener = Callable[[StoredBatch], None]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """The response to send: status, JSON body, and whether it is a replay."""
+
+    status: int
+    body: str
+    replayed: bool = False
+
+
+def _validate(adapter: TypeAdapter[list[Any]], one: TypeAdapter[Any], entries: list[Any]
+              ) -> tuple[list[int], list[Any], list[Rejection]]:
+    """Indexes of the valid entries, the entries, and rejections; a bad entry spoils nothing."""
+    try:
+        return list(range(len(entries))), adapter.validate_python(entries), []
+    except ValidationError:
+        pass
+    index: list[int] = []
+    good: list[Any] = []
+    bad: list[Rejection] = []
+    for i, entry in enumerate(entries):
+        try:
+            good.append(one.validate_python(entry))
+            index.append(i)
+        except ValidationError as exc:
+            bad.append(Rejection(i, "invalid", error_reason(exc)))
+    return index, good, bad
+
+
+def _byte_limits(index: list[int], good: list[Any], bad: list[Rejection]
+                 ) -> tuple[list[int], list[Any], list[Rejection]]:
+    """Move entries whose names exceed the data model's UTF-8 byte limits to the rejections."""
+    keep_index, keep = [], []
+    for i, entry in zip(index, good, strict=True):
+        problem = utf8_problem(entry)
+        if problem is None:
+            keep_index.append(i)
+            keep.append(entry)
+        else:
+            bad.append(Rejection(i, "invalid", problem))
+    return keep_index, keep, bad
+
+
+class IngestService:
+    """``POST /v1/ingest`` behind the HTTP layer."""
+
+    def __init__(self, store: TimeSeriesStore, idempotency: IdempotencyRepo,
+                 devices: DeviceRegistry, dead_letters: DeadLetters, metrics: Metrics,
+                 limits: LimitsSettings) -> None:
+        self.store = store
+        self.idempotency = idempotency
+        self.devices = devices
+        self.dead_letters = dead_letters
+        self.limits = limits
+        self._slots = threading.BoundedSemaphore(limits.max_concurrent_ingest)
+        self.m_readings = metrics.counter(
+            "iotgw_cloud_ingest_readings_total", "Readings stored by ingest.")
+        self.m_rejected = metrics.counter(
+            "iotgw_cloud_ingest_rejected_total", "Readings and anomalies rejected, by reason.",
+            ("kind", "reason"))
+        self.m_requests = metrics.counter(
+            "iotgw_cloud_ingest_requests_total", "Ingest requests, by status.", ("status",))
+        self.m_write = metrics.histogram(
+            "iotgw_cloud_store_write_seconds", "Latency of store writes.")
+        self.m_listener_errors = metrics.counter(
+            "iotgw_cloud_ingest_listener_errors_total", "Ingest listeners that raised.")
+        self._listeners: list[IngestListener] = []
+
+    def add_listener(self, listener: IngestListener) -> None:
+        """Call ``listener`` with every stored batch (after the store accepted it). A listener
+        that raises is logged and counted; it never fails the ingest request."""
+        self._listeners.append(listener)
+
+    def _notify(self, batch: StoredBatch) -> None:
+        for listener in self._listeners:
+            try:
+                listener(batch)
+            except Exception:
+                self.m_listener_errors.inc()
+                log.exception("ingest listener %r failed", listener)
+
+    def parse(self, raw: bytes, token_gateway: str) -> tuple[IngestEnvelope, str]:
+        """The envelope of a decompressed body and the hash of those bytes.
+
+        Rejects bad JSON (400), bad envelopes (422), another gateway's batch (403) and
+        oversize batches (413). The hash is of the decompressed bytes, so a retry matches its
+        Idempotency-Key whether or not it is compressed, as long as it sends the same JSON
+        (the gateway keeps the serialised batch; hashing a canonical form instead cost a
+        third of the ingest time).
+        """
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise RequestRejected(400, f"the body is not valid JSON: {exc}") from None
+        body_hash = hashlib.sha256(raw).hexdigest()
+        try:
+            env = IngestEnvelope.model_validate(data)
+        except ValidationError as exc:
+            raise RequestRejected(422, f"invalid batch: {error_reason(exc)}") from None
+        if env.gateway_id != token_gateway:
+            raise RequestRejected(403, f"the token belongs to gateway {token_gateway!r}, "
+                                       f"not {env.gateway_id!r}")
+        if len(env.readings) > self.limits.max_readings_per_batch:
+            raise RequestRejected(413, f"{len(env.readings)} readings; the limit per batch is "
+                                       f"{self.limits.max_readings_per_batch}")
+        if len(env.anomalies) > self.limits.max_anomalies_per_batch:
+            raise RequestRejected(413, f"{len(env.anomalies)} anomalies; the limit per batch is "
+                                       f"{self.limits.max_anomalies_per_batch}")
+        return env, body_hash
+
+    def ingest(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
+        """Handle one decompressed body; raises CloudError subclasses the API maps to statuses."""
+        try:
+            outcome = self._ingest(raw, token_gateway, key)
+        except RequestRejected as exc:
+            self.m_requests.inc(status=str(exc.status))
+            raise
+        except KeyReused:
+            self.m_requests.inc(status="422")
+            raise
+        except KeyInFlight:
+            self.m_requests.inc(status="409")
+            raise
+        except CloudError:
+            self.m_requests.inc(status="error")
+            raise
+        self.m_requests.inc(status="replay" if outcome.replayed else str(outcome.status))
+        return outcome
+
+    def _ingest(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
+        env, body_hash = self.parse(raw, token_gateway)
+        stored = self.idempotency.claim(env.gateway_id, key, body_hash)
+        if stored is not None:
+            return IngestOutcome(stored.status_code, stored.body, replayed=True)
+        try:
+            if not self._slots.acquire(blocking=False):
+                raise RequestRejected(429, "too many ingest requests in progress; retry later")
+            try:
+                body, stored_batch = self._store(env, b"\\u" in raw or not raw.isascii())
+            finally:
+                self._slots.release()
+        except BaseException:
+            self.idempotency.release(env.gateway_id, key)
+            raise
+        self.idempotency.complete(env.gateway_id, key, 200, body)
+        self._notify(stored_batch)
+        return IngestOutcome(200, body)
+
+    def _store(self, env: IngestEnvelope, non_ascii: bool) -> tuple[str, StoredBatch]:
+        r_index, readings, bad = _validate(_READINGS, _READING, env.readings)
+        a_index, anomalies, bad_a = _validate(_ANOMALIES, _ANOMALY, env.anomalies)
+        if non_ascii:  # only then can a name of <= 64 characters exceed 64 bytes
+            r_index, readings, bad = _byte_limits(r_index, readings, bad)
+            a_index, anomalies, bad_a = _byte_limits(a_index, anomalies, bad_a)
+        points = [Point(r["device"], r["sensor"], r["ts"], float(r["value"]), r["seq"],
+                        r.get("unit"), r.get("quality", 0), r.get("site")) for r in readings]
+        apoints = [AnomalyPoint(a["device"], a["sensor"], a["ts"], a["value"], a["score"],
+                                a["detector"], a.get("expected_low"), a.get("expected_high"),
+                                a.get("site")) for a in anomalies]
+        t0 = time.perf_counter()
+        result = self.store.write(points, apoints)
+        self.m_write.observe(time.perf_counter() - t0)
+        # Store rejections index into `points`; map them back to the batch's indexes.
+        bad += [Rejection(r_index[r.index], r.code, r.reason) for r in result.rejected]
+        bad_a += [Rejection(a_index[r.index], r.code, r.reason)
+                  for r in result.anomalies_rejected]
+        bad.sort(key=lambda r: r.index)
+        bad_a.sort(key=lambda r: r.index)
+        self._dead_letter(env, bad, bad_a)
+        if result.rejected:
+            refused = {r.index for r in result.rejected}
+            points = [p for i, p in enumerate(points) if i not in refused]
+        if result.anomalies_rejected:
+            refused = {r.index for r in result.anomalies_rejected}
+            apoints = [a for i, a in enumerate(apoints) if i not in refused]
+        self.devices.record(env.gateway_id, self._seen(points))
+        self.m_readings.inc(len(points))
+        body = json.dumps({
+            "accepted": len(points),
+            "rejected": [{"index": r.index, "reason": r.reason} for r in bad],
+            "anomalies_accepted": len(apoints),
+            "anomalies_rejected": [{"index": r.index, "reason": r.reason} for r in bad_a],
+        })
+        return body, StoredBatch(env.gateway_id, env.batch_id, int(time.time() * 1000), points,
+                                 apoints, bad)
+
+    def _dead_letter(self, env: IngestEnvelope, bad: list[Rejection],
+                     bad_a: list[Rejection]) -> None:
+        entries = [DeadLetter("reading", r.index, r.code, r.reason, env.readings[r.index])
+                   for r in bad]
+        entries += [DeadLetter("anomaly", r.index, r.code, r.reason, env.anomalies[r.index])
+                    for r in bad_a]
+        for e in entries:
+            self.m_rejected.inc(kind=e.kind, reason=e.code)
+        self.dead_letters.add(env.gateway_id, env.batch_id, entries)
+
+    @staticmethod
+    def _seen(points: Any) -> list[SeenStream]:
+        newest: dict[tuple[str, str], Point] = {}
+        for p in points:
+            cur = newest.get((p.device, p.sensor))
+            if cur is None or p.ts_ms > cur.ts_ms:
+                newest[(p.device, p.sensor)] = p
+        return [SeenStream(p.device, p.sensor, p.ts_ms, p.site, p.unit) for p in newest.values()]

@@ -1,0 +1,97 @@
+"""The metadata database: one SQLAlchemy 2 Core ``MetaData``, an engine, explicit start/stop.
+
+Tables are declared in the modules that use them (tokens, idempotency, devices, dead letters),
+all on :data:`metadata`. SQLite is the default (WAL, busy timeout); PostgreSQL
+(``postgresql+psycopg://``) serves several cloud replicas sharing one database.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from cloud.errors import MetadataError
+
+metadata = MetaData()
+
+
+def now_ms() -> int:
+    """Wall-clock UTC milliseconds (metadata timestamps)."""
+    return int(time.time() * 1000)
+
+
+class MetaDB:
+    """Owns the engine; ``start()`` connects and creates missing tables, ``stop()`` disposes."""
+
+    def __init__(self, url: str, echo: bool = False) -> None:
+        self.url = url
+        self.echo = echo
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise MetadataError("the metadata database is not started")
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def start(self) -> None:
+        if self._engine is not None:
+            return
+        url = make_url(self.url)
+        kwargs: dict[str, Any] = {"echo": self.echo, "pool_pre_ping": True}
+        if url.get_backend_name() == "sqlite":
+            if url.database and url.database != ":memory:":
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        engine = create_engine(url, **kwargs)
+        if url.get_backend_name() == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        try:
+            _create_tables(engine)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            first = str(exc).splitlines()[0]
+            raise MetadataError(f"cannot open the metadata database {url!r}: {first}") from exc
+        self._engine = engine
+
+    def stop(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def insert(self, table: Any) -> Any:
+        """A dialect-specific INSERT that supports ``on_conflict_do_*`` (SQLite, PostgreSQL)."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+
+def _create_tables(engine: Engine, attempts: int = 5) -> None:
+    """Create missing tables. Several workers starting at once race between "does it exist"
+    and "create it"; the loser's error means the table now exists, so check again."""
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

@@ -1,0 +1,165 @@
+"""Typed settings of the cloud service: a TOML file plus the environment.
+
+Sections: ``[server]`` (uvicorn), ``[store]`` (time-series store), ``[metadata]`` (SQLAlchemy
+database for tokens, idempotency records and the device registry) and ``[limits]``. Environment
+variables override the file: ``IOTGW_CLOUD_<SECTION>__<KEY>``, e.g.
+``IOTGW_CLOUD_STORE__KIND=influxdb``. :func:`load_settings` validates everything at start-up and
+raises :class:`~cloud.errors.SettingsError` with one line naming the bad key.
+
+>>> s = load_settings(None, store={"kind": "sqlite"})
+>>> s.store.kind, s.limits.series_point_budget
+('sqlite', 2000)
+>>> load_settings(None, store={"kind": "mysql"})
+Traceback (most recent call last):
+...
+cloud.errors.SettingsError: store.kind: Input should be 'sqlite' or 'influxdb'
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from cloud.alerting.settings import AlertingSettings
+from cloud.errors import SettingsError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    """How uvicorn serves the API."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+
+class StoreSettings(_Section):
+    """The time-series store: ``sqlite`` (embedded default) or ``influxdb`` (v1 HTTP API)."""
+
+    kind: Literal["sqlite", "influxdb"] = "sqlite"
+    #: SQLite file; relative paths are under ``data_dir``.
+    path: Path = Path("series.sqlite3")
+    url: str = "http://127.0.0.1:8086"
+    database: str = "iotgw"
+    #: Retention policy to write to and read from; empty means the database's default.
+    retention_policy: str = ""
+    #: Timestamp precision sent with every write (readings carry UTC milliseconds).
+    precision: Literal["ms", "s", "u", "ns"] = "ms"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    #: Sent as ``Authorization: Token <token>``; takes precedence over username/password.
+    token: SecretStr = SecretStr("")
+    timeout_s: float = Field(default=10.0, gt=0)
+    gzip: bool = True
+    #: Points per HTTP write request.
+    batch_size: int = Field(default=5000, ge=1)
+    #: Create the database at start-up when missing (needs the privilege to do so).
+    create_database: bool = True
+    verify_tls: bool = True
+
+
+class MetadataSettings(_Section):
+    """SQLAlchemy URL of the metadata database; empty means SQLite in ``data_dir``."""
+
+    url: str = ""
+    echo: bool = False
+
+
+class LimitsSettings(_Section):
+    """Documented limits of the API (see docs/schema.md)."""
+
+    #: Largest request body, compressed or decompressed (HTTP 413 above).
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_readings_per_batch: int = Field(default=10_000, ge=1)
+    max_anomalies_per_batch: int = Field(default=1_000, ge=0)
+    #: Ingest requests processed at once; more get HTTP 429 with Retry-After.
+    max_concurrent_ingest: int = Field(default=16, ge=1)
+    #: How long a completed response is replayed for its Idempotency-Key.
+    idempotency_ttl_s: float = Field(default=7 * 86400, gt=0)
+    #: After this long an unfinished (crashed) request's key may be claimed again.
+    inflight_lease_s: float = Field(default=60.0, gt=0)
+    #: Seconds a client is told to wait (Retry-After) when the store is down or busy.
+    retry_after_s: int = Field(default=5, ge=1)
+    #: Most buckets one ``/v1/series`` response may hold.
+    series_point_budget: int = Field(default=2000, ge=10, le=100_000)
+    #: Longest ``start``..``end`` range of a query.
+    max_query_range_s: int = Field(default=400 * 86400, ge=60)
+    #: Longest ``window`` of ``/v1/trends``.
+    max_trend_window_s: int = Field(default=90 * 86400, ge=60)
+    #: Most entries ``/v1/anomalies`` returns.
+    max_anomalies_per_query: int = Field(default=10_000, ge=1)
+
+
+class CloudSettings(BaseSettings):
+    """Every setting of the cloud service."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IOTGW_CLOUD_", env_nested_delimiter="__", extra="forbid",
+    )
+
+    #: Directory for the embedded SQLite files (metadata, series).
+    data_dir: Path = Path("data")
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    metadata: MetadataSettings = Field(default_factory=MetadataSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def metadata_url(self) -> str:
+        """The metadata database URL, defaulting to SQLite in ``data_dir``."""
+        return self.metadata.url or f"sqlite:///{self.data_dir / 'meta.sqlite3'}"
+
+    def series_path(self) -> Path:
+        """The SQLite series file (``store.path`` under ``data_dir`` unless absolute)."""
+        return self.store.path if self.store.path.is_absolute() else self.data_dir / self.store.path
+
+
+def _first_error_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(settings)"
+    return f"{key}: {err['msg']}"
+
+
+def load_settings(path: Path | str | None = None, **overrides: Any) -> CloudSettings:
+    """Settings from ``path`` (TOML, optional), the environment and ``overrides`` (highest)."""
+    toml_file: Path | None = None
+    if path is not None:
+        toml_file = Path(path)
+        if not toml_file.is_file():
+            raise SettingsError(f"config file {toml_file} does not exist")
+        try:
+            tomllib.loads(toml_file.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{toml_file}: not valid TOML: {exc}") from None
+
+    class _FromFile(CloudSettings):
+        model_config = SettingsConfigDict(toml_file=toml_file)
+
+    try:
+        return _FromFile(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_first_error_line(exc)) from None

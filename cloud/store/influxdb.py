@@ -1,0 +1,263 @@
+"""InfluxDB through its v1-compatible HTTP API: line protocol on ``/write``, InfluxQL on ``/query``.
+
+Every write names its ``precision`` and is gzip-compressed (configurable); auth is a
+``Authorization: Token`` header or HTTP basic auth. A ``400 partial write`` (points beyond the
+retention policy, field-type conflicts, unparsable lines) is narrowed down by bisection to the
+points InfluxDB refused: re-sending the accepted ones is harmless because a point is identified
+by its series and timestamp. Connection failures and 5xx answers raise
+:class:`~cloud.errors.StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from cloud.errors import StoreError, StoreUnavailable
+from cloud.settings import StoreSettings
+from cloud.store.base import (
+    AnomalyPoint,
+    Point,
+    Rejection,
+    SeriesResult,
+    UnwritableName,
+    WriteResult,
+)
+from cloud.store.escaping import ql_ident, ql_string
+from cloud.store.lineprotocol import (
+    ANOMALIES,
+    READINGS,
+    anomaly_line,
+    reading_line,
+)
+
+_QL_AGG = {
+    "mean": 'mean("value")', "min": 'min("value")', "max": 'max("value")',
+    "count": 'count("value")', "last": 'last("value")', "p95": 'percentile("value", 95)',
+}
+#: (substring of InfluxDB's error, rejection code)
+_REASONS = (
+    ("beyond retention policy", "beyond_retention"),
+    ("field type conflict", "field_type_conflict"),
+    ("unable to parse", "unparsable"),
+    ("max-values-per-tag", "cardinality_limit"),
+    ("max-series-per-database", "cardinality_limit"),
+)
+
+
+class DatabaseMissing(StoreUnavailable):
+    """The database does not exist (yet)."""
+
+
+def _code(message: str) -> str:
+    return next((code for text, code in _REASONS if text in message), "store_rejected")
+
+
+class InfluxDBStore:
+    """A :class:`~cloud.store.TimeSeriesStore` on InfluxDB's v1 HTTP API."""
+
+    kind = "influxdb"
+
+    def __init__(self, settings: StoreSettings) -> None:
+        self.settings = settings
+        self._client: httpx.Client | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        s = self.settings
+        headers = {"User-Agent": "iotgw-cloud"}
+        auth: tuple[str, str] | None = None
+        if s.token.get_secret_value():
+            headers["Authorization"] = f"Token {s.token.get_secret_value()}"
+        elif s.username:
+            auth = (s.username, s.password.get_secret_value())
+        self._client = httpx.Client(
+            base_url=s.url, headers=headers, auth=auth, timeout=s.timeout_s, verify=s.verify_tls,
+        )
+        if s.create_database:
+            # Unreachable now or not permitted: writes retry it, or say so (503).
+            with contextlib.suppress(StoreError):
+                self._create_database()
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            raise StoreUnavailable("the InfluxDB store is not started")
+        return self._client
+
+    def _create_database(self) -> None:
+        self._query(f"CREATE DATABASE {ql_ident(self.settings.database)}", method="POST",
+                    db=False)
+
+    def _unreachable(self, exc: Exception) -> StoreUnavailable:
+        return StoreUnavailable(f"InfluxDB at {self.settings.url} is unreachable: {exc}")
+
+    def ping(self) -> None:
+        try:
+            resp = self.client.get("/ping")
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        if resp.status_code != 204:
+            raise StoreUnavailable(f"InfluxDB /ping answered {resp.status_code}")
+
+    # -- writes ----------------------------------------------------------------------------
+    def write(self, points: Sequence[Point], anomalies: Sequence[AnomalyPoint]) -> WriteResult:
+        result = WriteResult()
+        prec = self.settings.precision
+        lines: list[tuple[str, int, str]] = []  # (kind, index, line)
+        series: dict[tuple[str, str, str | None], str] = {}
+        for i, p in enumerate(points):
+            try:
+                lines.append(("r", i, reading_line(p, prec, series)))
+            except UnwritableName as exc:
+                result.rejected.append(Rejection(i, "bad_name", str(exc)))
+        for i, a in enumerate(anomalies):
+            try:
+                lines.append(("a", i, anomaly_line(a, prec)))
+            except UnwritableName as exc:
+                result.anomalies_rejected.append(Rejection(i, "bad_name", str(exc)))
+        size = self.settings.batch_size
+        for start in range(0, len(lines), size):
+            for kind, idx, code, reason in self._write_chunk(lines[start:start + size]):
+                target = result.rejected if kind == "r" else result.anomalies_rejected
+                target.append(Rejection(idx, code, reason))
+        result.rejected.sort(key=lambda r: r.index)
+        result.anomalies_rejected.sort(key=lambda r: r.index)
+        return result
+
+    def _write_chunk(self, chunk: list[tuple[str, int, str]]) -> list[tuple[str, int, str, str]]:
+        """Write lines; on a partial write, bisect to find the refused ones."""
+        if not chunk:
+            return []
+        status, message = self._post_lines("\n".join(line for _k, _i, line in chunk))
+        if status == 204:
+            return []
+        if status not in (400, 413):
+            raise StoreUnavailable(f"InfluxDB /write answered {status}: {message}")
+        if len(chunk) == 1:
+            kind, idx, _line = chunk[0]
+            return [(kind, idx, _code(message), f"InfluxDB refused the point: {message}")]
+        mid = len(chunk) // 2
+        return self._write_chunk(chunk[:mid]) + self._write_chunk(chunk[mid:])
+
+    def _post_lines(self, body: str) -> tuple[int, str]:
+        try:
+            return self._post_once(body)
+        except DatabaseMissing:
+            if not self.settings.create_database:
+                raise
+        # influxd was down at start-up (or the database was dropped): create it, retry once.
+        with contextlib.suppress(StoreError):
+            self._create_database()
+        return self._post_once(body)
+
+    def _post_once(self, body: str) -> tuple[int, str]:
+        s = self.settings
+        params = {"db": s.database, "precision": s.precision}
+        if s.retention_policy:
+            params["rp"] = s.retention_policy
+        data = body.encode()
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if s.gzip:
+            data = gzip.compress(data, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        try:
+            resp = self.client.post("/write", params=params, content=data, headers=headers)
+        except httpx.HTTPError as exc:
+            raise StoreUnavailable(f"InfluxDB at {s.url} is unreachable: {exc}") from exc
+        if resp.status_code == 204:
+            return 204, ""
+        message = _error_text(resp)
+        if resp.status_code == 404 and "database not found" in message:
+            raise DatabaseMissing(f"InfluxDB /write answered 404: {message}")
+        if resp.status_code == 404 or resp.status_code >= 500 or resp.status_code in (401, 403):
+            raise StoreUnavailable(f"InfluxDB /write answered {resp.status_code}: {message}")
+        return resp.status_code, message
+
+    # -- queries ---------------------------------------------------------------------------
+    def _from(self, measurement: str) -> str:
+        rp = self.settings.retention_policy
+        return f"{ql_ident(rp)}.{ql_ident(measurement)}" if rp else ql_ident(measurement)
+
+    def _query(self, q: str, method: str = "GET", db: bool = True) -> list[dict[str, Any]]:
+        params = {"q": q, "epoch": "ms"}
+        if db:
+            params["db"] = self.settings.database
+        try:
+            if method == "POST":
+                resp = self.client.post("/query", data=params)
+            else:
+                resp = self.client.get("/query", params=params)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        if resp.status_code >= 500:
+            raise StoreUnavailable(f"InfluxDB /query answered {resp.status_code}")
+        try:
+            payload = resp.json()
+        except ValueError as exc:
+            raise StoreError(f"InfluxDB /query answered {resp.status_code}: not JSON") from exc
+        if "error" in payload:
+            raise StoreError(f"InfluxDB query failed: {payload['error']}")
+        result = (payload.get("results") or [{}])[0]
+        if "error" in result:
+            if "database not found" in str(result["error"]):
+                return []
+            raise StoreError(f"InfluxDB query failed: {result['error']}")
+        return list(result.get("series") or [])
+
+    def _where(self, start_ms: int, end_ms: int, **tags: str | None) -> str:
+        conds = [f"{ql_ident(k)} = {ql_string(v)}" for k, v in tags.items() if v is not None]
+        conds += [f"time >= {int(start_ms)}ms", f"time < {int(end_ms)}ms"]
+        return " AND ".join(conds)
+
+    def series(self, device: str, sensor: str, start_ms: int, end_ms: int, every_ms: int,
+               aggs: Sequence[str]) -> SeriesResult:
+        select = ", ".join(f"{_QL_AGG[a]} AS {ql_ident(a)}" for a in aggs)
+        q = (f"SELECT {select} FROM {self._from(READINGS)} "
+             f"WHERE {self._where(start_ms, end_ms, device=device, sensor=sensor)} "
+             f"GROUP BY time({int(every_ms)}ms) fill(none)")
+        out = SeriesResult([], {a: [] for a in aggs})
+        for series in self._query(q):
+            cols = series["columns"]
+            pos = {a: cols.index(a) for a in aggs}
+            for row in series.get("values") or []:
+                out.t.append(int(row[0]))
+                for a in aggs:
+                    v = row[pos[a]]
+                    out.columns[a].append(None if v is None else float(v))
+        return out
+
+    def anomalies(self, device: str | None, sensor: str | None, start_ms: int, end_ms: int,
+                  limit: int) -> list[AnomalyPoint]:
+        q = (f"SELECT * FROM {self._from(ANOMALIES)} "
+             f"WHERE {self._where(start_ms, end_ms, device=device, sensor=sensor)} "
+             f"ORDER BY time ASC LIMIT {int(limit)}")
+        out: list[AnomalyPoint] = []
+        for series in self._query(q):
+            cols = series["columns"]
+            for row in series.get("values") or []:
+                r = dict(zip(cols, row, strict=True))
+                out.append(AnomalyPoint(
+                    device=r["device"], sensor=r["sensor"], ts_ms=int(r["time"]),
+                    value=float(r["value"]), score=float(r["score"]), detector=r["detector"],
+                    expected_low=r.get("expected_low"), expected_high=r.get("expected_high"),
+                    site=r.get("site") or None,
+                ))
+        return out
+
+
+def _error_text(resp: httpx.Response) -> str:
+    try:
+        return str(json.loads(resp.text).get("error", resp.text))
+    except (ValueError, AttributeError):
+        return resp.text[:500]

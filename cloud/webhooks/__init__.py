@@ -1,0 +1,24 @@
+"""Signed webhooks (Standard Webhooks) with a durable outbox and a retrying delivery worker."""
+
+from cloud.webhooks.backoff import Backoff, parse_retry_after
+from cloud.webhooks.endpoints import EVENT_TYPES, EndpointStore, WebhookIn
+from cloud.webhooks.outbox import Outbox, Outcome
+from cloud.webhooks.signing import headers, new_secret, sign, verify
+from cloud.webhooks.ssrf import check_url
+from cloud.webhooks.worker import DeliveryWorker
+
+__all__ = [
+    "EVENT_TYPES",
+    "Backoff",
+    "DeliveryWorker",
+    "EndpointStore",
+    "Outbox",
+    "Outcome",
+    "WebhookIn",
+    "check_url",
+    "headers",
+    "new_secret",
+    "parse_retry_after",
+    "sign",
+    "verify",
+]

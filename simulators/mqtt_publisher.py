@@ -1,0 +1,317 @@
+"""Publishing over paho-mqtt 2.x: one shared connection or one per device, one I/O thread.
+
+paho's own ``loop_start`` runs a thread per client, which does not scale to a fleet of 1,000
+connections on a small machine. Here every client is driven by a single I/O thread through
+paho's external-loop API (``loop_read``/``loop_write``/``loop_misc`` on a ``selectors``
+selector, which is not limited to 1,024 descriptors). The caller's thread only queues packets
+(``on_socket_register_write`` is set, so paho never writes from the publishing thread); every
+socket operation happens on the I/O thread.
+
+A PUBACK (QoS 1) or the write of the packet (QoS 0) marks the publish's :class:`Delivery`
+acked. Lost connections are retried every second; paho re-sends unacknowledged QoS 1 publishes
+after it reconnects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import socket
+import ssl
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from simulators.broker import BrokerSettings
+from simulators.errors import BrokerRefused, BrokerUnreachable
+from simulators.publisher import Delivery
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+class _Conn:
+    """One paho client and the deliveries waiting for its acknowledgements."""
+
+    def __init__(self, index: int, client: mqtt.Client) -> None:
+        self.index = index
+        self.client = client
+        self.waiting: dict[int, Delivery] = {}
+        self.early: set[int] = set()
+        self.connected = False
+        self.refused: str | None = None
+        self.sock: Any = None
+        self.events = 0
+
+
+class MqttPublisher:
+    """The :class:`~simulators.publisher.Publisher` role over real MQTT connections."""
+
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        connections: int = 1,
+        client_id_prefix: str = "iotgw-sim",
+        max_inflight: int = 200,
+    ) -> None:
+        self.settings = settings
+        self.connections = connections
+        self.errors = 0
+        self._prefix = client_id_prefix
+        self._max_inflight = max_inflight
+        self._cv = threading.Condition()
+        self._conns: list[_Conn] = []
+        self._dirty: set[_Conn] = set()
+        self._sel: selectors.BaseSelector | None = None
+        self._wake_r, self._wake_w = -1, -1
+        self._thread: threading.Thread | None = None
+        self._io_ident: int | None = None
+        self._stopping = False
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    def _make_client(self, index: int) -> _Conn:
+        suffix = f"-{index}" if self.connections > 1 else ""
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"{self._prefix}{suffix}",
+            clean_session=True,
+        )
+        conn = _Conn(index, client)
+        client.user_data_set(conn)
+        client.max_inflight_messages_set(self._max_inflight)
+        client.max_queued_messages_set(0)
+        s = self.settings
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.tls:
+            client.tls_set(ca_certs=s.ca_file, cert_reqs=ssl.CERT_REQUIRED)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
+        return conn
+
+    def start(self) -> None:
+        """Connect every client, then wait for every CONNACK; raise a BrokerError if one fails."""
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self._conns = [self._make_client(i) for i in range(self.connections)]
+        try:
+            if self.settings.tls:
+                self._tls_preflight()
+            for conn in self._conns:
+                conn.client.connect(self.settings.host, self.settings.port, self.settings.keepalive)
+        except (OSError, ssl.SSLError) as exc:
+            self._close_all()
+            raise BrokerUnreachable(
+                f"cannot reach the MQTT broker at {self.settings.url}: {exc.strerror or exc}"
+                " (is it running? check --broker)"
+            ) from exc
+        self._thread = threading.Thread(target=self._run, name="sim-mqtt-io", daemon=True)
+        self._thread.start()
+        self._await_connacks()
+
+    def _tls_preflight(self) -> None:
+        """One TLS handshake of our own, closed properly, before paho makes any.
+
+        paho leaks its socket when a handshake fails (an untrusted certificate, say); checking
+        first turns that case into a clean error with nothing left open.
+        """
+        s = self.settings
+        context = ssl.create_default_context(cafile=s.ca_file)
+        with (
+            socket.create_connection((s.host, s.port), timeout=CONNECT_TIMEOUT_S) as raw,
+            context.wrap_socket(raw, server_hostname=s.host),
+        ):
+            pass
+
+    def _await_connacks(self) -> None:
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        with self._cv:
+            self._cv.wait_for(
+                lambda: all(c.connected or c.refused for c in self._conns),
+                max(0.0, deadline - time.monotonic()),
+            )
+            refused = next((c.refused for c in self._conns if c.refused), None)
+            missing = sum(1 for c in self._conns if not c.connected)
+        if refused is not None:
+            self.stop()
+            raise BrokerRefused(f"the MQTT broker at {self.settings.url} refused us: {refused}")
+        if missing:
+            self.stop()
+            raise BrokerUnreachable(
+                f"the MQTT broker at {self.settings.url} did not answer {missing} connection(s) "
+                f"within {CONNECT_TIMEOUT_S:.0f} s"
+            )
+
+    # -- paho callbacks (called on the I/O thread, or the caller's during connect) ------------
+
+    def _on_connect(
+        self, client: mqtt.Client, conn: _Conn, flags: Any, rc: Any, props: Any
+    ) -> None:
+        with self._cv:
+            if rc.is_failure:
+                conn.refused = str(rc)
+            else:
+                conn.connected = True
+            self._cv.notify_all()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, conn: _Conn, flags: Any, rc: Any, props: Any
+    ) -> None:
+        with self._cv:
+            if conn.connected and not self._stopping:
+                self.errors += 1
+            conn.connected = False
+            self._cv.notify_all()
+
+    def _on_publish(self, client: mqtt.Client, conn: _Conn, mid: int, rc: Any, props: Any) -> None:
+        with self._cv:
+            delivery = conn.waiting.pop(mid, None)
+            if delivery is None:
+                conn.early.add(mid)
+            else:
+                delivery.acked = True
+                self._cv.notify_all()
+
+    def _on_socket_open(self, client: mqtt.Client, conn: _Conn, sock: Any) -> None:
+        conn.sock = sock
+        if self._sel is not None:
+            self._sel.register(sock, selectors.EVENT_READ, conn)
+
+    def _on_socket_close(self, client: mqtt.Client, conn: _Conn, sock: Any) -> None:
+        conn.sock = None
+        if self._sel is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(sock)
+
+    def _on_register_write(self, client: mqtt.Client, conn: _Conn, sock: Any) -> None:
+        if threading.get_ident() != self._io_ident:
+            self._dirty.add(conn)
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._wake_w, b"w")
+
+    def _on_unregister_write(self, client: mqtt.Client, conn: _Conn, sock: Any) -> None:
+        return None
+
+    # -- the I/O thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._io_ident = threading.get_ident()
+        assert self._sel is not None
+        last_misc = time.monotonic()
+        while not self._stopping:
+            for key, mask in self._sel.select(0.05):
+                if key.data is None:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._wake_r, 65536)
+                    continue
+                conn: _Conn = key.data
+                if mask & selectors.EVENT_READ:
+                    self._read(conn)
+                if mask & selectors.EVENT_WRITE:
+                    self._dirty.add(conn)
+            self._flush_dirty()
+            now = time.monotonic()
+            if now - last_misc >= 1.0:
+                last_misc = now
+                self._misc()
+
+    def _read(self, conn: _Conn) -> None:
+        client = conn.client
+        client.loop_read()
+        sock = conn.sock
+        while isinstance(sock, ssl.SSLSocket) and sock.pending():
+            client.loop_read()
+        if client.want_write():
+            self._dirty.add(conn)
+
+    def _flush_dirty(self) -> None:
+        while self._dirty:
+            conn = self._dirty.pop()
+            client = conn.client
+            client.loop_write()
+            if conn.sock is None or self._sel is None:
+                continue
+            events = selectors.EVENT_READ
+            if client.want_write():
+                events |= selectors.EVENT_WRITE
+            with contextlib.suppress(KeyError, ValueError):
+                if self._sel.get_key(conn.sock).events != events:
+                    self._sel.modify(conn.sock, events, conn)
+
+    def _misc(self) -> None:
+        for conn in self._conns:
+            client = conn.client
+            if conn.sock is not None:
+                client.loop_misc()
+                if client.want_write():
+                    self._dirty.add(conn)
+            elif not self._stopping:
+                with contextlib.suppress(OSError, ssl.SSLError):
+                    client.reconnect()
+        self._flush_dirty()
+
+    # -- the Publisher role --------------------------------------------------------------------
+
+    def publish(self, conn: int, topic: str, payload: bytes, qos: int) -> Delivery:
+        """Queue a publish on connection ``conn``; its delivery is acked by the I/O thread."""
+        c = self._conns[conn]
+        delivery = Delivery()
+        info = c.client.publish(topic, payload, qos=qos)
+        rc = info.rc
+        queued = rc == mqtt.MQTT_ERR_SUCCESS or (rc == mqtt.MQTT_ERR_NO_CONN and qos > 0)
+        with self._cv:
+            if not queued:
+                delivery.failed = True
+                self.errors += 1
+            elif info.mid in c.early:
+                c.early.discard(info.mid)
+                delivery.acked = True
+            else:
+                c.waiting[info.mid] = delivery
+        return delivery
+
+    def wait(self, delivery: Delivery, timeout: float) -> bool:
+        with self._cv:
+            return self._cv.wait_for(lambda: delivery.done, timeout)
+
+    def stop(self) -> None:
+        """Send DISCONNECT on every connection, stop the I/O thread, close everything."""
+        for conn in self._conns:
+            if conn.connected:
+                conn.client.disconnect()
+        deadline = time.monotonic() + 2.0
+        while self._thread is not None and time.monotonic() < deadline:
+            if all(c.sock is None for c in self._conns):
+                break
+            time.sleep(0.01)
+        self._stopping = True
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None
+        self._close_all()
+
+    def _close_all(self) -> None:
+        for conn in self._conns:
+            if conn.sock is not None:
+                with contextlib.suppress(OSError):
+                    conn.sock.close()
+                conn.sock = None
+        if self._sel is not None:
+            self._sel.close()
+            self._sel = None
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._wake_r = self._wake_w = -1

@@ -1,0 +1,107 @@
+"""`iotgw cloud`: settings from TOML and the environment, token commands, and `run` as a process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cloud.errors import SettingsError
+from cloud.settings import load_settings
+from simulators.iotgw import main
+from tests.support.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_settings_from_toml_with_env_overrides(tmp_path, monkeypatch):
+    cfg = tmp_path / "cloud.toml"
+    cfg.write_text('data_dir = "d"\n[store]\nkind = "influxdb"\ndatabase = "plant"\n'
+                   'retention_policy = "one year"\n[limits]\nseries_point_budget = 500\n')
+    monkeypatch.setenv("IOTGW_CLOUD_STORE__DATABASE", "from-env")
+    monkeypatch.setenv("IOTGW_CLOUD_SERVER__PORT", "9090")
+    s = load_settings(cfg)
+    assert (s.store.kind, s.store.database, s.store.retention_policy) == (
+        "influxdb", "from-env", "one year")
+    assert (s.server.port, s.limits.series_point_budget) == (9090, 500)
+    assert s.metadata_url() == f"sqlite:///{Path('d') / 'meta.sqlite3'}"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[store]\nkind = 'mysql'\n", "store.kind: Input should be 'sqlite' or 'influxdb'"),
+    ("[limits]\nmax_body_bytes = 5\n", "limits.max_body_bytes: Input should be greater"),
+    ("[stroe]\nkind = 'sqlite'\n", "stroe: Extra inputs are not permitted"),
+    ("[store\n", "not valid TOML"),
+])
+def test_bad_settings_are_one_line_naming_the_key(tmp_path, text, message):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    with pytest.raises(SettingsError) as err:
+        load_settings(cfg)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_token_commands(tmp_path, capsys):
+    cfg = tmp_path / "cloud.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    assert main(["cloud", "token", "create", "--gateway", "plant-7", "--config", str(cfg)]) == 0
+    out = capsys.readouterr()
+    token = out.out.strip()
+    assert token.startswith("iotgw_") and "shown once" in out.err
+    assert main(["cloud", "token", "list", "--config", str(cfg)]) == 0
+    listing = capsys.readouterr().out
+    assert "plant-7" in listing and token not in listing
+    token_id = token.split("_")[1]
+    assert main(["cloud", "token", "revoke", token_id, "--config", str(cfg)]) == 0
+    assert main(["cloud", "token", "revoke", token_id, "--config", str(cfg)]) == 1
+    assert "no active token" in capsys.readouterr().err
+    assert main(["cloud", "token", "list", "--config", str(tmp_path / "missing.toml")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_cloud_run_serves_the_api_as_a_process(tmp_path):
+    port = free_port()
+    cfg = tmp_path / "cloud.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n[server]\nport = {port}\n'
+                   'log_level = "warning"\n')
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    made = subprocess.run([sys.executable, "-m", "simulators.iotgw", "cloud", "token", "create",
+                           "--gateway", "gw", "--config", str(cfg)],
+                          capture_output=True, text=True, env=env, timeout=60, check=True)
+    token = made.stdout.strip()
+    proc = subprocess.Popen([sys.executable, "-m", "simulators.iotgw", "cloud", "run",
+                             "--config", str(cfg), "--host", "127.0.0.1"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.1)
+        body = {"gateway_id": "gw", "batch_id": "b", "readings": [
+            {"device": "d", "sensor": "s", "ts": 1_700_000_000_000, "value": 4.5, "seq": 1}]}
+        r = httpx.post(f"{url}/v1/ingest", json=body, timeout=10,
+                       headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "k"})
+        assert r.status_code == 200 and r.json()["accepted"] == 1
+        s = httpx.get(f"{url}/v1/series", params={"device": "d", "sensor": "s",
+                                                  "start": "1699999999000",
+                                                  "end": "1700000001000", "agg": "last"})
+        assert s.json()["last"] == [4.5]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        proc.stdout.close()
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why.
+    assert proc.returncode in (0, -signal.SIGTERM)
