@@ -21,6 +21,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("cloud", "cloud.cli"),
     ("detect", "gateway.detect.cli"),
     ("sim", "simulators.cli"),
+    ("demo", "simulators.demo"),
 )
 
 
