@@ -176,6 +176,18 @@ class Demo:
                 return
             time.sleep(0.3)
 
+    def promise_line(self) -> str:
+        """Readings the broker acknowledged (manifest) against readings the cloud stored."""
+        from simulators.manifest import expected_readings
+
+        if not self.manifest.exists():
+            return "no messages were published"
+        acked = len(expected_readings(self.manifest))
+        stored = _metrics(f"{self.cloud_url}/metrics").get("iotgw_cloud_ingest_readings_total", 0)
+        verdict = "all stored" if stored >= acked else f"{acked - stored:.0f} not (yet) stored"
+        return (f"{acked} readings acknowledged by the broker, {stored:.0f} stored by the cloud: "
+                f"{verdict}")
+
     def stop(self) -> None:
         for child in reversed(self.children):
             child.stop()
@@ -223,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         demo.drain()
         print(f"final: {demo.status_line()}", flush=True)
+        print(f"check: {demo.promise_line()}", flush=True)
     finally:
         demo.stop()
     print(f"iotgw demo: stopped cleanly; logs and manifest in {data_dir}", flush=True)
