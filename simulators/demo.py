@@ -19,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 from simulators.demo_config import InfluxTarget, cloud_toml, gateway_toml
 from simulators.embedded_broker import EmbeddedBroker
@@ -60,6 +61,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _check_reachable(broker_url: str) -> None:
+    """Fail fast, in one line, when ``--broker`` names a broker nobody answers for."""
+    parts = urlsplit(broker_url)
+    if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+        raise RuntimeError(f"--broker {broker_url!r}: expected mqtt://HOST:PORT")
+    port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=5).close()
+    except OSError as exc:
+        raise RuntimeError(f"cannot reach the MQTT broker at {broker_url} ({exc.strerror or exc});"
+                           " start it or check --broker") from None
+
+
 def _metrics(url: str) -> dict[str, float]:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
@@ -93,6 +107,7 @@ class Demo:
             broker_url = self.broker.url
             self.say(f"  broker   embedded amqtt on {broker_url}")
         else:
+            _check_reachable(broker_url)
             self.say(f"  broker   {broker_url}")
         token = self._start_cloud()
         self._start_gateway(broker_url, token)
