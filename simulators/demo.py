@@ -10,6 +10,7 @@ down cleanly on Ctrl-C or after ``--duration``. Cloud and gateway run as real ch
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import urlsplit
 
 from simulators.demo_config import InfluxTarget, cloud_toml, gateway_toml
@@ -27,6 +29,16 @@ from simulators.processes import ChildFailed, ChildProcess, iotgw_command
 from simulators.prometheus_text import parse_totals
 
 DEMO_FAULTS = "spike=0.004,stuck=0.0005/40,duplicate=0.005,bad-crc=0.002,truncated=0.001"
+
+#: Alert rules the demo installs, so the degrading machine and the injected faults show up as
+#: alerts: a predictive-maintenance forecast on vibration and a burst of edge anomalies.
+DEMO_RULES: tuple[dict[str, object], ...] = (
+    {"name": "bearing wear", "kind": "forecast", "scope": {"sensor": "vibration"},
+     "limit": 10.0, "lookback_s": 120, "horizon_s": 900, "severity": "warning",
+     "message": "{device}: {sensor} reaches {limit:.3g} {unit} in ~{eta_h:.2f} h"},
+    {"name": "anomaly burst", "kind": "anomaly_rate", "window_s": 60, "min_events": 5,
+     "severity": "info", "message": "{device}/{sensor}: edge anomalies keep coming"},
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,9 +56,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--influx-username", default="", metavar="USER")
     p.add_argument("--influx-token", default=os.environ.get("IOTGW_DEMO_INFLUX_TOKEN", ""),
                    metavar="TOKEN", help="(default: $IOTGW_DEMO_INFLUX_TOKEN)")
-    p.add_argument("--devices", type=int, default=20, metavar="N", help="fleet size (default 20)")
-    p.add_argument("--rate", type=float, default=50.0, metavar="MSGS_PER_S",
-                   help="messages per second for the whole fleet (default 50)")
+    p.add_argument("--devices", type=int, default=10, metavar="N", help="fleet size (default 10)")
+    p.add_argument("--rate", type=float, default=100.0, metavar="MSGS_PER_S",
+                   help="messages per second for the whole fleet (default 100)")
     p.add_argument("--format", default="binary",
                    choices=("binary", "json", "senml-json", "senml-cbor"),
                    help="payload encoding the devices use (default binary)")
@@ -72,6 +84,21 @@ def _check_reachable(broker_url: str) -> None:
     except OSError as exc:
         raise RuntimeError(f"cannot reach the MQTT broker at {broker_url} ({exc.strerror or exc});"
                            " start it or check --broker") from None
+
+
+def _post_json(url: str, body: dict[str, object]) -> None:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10):
+        pass
+
+
+def _get_json(url: str) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return json.loads(resp.read())
+    except (OSError, ValueError):
+        return None
 
 
 def _metrics(url: str) -> dict[str, float]:
@@ -132,6 +159,8 @@ class Demo:
         token = (self.dir / "logs" / "token.log").read_text().split()[0]
         cloud = self._child("cloud", "cloud", "run", "--config", str(config))
         cloud.wait_http(f"{self.cloud_url}/readyz")
+        for rule in DEMO_RULES:
+            _post_json(f"{self.cloud_url}/v1/rules", rule)
         store = "SQLite" if self.args.influx_url is None else f"InfluxDB {self.args.influx_url}"
         self.say(f"  cloud    {self.cloud_url}/docs  (store: {store})")
         return token
@@ -171,8 +200,13 @@ class Demo:
             f"buffered {g.get('iotgw_buffer_rows', 0):.0f} rows | "
             f"dead-lettered {g.get('iotgw_dead_letters_total', 0):.0f} | "
             f"anomalies {g.get('iotgw_anomalies_total', 0):.0f} | "
-            f"cloud stored {c.get('iotgw_cloud_ingest_readings_total', 0):.0f} readings"
+            f"cloud stored {c.get('iotgw_cloud_ingest_readings_total', 0):.0f} readings | "
+            f"alerts firing {len(self.firing())}"
         )
+
+    def firing(self) -> list[dict[str, Any]]:
+        alerts = _get_json(f"{self.cloud_url}/v1/alerts?state=firing")
+        return alerts if isinstance(alerts, list) else []
 
     def check_children(self) -> None:
         for child in self.children:
@@ -251,6 +285,9 @@ def run(args: argparse.Namespace) -> int:
         demo.drain()
         print(f"final: {demo.status_line()}", flush=True)
         print(f"check: {demo.promise_line()}", flush=True)
+        order = {"critical": 0, "warning": 1, "info": 2}
+        for alert in sorted(demo.firing(), key=lambda a: order.get(a.get("severity"), 3))[:8]:
+            print(f"alert: [{alert.get('severity')}] {alert.get('message')}", flush=True)
     finally:
         demo.stop()
     print(f"iotgw demo: stopped cleanly; logs and manifest in {data_dir}", flush=True)

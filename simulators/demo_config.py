@@ -37,20 +37,20 @@ def cloud_toml(data_dir: Path, port: int, influx: InfluxTarget | None) -> str:
         "",
         "[store]",
     ]
-    if influx is None:
-        lines.append('kind = "sqlite"')
-    else:
-        lines += [
+    store = ['kind = "sqlite"']
+    if influx is not None:
+        store = [
             'kind = "influxdb"',
             f"url = {_q(influx.url)}",
             f"database = {_q(influx.database)}",
             'precision = "ms"',
         ]
         if influx.token:
-            lines.append(f"token = {_q(influx.token)}")
+            store.append(f"token = {_q(influx.token)}")
         if influx.username:
-            lines += [f"username = {_q(influx.username)}", f"password = {_q(influx.password)}"]
-    return "\n".join(lines) + "\n"
+            store += [f"username = {_q(influx.username)}", f"password = {_q(influx.password)}"]
+    # Scheduled rules (the forecast) are evaluated every few seconds so the demo shows them.
+    return "\n".join([*lines, *store, "", "[alerting]", "evaluate_every_s = 5", ""])
 
 
 def gateway_toml(data_dir: Path, broker_url: str, cloud_url: str, token: str,
