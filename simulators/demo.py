@@ -286,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"final: {demo.status_line()}", flush=True)
         print(f"check: {demo.promise_line()}", flush=True)
         order = {"critical": 0, "warning": 1, "info": 2}
-        for alert in sorted(demo.firing(), key=lambda a: order.get(a.get("severity"), 3))[:8]:
+        for alert in sorted(demo.firing(), key=lambda a: order.get(str(a.get("severity")), 3))[:8]:
             print(f"alert: [{alert.get('severity')}] {alert.get('message')}", flush=True)
     finally:
         demo.stop()
