@@ -75,9 +75,31 @@ def _add_error_handlers(app: FastAPI, retry_after_s: int) -> None:
 
 
 def app_from_environment() -> FastAPI:
-    """The app for uvicorn's factory mode: settings from ``IOTGW_CLOUD_CONFIG`` and the env."""
+    """The app for uvicorn's factory mode: settings from ``IOTGW_CLOUD_CONFIG`` and the env.
+
+    This is the served process (one per worker), so it also tunes the garbage collector.
+    """
     import os
 
     from cloud.settings import load_settings
 
-    return create_app(load_settings(os.environ.get("IOTGW_CLOUD_CONFIG") or None))
+    settings = load_settings(os.environ.get("IOTGW_CLOUD_CONFIG") or None)
+    app = create_app(settings)
+    tune_gc(settings.server.gc_threshold)
+    return app
+
+
+def tune_gc(threshold: int) -> None:
+    """Freeze what is alive now (modules, the app) out of future collections and collect the
+    youngest generation every ``threshold`` new objects (0: leave the collector as it is).
+
+    Only for a process that serves the app: it changes the interpreter's global collector.
+    """
+    if threshold <= 0:
+        return
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    _gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(threshold, gen1, gen2)

@@ -23,7 +23,14 @@ from pydantic import TypeAdapter, ValidationError
 from cloud.errors import CloudError, KeyInFlight, KeyReused, RequestRejected
 from cloud.meta import DeadLetter, DeadLetters, DeviceRegistry, IdempotencyRepo, SeenStream
 from cloud.metrics import Metrics
-from cloud.models import AnomalyIn, IngestEnvelope, ReadingIn, error_reason, utf8_problem
+from cloud.models import (
+    AnomalyIn,
+    IngestEnvelope,
+    ReadingIn,
+    ValidEnvelope,
+    error_reason,
+    utf8_problem,
+)
 from cloud.settings import LimitsSettings
 from cloud.store import AnomalyPoint, Point, Rejection, TimeSeriesStore
 
@@ -78,6 +85,17 @@ def _validate(adapter: TypeAdapter[list[Any]], one: TypeAdapter[Any], entries: l
     return index, good, bad
 
 
+def _fast_parse(raw: bytes) -> ValidEnvelope | None:
+    """The batch, when it is ASCII without escapes (so no name can exceed its byte limit nor
+    hold a lone surrogate) and everything in it is valid; None sends it the slow way."""
+    if not raw.isascii() or b"\\u" in raw:
+        return None
+    try:
+        return ValidEnvelope.model_validate_json(raw)
+    except ValidationError:
+        return None
+
+
 def _byte_limits(index: list[int], good: list[Any], bad: list[Rejection]
                  ) -> tuple[list[int], list[Any], list[Rejection]]:
     """Move entries whose names exceed the data model's UTF-8 byte limits to the rejections."""
@@ -90,6 +108,20 @@ def _byte_limits(index: list[int], good: list[Any], bad: list[Rejection]
         else:
             bad.append(Rejection(i, "invalid", problem))
     return keep_index, keep, bad
+
+
+def _entries(env: IngestEnvelope, raw: bytes) -> tuple[
+        list[int], list[Any], list[Rejection], list[int], list[Any], list[Rejection]]:
+    """Valid readings and anomalies with their indexes in the batch, and the rejections."""
+    if isinstance(env, ValidEnvelope):
+        return (list(range(len(env.readings))), env.readings, [],
+                list(range(len(env.anomalies))), env.anomalies, [])
+    r_index, readings, bad = _validate(_READINGS, _READING, env.readings)
+    a_index, anomalies, bad_a = _validate(_ANOMALIES, _ANOMALY, env.anomalies)
+    if b"\\u" in raw or not raw.isascii():  # only then can 64 characters exceed 64 bytes
+        r_index, readings, bad = _byte_limits(r_index, readings, bad)
+        a_index, anomalies, bad_a = _byte_limits(a_index, anomalies, bad_a)
+    return r_index, readings, bad, a_index, anomalies, bad_a
 
 
 class IngestService:
@@ -138,16 +170,16 @@ class IngestService:
         Idempotency-Key whether or not it is compressed, as long as it sends the same JSON
         (the gateway keeps the serialised batch; hashing a canonical form instead cost a
         third of the ingest time).
+
+        The common body (ASCII, no ``\\u`` escapes, every entry valid) is parsed and
+        validated in one pass into a :class:`ValidEnvelope`, which is ~40% cheaper than
+        ``json.loads`` and validating the objects. Anything else, and any problem, takes the
+        entry-by-entry path, which alone decides statuses and rejection reasons.
         """
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise RequestRejected(400, f"the body is not valid JSON: {exc}") from None
         body_hash = hashlib.sha256(raw).hexdigest()
-        try:
-            env = IngestEnvelope.model_validate(data)
-        except ValidationError as exc:
-            raise RequestRejected(422, f"invalid batch: {error_reason(exc)}") from None
+        env: IngestEnvelope | None = _fast_parse(raw)
+        if env is None:
+            env = self._slow_parse(raw)
         if env.gateway_id != token_gateway:
             raise RequestRejected(403, f"the token belongs to gateway {token_gateway!r}, "
                                        f"not {env.gateway_id!r}")
@@ -158,6 +190,17 @@ class IngestService:
             raise RequestRejected(413, f"{len(env.anomalies)} anomalies; the limit per batch is "
                                        f"{self.limits.max_anomalies_per_batch}")
         return env, body_hash
+
+    @staticmethod
+    def _slow_parse(raw: bytes) -> IngestEnvelope:
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise RequestRejected(400, f"the body is not valid JSON: {exc}") from None
+        try:
+            return IngestEnvelope.model_validate(data)
+        except ValidationError as exc:
+            raise RequestRejected(422, f"invalid batch: {error_reason(exc)}") from None
 
     def ingest(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
         """Handle one decompressed body; raises CloudError subclasses the API maps to statuses."""
@@ -187,7 +230,7 @@ class IngestService:
             if not self._slots.acquire(blocking=False):
                 raise RequestRejected(429, "too many ingest requests in progress; retry later")
             try:
-                body, stored_batch = self._store(env, b"\\u" in raw or not raw.isascii())
+                body, stored_batch = self._store(env, raw)
             finally:
                 self._slots.release()
         except BaseException:
@@ -197,12 +240,8 @@ class IngestService:
         self._notify(stored_batch)
         return IngestOutcome(200, body)
 
-    def _store(self, env: IngestEnvelope, non_ascii: bool) -> tuple[str, StoredBatch]:
-        r_index, readings, bad = _validate(_READINGS, _READING, env.readings)
-        a_index, anomalies, bad_a = _validate(_ANOMALIES, _ANOMALY, env.anomalies)
-        if non_ascii:  # only then can a name of <= 64 characters exceed 64 bytes
-            r_index, readings, bad = _byte_limits(r_index, readings, bad)
-            a_index, anomalies, bad_a = _byte_limits(a_index, anomalies, bad_a)
+    def _store(self, env: IngestEnvelope, raw: bytes) -> tuple[str, StoredBatch]:
+        r_index, readings, bad, a_index, anomalies, bad_a = _entries(env, raw)
         points = [Point(r["device"], r["sensor"], r["ts"], float(r["value"]), r["seq"],
                         r.get("unit"), r.get("quality", 0), r.get("site")) for r in readings]
         apoints = [AnomalyPoint(a["device"], a["sensor"], a["ts"], a["value"], a["score"],
@@ -217,7 +256,7 @@ class IngestService:
                   for r in result.anomalies_rejected]
         bad.sort(key=lambda r: r.index)
         bad_a.sort(key=lambda r: r.index)
-        self._dead_letter(env, bad, bad_a)
+        self._dead_letter(env, raw, bad, bad_a)
         if result.rejected:
             refused = {r.index for r in result.rejected}
             points = [p for i, p in enumerate(points) if i not in refused]
@@ -235,8 +274,12 @@ class IngestService:
         return body, StoredBatch(env.gateway_id, env.batch_id, int(time.time() * 1000), points,
                                  apoints, bad)
 
-    def _dead_letter(self, env: IngestEnvelope, bad: list[Rejection],
+    def _dead_letter(self, env: IngestEnvelope, raw: bytes, bad: list[Rejection],
                      bad_a: list[Rejection]) -> None:
+        if not bad and not bad_a:
+            return
+        if isinstance(env, ValidEnvelope):  # keep the entries as sent, not as validated
+            env = IngestEnvelope.model_validate(json.loads(raw))
         entries = [DeadLetter("reading", r.index, r.code, r.reason, env.readings[r.index])
                    for r in bad]
         entries += [DeadLetter("anomaly", r.index, r.code, r.reason, env.anomalies[r.index])

@@ -65,6 +65,14 @@ class IngestEnvelope(BaseModel):
     anomalies: list[Any] = Field(default_factory=list)
 
 
+class ValidEnvelope(IngestEnvelope):
+    """A batch whose every entry is valid, parsed and validated in one pass (the fast path of
+    ingest; any problem sends the body down the entry-by-entry path instead)."""
+
+    readings: list[ReadingIn]
+    anomalies: list[AnomalyIn] = Field(default_factory=list)
+
+
 class IngestBatch(BaseModel):
     """``POST /v1/ingest`` body (JSON, optionally ``Content-Encoding: gzip``)."""
 

@@ -7,16 +7,23 @@ their services here and are started and stopped with the rest.
 
 from __future__ import annotations
 
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+
 from cloud.alerting.clock import Clock
 from cloud.alerting.db import LazyEngine
 from cloud.alerting.service import Alerting
 from cloud.alerting.source import StoreSeriesSource
+from cloud.errors import MetadataError
 from cloud.ingest import IngestService
 from cloud.meta import DeadLetters, DeviceRegistry, IdempotencyRepo, MetaDB, TokenRepo
 from cloud.metrics import Metrics
 from cloud.query import QueryService
 from cloud.settings import CloudSettings
 from cloud.store import TimeSeriesStore, create_store
+
+log = logging.getLogger(__name__)
 
 
 class Services:
@@ -32,7 +39,7 @@ class Services:
         self.tokens = TokenRepo(self.meta)
         self.idempotency = IdempotencyRepo(self.meta, limits.inflight_lease_s,
                                            limits.idempotency_ttl_s)
-        self.devices = DeviceRegistry(self.meta)
+        self.devices = DeviceRegistry(self.meta, settings.metadata.registry_flush_s)
         self.alerting = Alerting(settings.alerting, LazyEngine(lambda: self.meta.engine),
                                  StoreSeriesSource(self.store), clock)
         self.dead_letters = DeadLetters(self.meta)
@@ -54,4 +61,8 @@ class Services:
     def stop(self) -> None:
         self.alerting.stop()
         self.store.stop()
+        try:
+            self.devices.flush()
+        except (SQLAlchemyError, MetadataError):  # the database is gone, these updates too
+            log.exception("could not write the pending device registry updates")
         self.meta.stop()

@@ -18,10 +18,11 @@ from importlib import metadata
 
 #: (group name, module that provides ``register``), in the order ``--help`` lists them.
 GROUPS: tuple[tuple[str, str], ...] = (
-    ("cloud", "cloud.cli"),
-    ("detect", "gateway.detect.cli"),
     ("gateway", "gateway.cli"),
+    ("cloud", "cloud.cli"),
     ("sim", "simulators.cli"),
+    ("detect", "gateway.detect.cli"),
+    ("demo", "simulators.demo"),
 )
 
 

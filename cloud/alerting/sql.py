@@ -7,6 +7,7 @@ time, so a guarded single-statement ``UPDATE`` is the equivalent there.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,13 +34,21 @@ def increment(
     """
     if not rows:
         return
-    module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = _increment_stmt(table, conn.dialect.name, tuple(key), tuple(counts))
+    conn.execute(stmt, _in_key_order(rows, key))
+
+
+@functools.lru_cache(maxsize=64)
+def _increment_stmt(table: Table, dialect: str, key: tuple[str, ...],
+                    counts: tuple[str, ...]) -> Any:
+    """One statement object per shape: SQLAlchemy then reuses its cache key and compiled
+    form instead of rebuilding both on every batch."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
     stmt = module.insert(table)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=list(key),
         set_={name: table.c[name] + stmt.excluded[name] for name in counts},
     )
-    conn.execute(stmt, _in_key_order(rows, key))
 
 
 def upsert(
@@ -49,12 +58,18 @@ def upsert(
     """Insert ``rows``; on a primary-key conflict overwrite the ``update`` columns."""
     if not rows:
         return
-    module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = _upsert_stmt(table, conn.dialect.name, tuple(key), tuple(update))
+    conn.execute(stmt, _in_key_order(rows, key))
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_stmt(table: Table, dialect: str, key: tuple[str, ...],
+                 update: tuple[str, ...]) -> Any:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
     stmt = module.insert(table)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=list(key), set_={name: stmt.excluded[name] for name in update}
     )
-    conn.execute(stmt, _in_key_order(rows, key))
 
 
 def _in_key_order(rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> list[Any]:

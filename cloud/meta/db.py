@@ -48,8 +48,11 @@ class MetaDB:
         if self._engine is not None:
             return
         url = make_url(self.url)
-        kwargs: dict[str, Any] = {"echo": self.echo, "pool_pre_ping": True}
-        if url.get_backend_name() == "sqlite":
+        # A pre-ping finds server connections that went stale; a SQLite file has none, and
+        # the extra ``SELECT 1`` per transaction cost ~2% of ingest.
+        sqlite_url = url.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"echo": self.echo, "pool_pre_ping": not sqlite_url}
+        if sqlite_url:
             if url.database and url.database != ":memory:":
                 Path(url.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}

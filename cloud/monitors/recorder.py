@@ -9,16 +9,23 @@ batch, all upserts, so several replicas can record side by side.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, tuple_
+from sqlalchemy import Connection, bindparam, insert, select
 
 from cloud.alerting.db import Database
 from cloud.alerting.listener import AnomalyLike, ReadingLike
 from cloud.alerting.sql import increment, retrying, upsert
 from cloud.alerting.tables import anomaly_buckets, schema_changes, sla_buckets, stream_stats
 from cloud.alerting.tables import volume_buckets as t_volume
+
+_STREAMS_OF = select(stream_stats).where(
+    stream_stats.c.device.in_(bindparam("devices", expanding=True)))
+_DEVICE = attrgetter("device")
+_TS = attrgetter("ts_ms")
 
 
 def value_type(value: object) -> str:
@@ -67,11 +74,9 @@ class IngestRecorder:
                  "requests_failed": int(not ok), "readings": 0, "on_time": 0}])
 
     def _volume(self, conn: Connection, readings: Sequence[ReadingLike], now: int) -> None:
-        per_device: dict[str, int] = {}
-        on_time = 0
-        for r in readings:
-            per_device[r.device] = per_device.get(r.device, 0) + 1
-            on_time += now - r.ts_ms <= self._sla_ms
+        # Counted in C (map/Counter/sum): a batch holds thousands of readings.
+        per_device = Counter(map(_DEVICE, readings))
+        on_time = sum(map((now - self._sla_ms).__le__, map(_TS, readings)))
         bucket = self.bucket(now)
         increment(conn, t_volume, ("device", "bucket_ms"), ("readings",), [
             {"device": device, "bucket_ms": bucket, "readings": count}
@@ -82,13 +87,17 @@ class IngestRecorder:
 
     def _streams(self, conn: Connection, readings: Sequence[ReadingLike], now: int) -> None:
         latest: dict[tuple[str, str], ReadingLike] = {}
+        get_latest = latest.get
         for r in readings:
             key = (r.device, r.sensor)
-            if key not in latest or r.ts_ms >= latest[key].ts_ms:
+            cur = get_latest(key)
+            if cur is None or r.ts_ms >= cur.ts_ms:
                 latest[key] = r
-        c = stream_stats.c
-        known = {(row.device, row.sensor): row._mapping for row in conn.execute(
-            select(stream_stats).where(tuple_(c.device, c.sensor).in_(list(latest))))}
+        # By device, then narrowed here: an IN of a few plain names is one cached statement,
+        # where an IN of (device, sensor) pairs cost ~10% of ingest to build and render.
+        devices = sorted({device for device, _sensor in latest})
+        known = {key: row._mapping for row in conn.execute(_STREAMS_OF, {"devices": devices})
+                 if (key := (row.device, row.sensor)) in latest}
         rows, changes = [], []
         for key, r in latest.items():
             old: Any = known.get(key)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -37,28 +38,70 @@ class _Batch:
     contiguous, each in time order), so a rule classifies the whole batch in one numpy call."""
 
     def __init__(self, readings: Sequence[ReadingLike]) -> None:
+        self.refs: list[SeriesRef] = []
+        self.units: list[str] = []
+        self._keys: dict[int, str] = {}
+        values = list(map(_VALUE, readings))
+        if bool in set(map(type, values)):
+            self._group_in_python(readings)
+        else:
+            self._group_with_numpy(readings, values)
+        self.ends = np.append(self.starts[1:], len(self.ts)).astype(np.int64)
+
+    def key(self, i: int) -> str:
+        """Stream ``i``'s open-alert key (without the rule id), made when first asked for:
+        with no open alert anywhere, no stream needs one."""
+        key = self._keys.get(i)
+        if key is None:
+            key = self._keys[i] = open_key("", self.refs[i])
+        return key
+
+    def _add(self, r: ReadingLike) -> None:
+        """A stream's entry, named after its newest reading ``r``."""
+        self.refs.append(SeriesRef(r.device, r.sensor, r.site))
+        self.units.append(r.unit or "")
+
+    def _group_with_numpy(self, readings: Sequence[ReadingLike], values: list[Any]) -> None:
+        """No booleans: every reading counts. Streams in order of first appearance, each
+        sorted by time, ties in arrival order (a stable lexsort), all in C."""
+        n = len(values)
+        keys = list(map(_STREAM, readings))
+        ids: dict[tuple[str, str], int] = dict.fromkeys(keys, 0)
+        for i, key in enumerate(ids):
+            ids[key] = i
+        group = np.fromiter(map(ids.__getitem__, keys), dtype=np.int64, count=n)
+        ts = np.fromiter(map(_TS, readings), dtype=np.int64, count=n)
+        order = np.lexsort((ts, group))
+        counts = np.bincount(group, minlength=len(ids))
+        ends = np.cumsum(counts)
+        self.starts = (ends - counts).astype(np.int64)
+        self.ts = ts[order]
+        self.values = np.array(values, dtype=np.float64)[order]
+        for last in order[ends - 1].tolist():
+            self._add(readings[last])
+
+    def _group_in_python(self, readings: Sequence[ReadingLike]) -> None:
+        """With booleans among the values: they are left out (a threshold needs a number)."""
         groups: dict[tuple[str, str], list[ReadingLike]] = {}
         for r in readings:
             if not isinstance(r.value, bool):
                 groups.setdefault((r.device, r.sensor), []).append(r)
-        self.refs: list[SeriesRef] = []
-        self.units: list[str] = []
-        self.keys: list[str] = []
         ordered: list[ReadingLike] = []
         starts: list[int] = []
-        for (device, sensor), rs in groups.items():
+        for rs in groups.values():
             rs.sort(key=lambda r: r.ts_ms)
             starts.append(len(ordered))
             ordered += rs
-            ref = SeriesRef(device, sensor, rs[-1].site)
-            self.refs.append(ref)
-            self.units.append(rs[-1].unit or "")
-            self.keys.append(open_key("", ref))
+            self._add(rs[-1])
         self.starts = np.array(starts, dtype=np.int64)
-        self.ends = np.append(self.starts[1:], len(ordered)).astype(np.int64)
         self.ts = np.fromiter((r.ts_ms for r in ordered), dtype=np.int64, count=len(ordered))
         self.values = np.fromiter((float(r.value) for r in ordered), dtype=np.float64,
                                   count=len(ordered))
+
+
+_VALUE = attrgetter("value")
+_TS = attrgetter("ts_ms")
+_STREAM = attrgetter("device", "sensor")
 
 
 def run_points(ts: np.ndarray, states: np.ndarray) -> np.ndarray:
@@ -144,7 +187,7 @@ class RuleEvaluator:
         active = np.maximum.reduceat(states == 1, batch.starts)
         extra = rule.fields()
         for i in in_scope:
-            state = opened.get(rule_id + batch.keys[i])
+            state = opened.get(rule_id + batch.key(i)) if opened else None
             if state is None and not active[i]:
                 continue
             a, b = int(batch.starts[i]), int(batch.ends[i])

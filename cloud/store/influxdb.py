@@ -33,7 +33,7 @@ from cloud.store.lineprotocol import (
     ANOMALIES,
     READINGS,
     anomaly_line,
-    reading_line,
+    reading_lines,
 )
 
 _QL_AGG = {
@@ -48,6 +48,10 @@ _REASONS = (
     ("max-values-per-tag", "cardinality_limit"),
     ("max-series-per-database", "cardinality_limit"),
 )
+
+
+#: Escaped series prefixes kept between writes (names are escaped and checked once each).
+_SERIES_CACHE_MAX = 100_000
 
 
 class DatabaseMissing(StoreUnavailable):
@@ -66,6 +70,7 @@ class InfluxDBStore:
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
         self._client: httpx.Client | None = None
+        self._series: dict[tuple[str, str, str | None], str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -114,41 +119,40 @@ class InfluxDBStore:
     def write(self, points: Sequence[Point], anomalies: Sequence[AnomalyPoint]) -> WriteResult:
         result = WriteResult()
         prec = self.settings.precision
-        lines: list[tuple[str, int, str]] = []  # (kind, index, line)
-        series: dict[tuple[str, str, str | None], str] = {}
-        for i, p in enumerate(points):
-            try:
-                lines.append(("r", i, reading_line(p, prec, series)))
-            except UnwritableName as exc:
-                result.rejected.append(Rejection(i, "bad_name", str(exc)))
+        if len(self._series) > _SERIES_CACHE_MAX:
+            self._series.clear()
+        lines, index, bad = reading_lines(points, prec, self._series)
+        result.rejected += [Rejection(i, "bad_name", why) for i, why in bad]
+        n_readings = len(lines)
         for i, a in enumerate(anomalies):
             try:
-                lines.append(("a", i, anomaly_line(a, prec)))
+                lines.append(anomaly_line(a, prec))
+                index.append(i)
             except UnwritableName as exc:
                 result.anomalies_rejected.append(Rejection(i, "bad_name", str(exc)))
         size = self.settings.batch_size
         for start in range(0, len(lines), size):
-            for kind, idx, code, reason in self._write_chunk(lines[start:start + size]):
-                target = result.rejected if kind == "r" else result.anomalies_rejected
-                target.append(Rejection(idx, code, reason))
+            for pos, code, reason in self._write_chunk(lines, start, min(start + size, len(lines))):
+                target = result.rejected if pos < n_readings else result.anomalies_rejected
+                target.append(Rejection(index[pos], code, reason))
         result.rejected.sort(key=lambda r: r.index)
         result.anomalies_rejected.sort(key=lambda r: r.index)
         return result
 
-    def _write_chunk(self, chunk: list[tuple[str, int, str]]) -> list[tuple[str, int, str, str]]:
-        """Write lines; on a partial write, bisect to find the refused ones."""
-        if not chunk:
+    def _write_chunk(self, lines: list[str], start: int, end: int) -> list[tuple[int, str, str]]:
+        """Write ``lines[start:end]``; on a partial write, bisect to find the refused ones
+        (returned as positions in ``lines`` with a code and a reason)."""
+        if start >= end:
             return []
-        status, message = self._post_lines("\n".join(line for _k, _i, line in chunk))
+        status, message = self._post_lines("\n".join(lines[start:end]))
         if status == 204:
             return []
         if status not in (400, 413):
             raise StoreUnavailable(f"InfluxDB /write answered {status}: {message}")
-        if len(chunk) == 1:
-            kind, idx, _line = chunk[0]
-            return [(kind, idx, _code(message), f"InfluxDB refused the point: {message}")]
-        mid = len(chunk) // 2
-        return self._write_chunk(chunk[:mid]) + self._write_chunk(chunk[mid:])
+        if end - start == 1:
+            return [(start, _code(message), f"InfluxDB refused the point: {message}")]
+        mid = (start + end) // 2
+        return self._write_chunk(lines, start, mid) + self._write_chunk(lines, mid, end)
 
     def _post_lines(self, body: str) -> tuple[int, str]:
         try:

@@ -10,11 +10,14 @@ sensors. No tag and field share a name (InfluxDB 3 rejects that). See docs/schem
 
 from __future__ import annotations
 
-from cloud.store.base import AnomalyPoint, Point, check_name
+from collections.abc import Sequence
+
+from cloud.store.base import AnomalyPoint, Point, UnwritableName, check_name
 from cloud.store.escaping import field_string, tag_escape
 
 READINGS = "readings"
 ANOMALIES = "anomalies"
+_COMMON = "%s value=%r,seq=%di,quality=%di %d"
 _SCALE = {"ms": (1, 1), "s": (1, 1000), "u": (1000, 1), "ns": (1_000_000, 1)}
 
 
@@ -41,6 +44,16 @@ def _series(p: Point) -> str:
     return READINGS + tags
 
 
+def _fields(p: Point) -> str:
+    fields = f"value={float(p.value)!r}"
+    if p.seq is not None:
+        fields += f",seq={int(p.seq)}i"
+    fields += f",quality={int(p.quality)}i"
+    if p.unit:
+        fields += f",unit={field_string(p.unit)}"
+    return fields
+
+
 def reading_line(p: Point, precision: str, series: dict[tuple[str, str, str | None], str]
                  | None = None) -> str:
     """One reading as a line; raises :class:`UnwritableName` for names it cannot carry.
@@ -53,13 +66,47 @@ def reading_line(p: Point, precision: str, series: dict[tuple[str, str, str | No
     else:
         key = (p.device, p.sensor, p.site)
         prefix = series.get(key) or series.setdefault(key, _series(p))
-    fields = f"value={float(p.value)!r}"
-    if p.seq is not None:
-        fields += f",seq={int(p.seq)}i"
-    fields += f",quality={int(p.quality)}i"
-    if p.unit:
-        fields += f",unit={field_string(p.unit)}"
-    return f"{prefix} {fields} {to_precision(p.ts_ms, precision)}"
+    return f"{prefix} {_fields(p)} {to_precision(p.ts_ms, precision)}"
+
+
+def reading_lines(points: Sequence[Point], precision: str,
+                  series: dict[tuple[str, str, str | None], str]
+                  ) -> tuple[list[str], list[int], list[tuple[int, str]]]:
+    """Many readings as lines: ``(lines, their indexes in points, [(index, why unwritable)])``.
+
+    The same lines as :func:`reading_line`, built in one pass: the escaped prefix comes from
+    ``series`` (escaped and checked once per series), and the common reading (a ``seq``, no
+    ``unit``) is one formatting operation.
+
+    >>> pts = [Point("a b", "t", 5000, 1, seq=2), Point("", "t", 5, 1.5)]
+    >>> lines, index, bad = reading_lines(pts, "s", {})
+    >>> lines, index, bad[0][0]
+    (['readings,device=a\\\\ b,sensor=t value=1.0,seq=2i,quality=0i 5'], [0], 1)
+    """
+    mul, div = _SCALE[precision]
+    scaled = (mul, div) != (1, 1)
+    lines: list[str] = []
+    index: list[int] = []
+    bad: list[tuple[int, str]] = []
+    get = series.get
+    for i, p in enumerate(points):
+        key = (p.device, p.sensor, p.site)
+        prefix = get(key)
+        if prefix is None:
+            try:
+                prefix = series[key] = _series(p)
+            except UnwritableName as exc:
+                bad.append((i, str(exc)))
+                continue
+        ts = p.ts_ms * mul // div if scaled else p.ts_ms
+        if p.seq is not None and not p.unit:
+            # %-formatting: ``%d`` truncates like int() and is ~20% cheaper than f-strings
+            # calling int() three times here.
+            lines.append(_COMMON % (prefix, float(p.value), p.seq, p.quality, ts))
+        else:
+            lines.append(f"{prefix} {_fields(p)} {int(ts)}")
+        index.append(i)
+    return lines, index, bad
 
 
 def anomaly_line(a: AnomalyPoint, precision: str) -> str:

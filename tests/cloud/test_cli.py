@@ -105,3 +105,23 @@ def test_cloud_run_serves_the_api_as_a_process(tmp_path):
         proc.stdout.close()
     # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells why.
     assert proc.returncode in (0, -signal.SIGTERM)
+
+
+def test_served_workers_tune_the_garbage_collector():
+    import gc
+
+    from cloud.app import tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc(0)  # 0 leaves the collector alone
+        assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+        tune_gc(12_345)
+        assert gc.get_threshold() == (12_345, *before[1:])
+        assert gc.get_freeze_count() > 0  # the start-up heap is out of collections
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+    assert load_settings(None).server.gc_threshold == 20_000
+    with pytest.raises(SettingsError, match=r"server\.gc_threshold"):
+        load_settings(None, server={"gc_threshold": -1})

@@ -127,3 +127,55 @@ def test_replicas_creating_the_tables_at_once(kind, request, tmp_path):
     finally:
         for db in dbs:
             db.stop()
+
+
+def _registry_rows(meta) -> tuple[list, list]:
+    from cloud.meta.devices import device_sensors, devices
+
+    with meta.engine.connect() as conn:
+        devs = [(r.device, r.site, r.gateway_id, r.last_ts_ms)
+                for r in conn.execute(select(devices).order_by(devices.c.device))]
+        sens = [tuple(r) for r in conn.execute(
+            select(device_sensors).order_by(device_sensors.c.device, device_sensors.c.sensor))]
+    return devs, sens
+
+
+def test_registry_merging_updates_ends_where_writing_each_batch_ends(meta, tmp_path):
+    batches = [
+        ("gw", [SeenStream("d1", "t", 2000, "site-a", "Cel"), SeenStream("d1", "h", 1500)]),
+        ("gw", [SeenStream("d1", "t", 1000, None, None), SeenStream("d1", "h", 1800, "b")]),
+        ("gw2", [SeenStream("d1", "t", 2500, None, "K")]),
+        ("gw2", [SeenStream("d1", "h", 1700, None, "%")]),
+    ]
+    lazy = DeviceRegistry(meta, flush_every_s=3600)
+    lazy.record(*batches[0])  # new streams: written at once
+    assert [d.last_ts_ms for d in DeviceRegistry(meta).list()] == [2000]
+    for gw, seen in batches[1:]:
+        lazy.record(gw, seen)  # known streams: merged, not written yet
+    assert _registry_rows(meta)[0] == [("d1", "site-a", "gw", 2000)]
+    lazy.flush()
+    merged = _registry_rows(meta)
+
+    other = MetaDB(f"sqlite:///{tmp_path / 'each.sqlite3'}")
+    other.start()
+    try:
+        eager = DeviceRegistry(other)
+        for gw, seen in batches:
+            eager.record(gw, seen)
+        assert merged == _registry_rows(other)
+    finally:
+        other.stop()
+    assert merged[0] == [("d1", "b", "gw2", 2500)]
+    assert [(s[1], s[2], s[3]) for s in merged[1]] == [("h", "%", 1800), ("t", "K", 2500)]
+
+
+def test_registry_lists_what_is_pending_and_writes_new_streams_at_once(meta):
+    lazy = DeviceRegistry(meta, flush_every_s=3600)
+    lazy.record("gw", [SeenStream("d1", "t", 1000)])
+    lazy.record("gw", [SeenStream("d1", "t", 3000)])
+    assert [d.last_ts_ms for d in DeviceRegistry(meta).list()] == [1000]  # another process
+    lazy.record("gw", [SeenStream("d2", "t", 10)])  # a new device: everything pending goes
+    assert [(d.device, d.last_ts_ms) for d in DeviceRegistry(meta).list()] == [
+        ("d1", 3000), ("d2", 10)]
+    lazy.record("gw", [SeenStream("d2", "t", 20)])
+    assert [d.last_ts_ms for d in lazy.list()] == [3000, 20]  # list() writes what is pending
