@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         # A fresh gateway, cloud and database per rate: the simulator's seqs restart each run.
-        for n, rate in enumerate(int(r) for r in args.rates.split(",")):
+        for n, rate in enumerate(int(r) for r in args.rates.split(",") if r.strip()):
             with running_stack(work, broker, influx, f"r{n}") as stack:
                 results.append(run_rate(stack, rate, args, n))
         if args.soak:

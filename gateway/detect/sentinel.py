@@ -28,6 +28,11 @@ from gateway.detect.base import BaseDetector
 from gateway.detect.likelihood import AnomalyLikelihood
 
 _DAY_MS = 86_400_000
+#: A transition (a, b) is kept as the one int ``a * _SPAN + b`` (bins clamped to +-_SPAN/2):
+#: an int key costs about half a tuple of two ints, and there are up to
+#: ``max_transitions`` of them per stream.
+_SPAN = 1 << 32
+_BIN_LIMIT = (_SPAN >> 1) - 1
 
 
 class SentinelDetector(BaseDetector):
@@ -42,7 +47,7 @@ class SentinelDetector(BaseDetector):
 
     name: ClassVar[str] = "sentinel"
     default_threshold: ClassVar[float] = 0.5
-    state_version: ClassVar[int] = 3
+    state_version: ClassVar[int] = 4
 
     def __init__(
         self,
@@ -81,7 +86,7 @@ class SentinelDetector(BaseDetector):
         self.origin = 0.0
         self.resolution = 0.0
         self.prev_bin: int | None = None
-        self.counts: dict[tuple[int, int], float] = {}
+        self.counts: dict[int, float] = {}  # transition a * _SPAN + b -> count
         self.totals: dict[int, float] = {}
         self.slot_mean = [0.0] * day_slots
         self.slot_dev = [0.0] * day_slots
@@ -110,7 +115,8 @@ class SentinelDetector(BaseDetector):
     def _bin(self, value: float) -> int | None:
         if self.resolution <= 0.0:
             return None
-        return math.floor((value - self.origin) / self.resolution)
+        b = math.floor((value - self.origin) / self.resolution)
+        return b if -_BIN_LIMIT <= b <= _BIN_LIMIT else max(-_BIN_LIMIT, min(_BIN_LIMIT, b))
 
     def _sequence(self, value: float) -> float:
         b = self._bin(value)
@@ -119,7 +125,7 @@ class SentinelDetector(BaseDetector):
         total = self.totals.get(self.prev_bin, 0.0)
         if total <= 0.0:
             return 1.0
-        return 1.0 - self.counts.get((self.prev_bin, b), 0.0) / total
+        return 1.0 - self.counts.get(self.prev_bin * _SPAN + b, 0.0) / total
 
     def _slot(self, ts_ms: int) -> int:
         return (ts_ms % _DAY_MS) * self.day_slots // _DAY_MS
@@ -211,7 +217,7 @@ class SentinelDetector(BaseDetector):
         self.slot_n[s] += 1
 
     def _count(self, a: int, b: int) -> None:
-        key = (a, b)
+        key = a * _SPAN + b
         if key not in self.counts and len(self.counts) >= self.max_transitions:
             self._decay()
         self.counts[key] = self.counts.get(key, 0.0) + 1.0
@@ -222,7 +228,8 @@ class SentinelDetector(BaseDetector):
         keep = sorted(self.counts.items(), key=lambda kc: (-kc[1], kc[0]))
         self.counts = {k: c / 2 for k, c in keep[: self.max_transitions // 2]}
         totals: dict[int, float] = {}
-        for (a, _), c in self.counts.items():
+        for key, c in self.counts.items():
+            a = _source(key)
             totals[a] = totals.get(a, 0.0) + c
         self.totals = totals
 
@@ -232,6 +239,13 @@ class SentinelDetector(BaseDetector):
             return None
         margin = (self.high - self.low) * self.tolerance
         return (self.low - margin, self.high + margin)
+
+
+def _source(key: int) -> int:
+    """The bin a transition key ``a * _SPAN + b`` starts from (``b`` may be negative)."""
+    low = key % _SPAN
+    b = low if low <= _BIN_LIMIT else low - _SPAN
+    return (key - b) // _SPAN
 
 
 def _check(ok: bool, what: str) -> None:
