@@ -64,8 +64,15 @@ def _light(out: Path, every: float) -> None:
             "uordblks", "fordblks", "keepcost")]
 
     libc.mallinfo2.restype = Mallinfo2
+    trim = bool(os.environ.get("MEMTRACE_TRIM"))
     while True:
         rss = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGESIZE")
+        if trim:  # what the allocator holds but does not use: RSS before and after a trim
+            libc.malloc_trim(0)
+            after = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGESIZE")
+            with out.open("a", encoding="utf-8") as f:
+                f.write(f"trim {rss / 2**20:7.1f} -> {after / 2**20:7.1f} MB\n")
+            rss = after
         mi = libc.mallinfo2()
         sq = sqlite.sqlite3_memory_used() if sqlite is not None else -1
         line = (f"{time.strftime('%H:%M:%S')} rss {rss / 2**20:7.1f} MB  malloc arena "

@@ -54,7 +54,7 @@ class SentinelDetector(BaseDetector):
         tolerance: float = 0.05,
         bins: int = 10,
         calibrate: int = 300,
-        max_transitions: int = 300,
+        max_transitions: int = 64,
         day_slots: int = 24,
         slot_alpha: float = 0.05,
         stuck_min: int = 20,
