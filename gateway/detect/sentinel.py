@@ -2,8 +2,11 @@
 
 Cheap parts, pure Python floats and bounded containers, no per-reading numpy:
 
-1. **Spatial novelty**: a value more than ``tolerance`` x the seen range beyond the lowest or
-   highest value seen so far scores 1.0 (the "spatial anomaly" of Numenta's NAB detector).
+1. **Spatial novelty**: a value beyond the lowest or highest value seen so far by more than
+   ``tolerance`` x the seen range (the "spatial anomaly" of Numenta's NAB detector) *and* more
+   than ``noise_margin`` x the typical step between readings scores 1.0. The second margin
+   keeps measurement noise from alarming while the seen range is still narrow (a young stream
+   sampled fast has seen only its noise).
 2. **Stuck sensor**: a run of identical readings ``stuck_factor`` x longer than any completed run
    before it (and at least ``stuck_min`` long) scores 1.0.
 3. **Raw surprise** of each reading, of two kinds:
@@ -42,7 +45,7 @@ class SentinelDetector(BaseDetector):
 
     name: ClassVar[str] = "sentinel"
     default_threshold: ClassVar[float] = 0.5
-    state_version: ClassVar[int] = 3
+    state_version: ClassVar[int] = 4
 
     def __init__(
         self,
@@ -60,11 +63,20 @@ class SentinelDetector(BaseDetector):
         average: int = 10,
         min_fit: int = 200,
         silent: int = 300,
+        noise_margin: float = 4.0,
+        step_alpha: float = 0.01,
+        level_alpha: float = 0.1,
     ) -> None:
         _check(bins >= 1 and calibrate >= 2 and history >= 10 and average >= 1, "sizes too small")
         _check(tolerance >= 0 and 0.0 <= damp <= 1.0 and 0 < slot_alpha <= 1, "rate out of range")
         _check(day_slots >= 0 and refractory >= 0 and min_fit >= 2, "counts must be positive")
+        _check(noise_margin >= 0 and 0 < step_alpha <= 1, "noise margin out of range")
         self.silent = silent
+        self.noise_margin = noise_margin
+        self.step_alpha = step_alpha
+        self.typical_step = 0.0  # mean absolute step between consecutive learned readings
+        self.level = 0.0  # short exponential average of the learned readings
+        self.level_alpha = level_alpha
         self.tolerance = tolerance
         self.bins = bins
         self.calibrate = calibrate
@@ -100,7 +112,9 @@ class SentinelDetector(BaseDetector):
         if self.n < 2 or self.high <= self.low:
             return False
         margin = (self.high - self.low) * self.tolerance
-        return value > self.high + margin or value < self.low - margin
+        if not (value > self.high + margin or value < self.low - margin):
+            return False
+        return abs(value - self.level) > self.noise_margin * self.typical_step
 
     def _stuck(self, value: float) -> bool:
         if self.last is None or value != self.last or self.high <= self.low:
@@ -158,6 +172,12 @@ class SentinelDetector(BaseDetector):
         """Update every part with a normal reading."""
         self._after(self.score_one(value, ts_ms))
         seq, tod = self._sequence(value), self._time_of_day(value, ts_ms)
+        if self.last is not None:
+            rate = max(self.step_alpha, 1.0 / (self.n + 1))
+            self.typical_step += rate * (abs(value - self.last) - self.typical_step)
+            self.level += self.level_alpha * (value - self.level)
+        else:
+            self.level = value
         self.n += 1
         self.low = min(self.low, value)
         self.high = max(self.high, value)
@@ -227,7 +247,7 @@ class SentinelDetector(BaseDetector):
         self.totals = totals
 
     def expected_range(self) -> tuple[float, float] | None:
-        """The seen range widened by the tolerance."""
+        """The seen range widened by the tolerance (or the noise margin, if wider)."""
         if self.n < 2:
             return None
         margin = (self.high - self.low) * self.tolerance
