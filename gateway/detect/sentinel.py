@@ -4,11 +4,14 @@ Cheap parts, pure Python floats and bounded containers, no per-reading numpy:
 
 1. **Spatial novelty**: a value beyond the lowest or highest value seen so far by more than
    ``tolerance`` x the seen range (the "spatial anomaly" of Numenta's NAB detector) *and* more
-   than ``noise_margin`` x the typical step between readings scores 1.0. The second margin
-   keeps measurement noise from alarming while the seen range is still narrow (a young stream
-   sampled fast has seen only its noise).
-2. **Stuck sensor**: a run of identical readings ``stuck_factor`` x longer than any completed run
-   before it (and at least ``stuck_min`` long) scores 1.0.
+   than ``noise_margin`` x the typical step between readings away from the recent level (an
+   exponential average, ``level_alpha``) scores 1.0. The second condition keeps noise on a
+   slowly wandering level from alarming each time it sets a new extreme (a young stream
+   sampled fast has seen little more than its noise); a spike or a drift is a jump from it.
+2. **Stuck sensor**: a run of identical readings ``stuck_factor`` x longer than the longest
+   completed run before it (and at least ``stuck_min`` long) scores 1.0. The longest run is
+   halved every ``stuck_memory`` readings in which no run matched it, so one stuck episode
+   does not hide the next for good.
 3. **Raw surprise** of each reading, of two kinds:
    - *sequence surprise*: values are quantised into ``bins`` bins (width fixed from the spread of
      the first ``calibrate`` readings); transitions between bins are counted, and a transition
@@ -57,6 +60,7 @@ class SentinelDetector(BaseDetector):
         slot_alpha: float = 0.05,
         stuck_min: int = 20,
         stuck_factor: float = 3.0,
+        stuck_memory: int = 500,
         refractory: int = 30,
         damp: float = 0.3,
         history: int = 1000,
@@ -65,7 +69,7 @@ class SentinelDetector(BaseDetector):
         silent: int = 300,
         noise_margin: float = 4.0,
         step_alpha: float = 0.01,
-        level_alpha: float = 0.1,
+        level_alpha: float = 0.05,
     ) -> None:
         _check(bins >= 1 and calibrate >= 2 and history >= 10 and average >= 1, "sizes too small")
         _check(tolerance >= 0 and 0.0 <= damp <= 1.0 and 0 < slot_alpha <= 1, "rate out of range")
@@ -102,6 +106,8 @@ class SentinelDetector(BaseDetector):
         self.last: float | None = None
         self.run = 0
         self.longest = 1
+        self.stuck_memory = stuck_memory
+        self.longest_age = 0  # readings since the longest run was last matched
         self.quiet = 0
         # One likelihood per kind of surprise: each is judged against its own habit.
         self.seq_likelihood = AnomalyLikelihood(history, average, min_fit=min_fit)
@@ -211,10 +217,14 @@ class SentinelDetector(BaseDetector):
         if self.last is not None and value == self.last:
             self.run += 1
         else:
-            if self.last is not None:
-                self.longest = max(self.longest, self.run)
+            if self.last is not None and self.run >= self.longest:
+                self.longest, self.longest_age = self.run, 0
             self.run = 1
         self.last = value
+        self.longest_age += 1
+        if self.stuck_memory and self.longest_age >= self.stuck_memory:
+            # Forget a long run slowly: one old stuck episode must not hide the next forever.
+            self.longest, self.longest_age = max(1, self.longest // 2), 0
 
     def _learn_slot(self, value: float, ts_ms: int) -> None:
         if self.day_slots <= 0:
