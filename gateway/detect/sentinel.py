@@ -21,7 +21,9 @@ Cheap parts, pure Python floats and bounded containers, no per-reading numpy:
 4. **Anomaly likelihood** over each kind of surprise separately (:class:`AnomalyLikelihood`),
    the larger counts: a burst of surprise in a usually predictable stream scores high; a stream
    always surprising does not.
-5. **Refractory period**: for ``refractory`` readings after an alarm, scores are scaled by
+5. **Clean calibration**: while a stream is still silent, a reading ``calib_reject`` typical
+   steps from the level (a spike) is not learned, so it cannot widen the seen range for good.
+6. **Refractory period**: for ``refractory`` readings after an alarm, scores are scaled by
    ``damp``, so one incident raises one alarm rather than a volley.
 """
 
@@ -61,6 +63,7 @@ class SentinelDetector(BaseDetector):
         stuck_min: int = 20,
         stuck_factor: float = 3.0,
         stuck_memory: int = 500,
+        calib_reject: float = 100.0,
         refractory: int = 30,
         damp: float = 0.3,
         history: int = 1000,
@@ -81,6 +84,9 @@ class SentinelDetector(BaseDetector):
         self.typical_step = 0.0  # mean absolute step between consecutive learned readings
         self.level = 0.0  # short exponential average of the learned readings
         self.level_alpha = level_alpha
+        self.anchor: float | None = None  # the last learned reading
+        self.calib_reject = calib_reject
+        self.rejected = 0  # gross outliers in a row while calibrating
         self.tolerance = tolerance
         self.bins = bins
         self.calibrate = calibrate
@@ -121,6 +127,16 @@ class SentinelDetector(BaseDetector):
         if not (value > self.high + margin or value < self.low - margin):
             return False
         return abs(value - self.level) > self.noise_margin * self.typical_step
+
+    def _gross(self, value: float) -> bool:
+        """While calibrating (no scores yet), a reading ``calib_reject`` typical steps from the
+        level is kept out of the model, so a spike then does not widen the range for good;
+        five such readings in a row are a new level and learned."""
+        if not self.silent > self.n >= 10 or self.typical_step <= 0.0 or self.calib_reject <= 0:
+            return False
+        if self.rejected >= 5:
+            return False
+        return abs(value - self.level) > self.calib_reject * self.typical_step
 
     def _stuck(self, value: float) -> bool:
         if self.last is None or value != self.last or self.high <= self.low:
@@ -175,15 +191,22 @@ class SentinelDetector(BaseDetector):
         return score * self.damp if self.quiet > 0 else score
 
     def learn_one(self, value: float, ts_ms: int) -> None:
-        """Update every part with a normal reading."""
+        """Update every part with a normal reading (a gross outlier while calibrating: skipped)."""
+        if self._gross(value):
+            self.rejected += 1
+            self.level += self.level_alpha * (value - self.level)
+            self.skip_one(value, ts_ms)
+            return
+        self.rejected = 0
         self._after(self.score_one(value, ts_ms))
         seq, tod = self._sequence(value), self._time_of_day(value, ts_ms)
-        if self.last is not None:
-            rate = max(self.step_alpha, 1.0 / (self.n + 1))
-            self.typical_step += rate * (abs(value - self.last) - self.typical_step)
-            self.level += self.level_alpha * (value - self.level)
-        else:
+        if self.anchor is None:
             self.level = value
+        else:
+            rate = max(self.step_alpha, 1.0 / (self.n + 1))
+            self.typical_step += rate * (abs(value - self.anchor) - self.typical_step)
+            self.level += self.level_alpha * (value - self.level)
+        self.anchor = value
         self.n += 1
         self.low = min(self.low, value)
         self.high = max(self.high, value)
