@@ -1,0 +1,251 @@
+"""Peer comparison: Node-RED (MQTT in -> InfluxDB) against iotgw, same broker, same influxd.
+
+Installs Node-RED and ``node-red-contrib-influxdb`` with npm into a temporary folder, starts a
+real Mosquitto and ``influxd`` on loopback, and drives each consumer in turn with the same
+simulator load (``iotgw sim run --manifest``, JSON payloads, QoS 1):
+
+1. steady load: throughput (readings stored per second, first publish to last point queryable)
+   and readings lost / duplicated against the manifest;
+2. the same load with a ``kill -9`` of the consumer mid-stream and a restart.
+
+Node-RED's flow is the one its users build: ``mqtt in`` (QoS 1, persistent session, fixed client
+id) -> a function turning our JSON message into points -> ``influxdb batch`` (v1 API, precision
+ms). iotgw is the gateway and cloud processes with default settings. Not part of CI::
+
+    python bench/peers/nodered.py [--count 20000] [--rate 2000] [--keep DIR]
+
+Needs ``node`` and ``npm`` (the npm registry must be reachable), ``mosquitto`` and ``influxd``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.processes import IotgwProcess  # noqa: E402
+from tests.support.reconcile import Reconciliation, reconcile, stored_readings  # noqa: E402
+from tests.support.servers import LOOPBACK, InfluxDB, Mosquitto, free_port  # noqa: E402
+from tests.support.stack import Simulation, Stack  # noqa: E402
+
+NODE_RED_VERSION = "4.1.15"
+INFLUX_NODES_VERSION = "0.7.0"
+
+FUNCTION_CODE = """
+const m = msg.payload;
+if (!m || !Array.isArray(m.readings)) { return null; }
+const device = m.device || msg.topic.split('/')[2];
+msg.payload = m.readings.map(r => ({
+    measurement: 'readings',
+    tags: {device: String(device), sensor: String(r.sensor)},
+    fields: {value: Number(r.value), seq: m.seq},
+    timestamp: m.ts + (r.offset_ms || 0),
+}));
+return msg;
+"""
+
+
+def npm_install(folder: Path) -> Path:
+    """Node-RED in ``folder/app``, the InfluxDB nodes in its user directory ``folder/user``."""
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("npm is not installed: install Node.js 18+ (with npm) and run this again")
+    app, user = folder / "app", folder / "user"
+    app.mkdir(parents=True, exist_ok=True)
+    user.mkdir(parents=True, exist_ok=True)
+    for where, pkg in ((app, f"node-red@{NODE_RED_VERSION}"),
+                       (user, f"node-red-contrib-influxdb@{INFLUX_NODES_VERSION}")):
+        print(f"npm install {pkg} ...", file=sys.stderr)
+        subprocess.run([npm, "install", "--prefix", str(where), "--no-audit", "--no-fund",
+                        "--loglevel", "error", pkg], check=True, stdout=subprocess.DEVNULL)
+    return app / "node_modules" / "node-red" / "red.js"
+
+
+def flow(broker_port: int, influx_port: int, database: str,
+         client_id: str) -> list[dict[str, object]]:
+    return [
+        {"id": "tab", "type": "tab", "label": "ingest"},
+        {"id": "broker", "type": "mqtt-broker", "broker": LOOPBACK, "port": str(broker_port),
+         "clientid": client_id, "cleansession": False, "autoConnect": True,
+         "protocolVersion": "4", "keepalive": "30", "autoUnsubscribe": False},
+        {"id": "influx", "type": "influxdb", "hostname": LOOPBACK, "port": str(influx_port),
+         "database": database, "influxdbVersion": "1.x", "usetls": False},
+        {"id": "in", "type": "mqtt in", "z": "tab", "topic": "sensors/+/+/json", "qos": "1",
+         "datatype": "json", "broker": "broker", "nl": False, "rap": True, "rh": 0,
+         "wires": [["fn"]]},
+        {"id": "fn", "type": "function", "z": "tab", "func": FUNCTION_CODE, "outputs": 1,
+         "wires": [["out"]]},
+        {"id": "out", "type": "influxdb batch", "z": "tab", "influxdb": "influx",
+         "precision": "ms", "retentionPolicy": "", "wires": []},
+    ]
+
+
+class NodeRed(IotgwProcess):
+    """``node red.js`` with our flow, as a process that can be killed and restarted."""
+
+    name = "node-red"
+
+    def __init__(self, workdir: Path, red_js: Path, user_dir: Path) -> None:
+        super().__init__(workdir)
+        self.red_js = red_js
+        self.user_dir = user_dir
+        self.port = free_port()
+        self.client_id = "nodered-peer"
+
+    def configure(self, broker_port: int, influx_port: int, database: str,
+                  client_id: str) -> None:
+        self.client_id = client_id
+        (self.user_dir / "flows.json").write_text(
+            json.dumps(flow(broker_port, influx_port, database, client_id))
+        )
+        (self.user_dir / "settings.js").write_text(
+            "module.exports = {"
+            f" uiHost: '{LOOPBACK}', uiPort: {self.port}, flowFile: 'flows.json',"
+            " credentialSecret: false, httpAdminRoot: '/admin',"
+            " logging: {console: {level: 'warn', metrics: false, audit: false}} };\n"
+        )
+
+    def start(self, wait: bool = True, timeout: float = 60.0) -> None:
+        node = shutil.which("node") or "node"
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(  # type: ignore[assignment]
+                [node, str(self.red_js), "--userDir", str(self.user_dir),
+                 "--settings", str(self.user_dir / "settings.js")],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.workdir, start_new_session=True,
+            )
+        self.starts += 1
+        if wait:
+            self.wait_ready(timeout)
+            time.sleep(2.0)  # flows start (and the MQTT client connects) after the HTTP port
+
+    @property
+    def ready_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/admin/flows"
+
+
+def clear_session(broker: Mosquitto, client_id: str) -> None:
+    """Connect once with a clean session, so the broker forgets ``client_id``'s queue."""
+    import paho.mqtt.client as mqtt
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                         clean_session=True)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    time.sleep(0.5)
+    client.disconnect()
+    client.loop_stop()
+
+
+@dataclass
+class Result:
+    consumer: str
+    scenario: str
+    published: int
+    expected: int
+    seconds: float
+    rec: Reconciliation
+
+    def row(self) -> str:
+        rate = self.rec.expected / self.seconds if self.seconds else 0.0
+        return (f"{self.consumer:<10} {self.scenario:<8} {self.expected:>9} "
+                f"{rate:>14,.0f} {len(self.rec.lost):>6} {len(self.rec.duplicated):>5}")
+
+
+def drive(consumer: str, scenario: str, sim: Simulation, influx: InfluxDB, db: str,
+          victim: IotgwProcess, timeout: float) -> Result:
+    """Run ``sim``; in the kill scenario SIGKILL ``victim`` mid-stream and restart it; wait
+    until the store stops growing; reconcile."""
+    t0 = time.monotonic()
+    sim.start()
+    if scenario == "kill -9":
+        time.sleep(3.0)
+        victim.kill()
+        time.sleep(2.0)
+        victim.start()
+    sim.wait(timeout)
+    last, last_change, done_at = -1, time.monotonic(), time.monotonic()
+    from simulators.manifest import expected_readings
+
+    want = len(expected_readings(sim.manifest))
+    while time.monotonic() - last_change < 10.0 and time.monotonic() - t0 < timeout:
+        n = stored_readings(influx.url, db).total
+        if n != last:
+            last, last_change, done_at = n, time.monotonic(), time.monotonic()
+        if n >= want:
+            break
+        time.sleep(0.25)
+    rec = reconcile(sim.manifest, stored_readings(influx.url, db))
+    return Result(consumer, scenario, sim.acknowledged_lines(), rec.expected, done_at - t0, rec)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=20_000, help="messages per run")
+    parser.add_argument("--rate", type=int, default=2_000, help="messages/s the simulator sends")
+    parser.add_argument("--devices", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--keep", type=Path, help="work folder to keep (default: a temp dir)")
+    args = parser.parse_args(argv)
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="iotgw-peers-"))
+    red_js = npm_install(work / "npm")
+    broker = Mosquitto(work / "mosquitto")
+    influx = InfluxDB(work / "influxd")
+    results: list[Result] = []
+    broker.start()
+    influx.start()
+    red = NodeRed(work / "nodered", red_js, work / "npm" / "user")
+    stack: Stack | None = None
+    try:
+        for i, scenario in enumerate(("steady", "kill -9")):
+            load = {"devices": args.devices, "rate": args.rate, "count": args.count,
+                    "format": "json", "qos": 1, "seed": 11 + i}
+            db = f"nodered_{i}"
+            influx.create_database(db)
+            red.configure(broker.port, influx.port, db, client_id=f"nodered-peer-{i}")
+            red.start()
+            sim = Simulation(work / f"sim-nr-{i}", broker.url, load)
+            results.append(drive("node-red", scenario, sim, influx, db, red, args.timeout))
+            red.stop()
+            # Its persistent session would keep queueing every later run's messages.
+            clear_session(broker, red.client_id)
+
+            db = f"iotgw_{i}"
+            influx.create_database(db)
+            stack = Stack(work / f"iotgw-{i}", broker, influx, db, gateway_id=f"gw-peer-{i}")
+            stack.start()
+            sim = Simulation(work / f"sim-gw-{i}", broker.url, load)
+            results.append(drive("iotgw", scenario, sim, influx, db, stack.gw, args.timeout))
+            stack.stop()
+            clear_session(broker, f"iotgw-gw-peer-{i}")
+            stack = None
+    finally:
+        red.kill()
+        if stack is not None:
+            stack.stop()
+        influx.stop()
+        broker.stop()
+    print(f"\nload: {args.count} messages x 5 sensors at {args.rate} msg/s, "
+          f"{args.devices} devices, JSON, QoS 1 (same broker and influxd for both)")
+    print(f"{'consumer':<10} {'scenario':<8} {'expected':>9} {'readings/s':>14} {'lost':>6} "
+          f"{'dup':>5}")
+    for r in results:
+        print(r.row())
+    print(f"\nwork folder: {work}", file=sys.stderr)
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""Our own programs as real OS processes: the cloud, the gateway and the simulator.
+
+Each runs ``python -m simulators.iotgw ...`` (the ``iotgw`` command) from this checkout, with its
+own config file, log file and free loopback ports, and can be stopped (SIGTERM), killed
+(SIGKILL, as a crash or power cut would) and started again on the same ports and data directory.
+End-to-end tests, fault injection and ``bench/e2e.py`` build on these; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.servers import LOOPBACK, _tail, free_port
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def iotgw_command(*args: str) -> list[str]:
+    """The ``iotgw`` command of this checkout (not whatever is installed on PATH)."""
+    return [sys.executable, "-m", "simulators.iotgw", *args]
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for our processes: this checkout first, no stray IOTGW_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTGW_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def toml_text(data: dict[str, Any]) -> str:
+    """A minimal TOML writer for our config files (tables of scalars, lists of tables)."""
+    import tomli_w
+
+    return tomli_w.dumps(data)
+
+
+def run_iotgw(args: Sequence[str], *, timeout: float = 60.0, cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run one ``iotgw`` command to completion; raise with its output when it fails."""
+    proc = subprocess.run(
+        iotgw_command(*args), capture_output=True, text=True, timeout=timeout,
+        cwd=cwd or ROOT, env=child_env(env), stdin=subprocess.DEVNULL, check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"iotgw {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+class IotgwProcess:
+    """A long-running ``iotgw`` command with start/stop/kill/restart and an HTTP readiness URL."""
+
+    name = "iotgw"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / f"{self.name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def args(self) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def ready_url(self) -> str | None:
+        return None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.running and self.proc else None
+
+    def start(self, wait: bool = True, timeout: float = 60.0) -> None:
+        if self.running:
+            return
+        with self.log_path.open("ab") as log:
+            log.write(f"\n===== start #{self.starts + 1} at {time.time():.3f}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                iotgw_command(*self.args()), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, cwd=self.workdir, env=child_env(self.env()),
+                start_new_session=True,
+            )
+        self.starts += 1
+        if wait:
+            try:
+                self.wait_ready(timeout)
+            except Exception:
+                self.kill()
+                raise
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        url = self.ready_url
+        if url is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}: {_tail(self.log_path, 40)}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name}: {url} not ready after {timeout}s: {_tail(self.log_path)}")
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM and wait (the graceful path); SIGKILL if it hangs. Returns the exit code."""
+        if self.proc is None:
+            return None
+        code = self.proc.poll()
+        if code is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                code = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                code = self.proc.wait()
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, exactly like a crash."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return _tail(self.log_path, lines)
+
+
+class CloudProcess(IotgwProcess):
+    """``iotgw cloud run --config cloud.toml`` (uvicorn) on a free loopback port."""
+
+    name = "cloud"
+
+    def __init__(self, workdir: Path, store: dict[str, Any], limits: dict[str, Any] | None = None,
+                 port: int | None = None) -> None:
+        super().__init__(workdir)
+        self.port = port or free_port()
+        self.config_path = workdir / "cloud.toml"
+        self.config: dict[str, Any] = {
+            "data_dir": str(workdir / "data"),
+            "server": {"host": LOOPBACK, "port": self.port, "workers": 1, "log_level": "warning"},
+            "store": store,
+            "limits": limits or {},
+        }
+        self.write_config()
+
+    def write_config(self) -> None:
+        self.config_path.write_text(toml_text(self.config))
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def ready_url(self) -> str:
+        return f"{self.url}/readyz"
+
+    def args(self) -> list[str]:
+        return ["cloud", "run", "--config", str(self.config_path)]
+
+    def pending_ingests(self) -> int:
+        """Ingest requests the cloud has claimed (idempotency record taken) but not answered.
+
+        Read from the metadata database (SQLite in ``data_dir``), read-only: a fault test uses
+        it to kill the cloud exactly while a batch is in flight.
+        """
+        import sqlite3
+
+        path = Path(self.config["data_dir"]) / "meta.sqlite3"
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)
+        try:
+            row = con.execute(
+                "SELECT count(*) FROM idempotency_records WHERE state = 'pending'"
+            ).fetchone()
+        finally:
+            con.close()
+        return int(row[0])
+
+    def create_token(self, gateway_id: str) -> str:
+        """``iotgw cloud token create --gateway ID``: the token is the last line it prints."""
+        out = run_iotgw(
+            ["cloud", "token", "create", "--config", str(self.config_path), "--gateway",
+             gateway_id], cwd=self.workdir,
+        ).stdout
+        return out.strip().splitlines()[-1].strip()
+
+
+class GatewayProcess(IotgwProcess):
+    """``iotgw gateway run --config gateway.toml`` with short retry settings for tests."""
+
+    name = "gateway"
+
+    #: Retry and breaker timings short enough for tests (outage lengths stay realistic).
+    FAST_RETRIES: dict[str, dict[str, Any]] = {  # noqa: RUF012 - read-only table
+        "mqtt": {"reconnect_min_s": 0.2, "reconnect_max_s": 2.0},
+        "uplink": {"retry_min_s": 0.2, "retry_max_s": 2.0, "retry_after_max_s": 2.0,
+                   "breaker_reset_s": 1.0, "timeout_s": 5.0},
+    }
+
+    def __init__(self, workdir: Path, broker_url: str, cloud_url: str, token: str,
+                 gateway_id: str = "gw-e2e", overrides: dict[str, dict[str, Any]] | None = None,
+                 fast_retries: bool = True) -> None:
+        super().__init__(workdir)
+        self.health_port = free_port()
+        self.config_path = workdir / "gateway.toml"
+        self.config: dict[str, dict[str, Any]] = {
+            "gateway": {"id": gateway_id, "data_dir": str(workdir / "data")},
+            "mqtt": {"url": broker_url},
+            "uplink": {"url": cloud_url, "token": token},
+            "health": {"host": LOOPBACK, "port": self.health_port},
+            "log": {"level": "INFO"},
+        }
+        for section, values in (self.FAST_RETRIES if fast_retries else {}).items():
+            self.config[section].update(values)
+        for section, values in (overrides or {}).items():
+            self.config.setdefault(section, {}).update(values)
+        self.config_path.write_text(toml_text(self.config))
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.health_port}"
+
+    @property
+    def ready_url(self) -> str:
+        return f"{self.health_url}/readyz"
+
+    def args(self) -> list[str]:
+        return ["gateway", "run", "--config", str(self.config_path)]
+
+    def metrics(self) -> dict[str, float]:
+        """The gateway's /metrics, summed over labels: ``{"name": value}``."""
+        return parse_prometheus(httpx.get(f"{self.health_url}/metrics", timeout=5).text)
+
+    def metric(self, name: str) -> float:
+        """One metric of /metrics summed over its labels (0 when absent)."""
+        return self.metrics().get(name, 0.0)
+
+    def received(self) -> float:
+        return self.metric("iotgw_messages_received_total")
+
+    def dead_lettered(self) -> float:
+        return self.metric("iotgw_dead_letters_total")
+
+    def anomalies_emitted(self) -> float:
+        return self.metric("iotgw_anomalies_total")
+
+    def dropped_readings(self) -> float:
+        return self.metric("iotgw_dropped_readings")
+
+    def uplink_attempts(self) -> float:
+        return self.metric("iotgw_uplink_batches_total")
+
+    def buffered_rows(self) -> float:
+        return self.metric("iotgw_buffer_rows")
+
+    def metrics_by_label(self) -> dict[str, float]:
+        """The gateway's /metrics with labels kept: ``{'name{label="x"}': value}``."""
+        return parse_prometheus(
+            httpx.get(f"{self.health_url}/metrics", timeout=5).text, keep_labels=True
+        )
+
+
+def parse_prometheus(text: str, keep_labels: bool = False) -> dict[str, float]:
+    """Prometheus text exposition -> ``{name: value}``, summing label sets unless kept.
+
+    >>> parse_prometheus('# HELP x y\\nx_total{a="1"} 2\\nx_total{a="2"} 3\\nup 1')
+    {'x_total': 5.0, 'up': 1.0}
+    """
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_part, _, value = line.rpartition(" ")
+        if not keep_labels:
+            name_part = name_part.split("{", 1)[0]
+        try:
+            out[name_part] = out.get(name_part, 0.0) + float(value)
+        except ValueError:
+            continue
+    return out
