@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from simulators.demo_config import InfluxTarget, cloud_toml, gateway_toml
-from simulators.embedded_broker import EmbeddedBroker
+from simulators.embedded_broker import EmbeddedBroker, free_port
 from simulators.processes import ChildFailed, ChildProcess, iotgw_command
 from simulators.prometheus_text import parse_totals
 
@@ -65,12 +65,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--data-dir", type=Path, metavar="DIR",
                    help="keep state, logs and the manifest here (default: a new temp dir)")
     p.set_defaults(func=run)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _check_reachable(broker_url: str) -> None:
@@ -117,8 +111,8 @@ class Demo:
         self.dir = data_dir
         self.broker: EmbeddedBroker | None = None
         self.children: list[ChildProcess] = []
-        self.cloud_port = _free_port()
-        self.health_port = _free_port()
+        self.cloud_port = free_port()
+        self.health_port = free_port()
         self.cloud_url = f"http://127.0.0.1:{self.cloud_port}"
         self.gateway_url = f"http://127.0.0.1:{self.health_port}"
         self.manifest = data_dir / "manifest.jsonl"

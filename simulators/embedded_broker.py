@@ -23,7 +23,8 @@ class EmbeddedBrokerError(RuntimeError):
     """The embedded broker could not start."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port nobody listens on at this moment, on loopback."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])
@@ -46,7 +47,7 @@ class EmbeddedBroker:
         from amqtt.broker import Broker
 
         if self.port == 0:
-            self.port = _free_port()
+            self.port = free_port()
         # amqtt logs every connection at INFO; the demo's own summary is what users read.
         logging.getLogger("amqtt").setLevel(logging.WARNING)
         config = {

@@ -2,10 +2,16 @@
 
 Cheap parts, pure Python floats and bounded containers, no per-reading numpy:
 
-1. **Spatial novelty**: a value more than ``tolerance`` x the seen range beyond the lowest or
-   highest value seen so far scores 1.0 (the "spatial anomaly" of Numenta's NAB detector).
-2. **Stuck sensor**: a run of identical readings ``stuck_factor`` x longer than any completed run
-   before it (and at least ``stuck_min`` long) scores 1.0.
+1. **Spatial novelty**: a value beyond the lowest or highest value seen so far by more than
+   ``tolerance`` x the seen range (the "spatial anomaly" of Numenta's NAB detector) *and* more
+   than ``noise_margin`` x the typical step between readings away from the recent level (an
+   exponential average, ``level_alpha``) scores 1.0. The second condition keeps noise on a
+   slowly wandering level from alarming each time it sets a new extreme (a young stream
+   sampled fast has seen little more than its noise); a spike or a drift is a jump from it.
+2. **Stuck sensor**: a run of identical readings ``stuck_factor`` x longer than the longest
+   completed run before it (and at least ``stuck_min`` long) scores 1.0. The longest run is
+   halved every ``stuck_memory`` readings in which no run matched it, so one stuck episode
+   does not hide the next for good.
 3. **Raw surprise** of each reading, of two kinds:
    - *sequence surprise*: values are quantised into ``bins`` bins (width fixed from the spread of
      the first ``calibrate`` readings); transitions between bins are counted, and a transition
@@ -15,7 +21,9 @@ Cheap parts, pure Python floats and bounded containers, no per-reading numpy:
 4. **Anomaly likelihood** over each kind of surprise separately (:class:`AnomalyLikelihood`),
    the larger counts: a burst of surprise in a usually predictable stream scores high; a stream
    always surprising does not.
-5. **Refractory period**: for ``refractory`` readings after an alarm, scores are scaled by
+5. **Clean calibration**: while a stream is still silent, a reading ``calib_reject`` typical
+   steps from the level (a spike) is not learned, so it cannot widen the seen range for good.
+6. **Refractory period**: for ``refractory`` readings after an alarm, scores are scaled by
    ``damp``, so one incident raises one alarm rather than a volley.
 """
 
@@ -47,7 +55,7 @@ class SentinelDetector(BaseDetector):
 
     name: ClassVar[str] = "sentinel"
     default_threshold: ClassVar[float] = 0.5
-    state_version: ClassVar[int] = 4
+    state_version: ClassVar[int] = 5
 
     def __init__(
         self,
@@ -59,17 +67,31 @@ class SentinelDetector(BaseDetector):
         slot_alpha: float = 0.05,
         stuck_min: int = 20,
         stuck_factor: float = 3.0,
+        stuck_memory: int = 500,
+        calib_reject: float = 100.0,
         refractory: int = 30,
         damp: float = 0.3,
         history: int = 1000,
         average: int = 10,
         min_fit: int = 200,
         silent: int = 300,
+        noise_margin: float = 4.0,
+        step_alpha: float = 0.01,
+        level_alpha: float = 0.05,
     ) -> None:
         _check(bins >= 1 and calibrate >= 2 and history >= 10 and average >= 1, "sizes too small")
         _check(tolerance >= 0 and 0.0 <= damp <= 1.0 and 0 < slot_alpha <= 1, "rate out of range")
         _check(day_slots >= 0 and refractory >= 0 and min_fit >= 2, "counts must be positive")
+        _check(noise_margin >= 0 and 0 < step_alpha <= 1, "noise margin out of range")
         self.silent = silent
+        self.noise_margin = noise_margin
+        self.step_alpha = step_alpha
+        self.typical_step = 0.0  # mean absolute step between consecutive learned readings
+        self.level = 0.0  # short exponential average of the learned readings
+        self.level_alpha = level_alpha
+        self.anchor: float | None = None  # the last learned reading
+        self.calib_reject = calib_reject
+        self.rejected = 0  # gross outliers in a row while calibrating
         self.tolerance = tolerance
         self.bins = bins
         self.calibrate = calibrate
@@ -95,6 +117,8 @@ class SentinelDetector(BaseDetector):
         self.last: float | None = None
         self.run = 0
         self.longest = 1
+        self.stuck_memory = stuck_memory
+        self.longest_age = 0  # readings since the longest run was last matched
         self.quiet = 0
         # One likelihood per kind of surprise: each is judged against its own habit.
         self.seq_likelihood = AnomalyLikelihood(history, average, min_fit=min_fit)
@@ -105,7 +129,19 @@ class SentinelDetector(BaseDetector):
         if self.n < 2 or self.high <= self.low:
             return False
         margin = (self.high - self.low) * self.tolerance
-        return value > self.high + margin or value < self.low - margin
+        if not (value > self.high + margin or value < self.low - margin):
+            return False
+        return abs(value - self.level) > self.noise_margin * self.typical_step
+
+    def _gross(self, value: float) -> bool:
+        """While calibrating (no scores yet), a reading ``calib_reject`` typical steps from the
+        level is kept out of the model, so a spike then does not widen the range for good;
+        five such readings in a row are a new level and learned."""
+        if not self.silent > self.n >= 10 or self.typical_step <= 0.0 or self.calib_reject <= 0:
+            return False
+        if self.rejected >= 5:
+            return False
+        return abs(value - self.level) > self.calib_reject * self.typical_step
 
     def _stuck(self, value: float) -> bool:
         if self.last is None or value != self.last or self.high <= self.low:
@@ -161,9 +197,22 @@ class SentinelDetector(BaseDetector):
         return score * self.damp if self.quiet > 0 else score
 
     def learn_one(self, value: float, ts_ms: int) -> None:
-        """Update every part with a normal reading."""
+        """Update every part with a normal reading (a gross outlier while calibrating: skipped)."""
+        if self._gross(value):
+            self.rejected += 1
+            self.level += self.level_alpha * (value - self.level)
+            self.skip_one(value, ts_ms)
+            return
+        self.rejected = 0
         self._after(self.score_one(value, ts_ms))
         seq, tod = self._sequence(value), self._time_of_day(value, ts_ms)
+        if self.anchor is None:
+            self.level = value
+        else:
+            rate = max(self.step_alpha, 1.0 / (self.n + 1))
+            self.typical_step += rate * (abs(value - self.anchor) - self.typical_step)
+            self.level += self.level_alpha * (value - self.level)
+        self.anchor = value
         self.n += 1
         self.low = min(self.low, value)
         self.high = max(self.high, value)
@@ -197,10 +246,14 @@ class SentinelDetector(BaseDetector):
         if self.last is not None and value == self.last:
             self.run += 1
         else:
-            if self.last is not None:
-                self.longest = max(self.longest, self.run)
+            if self.last is not None and self.run >= self.longest:
+                self.longest, self.longest_age = self.run, 0
             self.run = 1
         self.last = value
+        self.longest_age += 1
+        if self.stuck_memory and self.longest_age >= self.stuck_memory:
+            # Forget a long run slowly: one old stuck episode must not hide the next forever.
+            self.longest, self.longest_age = max(1, self.longest // 2), 0
 
     def _learn_slot(self, value: float, ts_ms: int) -> None:
         if self.day_slots <= 0:
@@ -234,7 +287,7 @@ class SentinelDetector(BaseDetector):
         self.totals = totals
 
     def expected_range(self) -> tuple[float, float] | None:
-        """The seen range widened by the tolerance."""
+        """The seen range widened by the tolerance (or the noise margin, if wider)."""
         if self.n < 2:
             return None
         margin = (self.high - self.low) * self.tolerance

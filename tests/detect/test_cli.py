@@ -32,8 +32,8 @@ def iotgw(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[s
 
 @pytest.fixture(scope="module")
 def nab_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first 1500 rows of a NAB series with a labelled anomaly."""
-    lines = (NAB / "realTraffic" / "speed_6005.csv").read_text().splitlines()[:1501]
+    """The first 2500 rows (all) of a NAB series with a labelled anomaly near its end."""
+    lines = (NAB / "realTraffic" / "speed_6005.csv").read_text().splitlines()[:2501]
     path = tmp_path_factory.mktemp("cli") / "speed.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -49,7 +49,7 @@ def test_one_output_row_per_input_row_with_the_contract_header(nab_slice: Path):
     assert result.stdout.splitlines()[0] == "timestamp,value,anomaly_score,is_anomaly"
     out = _rows(result.stdout)
     inp = _rows(nab_slice.read_text())
-    assert len(out) == len(inp) == 1500
+    assert len(out) == len(inp) == 2500
     assert [(r["timestamp"], r["value"]) for r in out] == [
         (r["timestamp"], r["value"]) for r in inp
     ]
@@ -82,7 +82,7 @@ def test_detector_flag_overrides_the_config(nab_slice: Path, tmp_path: Path):
     gaussian = iotgw("detect", str(nab_slice), "--config", str(config), "--detector", "gaussian")
     sentinel = iotgw("detect", str(nab_slice), "--config", str(config))
     assert gaussian.returncode == sentinel.returncode == 0
-    assert len(_rows(gaussian.stdout)) == 1500
+    assert len(_rows(gaussian.stdout)) == 2500
     assert gaussian.stdout != sentinel.stdout
 
 
@@ -160,7 +160,7 @@ def test_progress_bar_goes_to_a_terminal_stderr(nab_slice: Path):
     os.close(master)
     assert proc.returncode == 0
     assert b"scoring [" in seen and b"100.0%" in seen
-    assert b"scoring" not in stdout and len(stdout.splitlines()) == 1501
+    assert b"scoring" not in stdout and len(stdout.splitlines()) == 2501
 
 
 def test_binary_input_is_a_one_line_error(tmp_path: Path):
