@@ -58,6 +58,17 @@ class DatabaseMissing(StoreUnavailable):
     """The database does not exist (yet)."""
 
 
+def _unbound(resp: httpx.Response) -> httpx.Response:
+    """``resp`` with its body already read and the reference cycle httpx leaves broken.
+
+    httpx wraps a response's stream in one that points back at the response, so every request
+    (its gzip body included) lives until the cyclic collector runs; under the cloud's raised
+    ``gc_threshold`` they piled up into the older generations (soak finding).
+    """
+    resp.stream = httpx.ByteStream(b"")
+    return resp
+
+
 def _code(message: str) -> str:
     return next((code for text, code in _REASONS if text in message), "store_rejected")
 
@@ -109,7 +120,7 @@ class InfluxDBStore:
 
     def ping(self) -> None:
         try:
-            resp = self.client.get("/ping")
+            resp = _unbound(self.client.get("/ping"))
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc
         if resp.status_code != 204:
@@ -176,7 +187,8 @@ class InfluxDBStore:
             data = gzip.compress(data, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         try:
-            resp = self.client.post("/write", params=params, content=data, headers=headers)
+            resp = _unbound(
+                self.client.post("/write", params=params, content=data, headers=headers))
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"InfluxDB at {s.url} is unreachable: {exc}") from exc
         if resp.status_code == 204:
@@ -199,9 +211,9 @@ class InfluxDBStore:
             params["db"] = self.settings.database
         try:
             if method == "POST":
-                resp = self.client.post("/query", data=params)
+                resp = _unbound(self.client.post("/query", data=params))
             else:
-                resp = self.client.get("/query", params=params)
+                resp = _unbound(self.client.get("/query", params=params))
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc
         if resp.status_code >= 500:

@@ -81,6 +81,7 @@ class DeliveryWorker:
         hdrs = headers(endpoint["secret"], row["id"], now_ms // 1000, body)
         try:
             response = self._http().post(endpoint["url"], content=body, headers=hdrs)
+            response.stream = httpx.ByteStream(b"")  # break httpx's response<->stream cycle
         except httpx.HTTPError as exc:
             return self._retry(row, None, f"{type(exc).__name__}: {exc}", None, started)
         status = response.status_code

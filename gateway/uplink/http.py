@@ -39,6 +39,9 @@ class HttpSender:
             headers["Content-Encoding"] = "gzip"
         try:
             resp = self._client.post(self.url, content=body, headers=headers)
+            # httpx's bound stream points back at the response: break that cycle so the
+            # request and its body are freed now, not at the next collection (soak finding).
+            resp.stream = httpx.ByteStream(b"")
         except httpx.TimeoutException as exc:
             raise RetryableUplinkError(f"time-out talking to {self.url}: {exc!r}") from exc
         except httpx.HTTPError as exc:

@@ -62,3 +62,28 @@ def test_device_registry_pending_merge_does_not_grow_with_repeats(tmp_path):
         assert set(sizes[1:]) == {(10, 50, 50)}
     finally:
         db.stop()
+
+
+@pytest.mark.integration
+def test_influx_writes_leave_no_request_in_a_reference_cycle(influxdb):
+    # Soak finding: each write's httpx request (with its gzip body) lived until the cyclic
+    # collector ran; the cloud raises gc thresholds, so they piled up. Collector off: none left.
+    import gc
+
+    import httpx
+
+    store = influx_store(influxdb.url, influxdb.database)
+    store.start()
+    now = int(time.time() * 1000)
+    gc.collect()
+    gc.disable()
+    try:
+        for n in range(20):
+            assert not store.write([Point(f"d{i}", "t", now + n, 1.0) for i in range(50)],
+                                   []).rejected
+        store.series("d1", "t", now - 1000, now + 1000, 1000, ["count"])
+        alive = sum(isinstance(o, (httpx.Response, httpx.Request)) for o in gc.get_objects())
+    finally:
+        gc.enable()
+        store.stop()
+    assert alive == 0

@@ -197,3 +197,26 @@ def test_uplink_service_keeps_rows_through_an_outage(store, sink: CloudSink) -> 
     assert sink.wait_for(lambda: buf.stats().rows == 0, 10)
     up.stop()
     assert sink.keys() == {("d1", s, "t") for s in range(50)} and not sink.duplicates()
+
+
+def test_http_sender_leaves_no_request_in_a_reference_cycle(store, sink: CloudSink) -> None:  # type: ignore[no-untyped-def]
+    # Soak finding: httpx's response stream points back at the response, so each request and
+    # its body waited for the cyclic collector. With the collector off, nothing may pile up.
+    import gc
+
+    import httpx
+
+    buf, _ = store
+    buf.append([reading("d1", s) for s in range(10)])
+    sender = HttpSender(sink.url, sink.token, timeout_s=5)
+    rows = buf.begin(100, 1 << 30)
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            assert sender.send(build_batch("gw", rows)).accepted == 10
+        alive = sum(isinstance(o, (httpx.Response, httpx.Request)) for o in gc.get_objects())
+    finally:
+        gc.enable()
+        sender.close()
+    assert alive == 0
