@@ -33,14 +33,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 @pytest.fixture
-def sink() -> Iterator[CloudSink]:
-    s = CloudSink()
-    s.up()
-    yield s
-    s.down()
-
-
-@pytest.fixture
 def gateway(tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink,
             request: pytest.FixtureRequest) -> Iterator[GatewayProcess]:
     extra = getattr(request, "param", {})

@@ -8,7 +8,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -30,14 +29,6 @@ from tests.support.publisher import BASE_TS, SENSORS, Publisher, fleet, message,
 from tests.support.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sink() -> Iterator[CloudSink]:
-    s = CloudSink()
-    s.up()
-    yield s
-    s.down()
 
 
 def expected_keys(acked: set[tuple[str, int]]) -> set[tuple[str, int, str]]:

@@ -41,14 +41,6 @@ def store(tmp_path: Path) -> Iterator[tuple[SqliteBuffer, DeadLetterStore]]:
     db.close()
 
 
-@pytest.fixture
-def sink() -> Iterator[CloudSink]:
-    s = CloudSink()
-    s.up()
-    yield s
-    s.down()
-
-
 class ScriptedSender:
     """Rejects any batch holding a row whose body contains "bad"; records batch sizes."""
 

@@ -12,7 +12,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,14 +19,11 @@ from typing import Any
 
 import httpx
 
+from simulators.processes import iotgw_command
+from simulators.prometheus_text import parse_totals as parse_prometheus
 from tests.support.servers import LOOPBACK, _tail, free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def iotgw_command(*args: str) -> list[str]:
-    """The ``iotgw`` command of this checkout (not whatever is installed on PATH)."""
-    return [sys.executable, "-m", "simulators.iotgw", *args]
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -290,23 +286,3 @@ class GatewayProcess(IotgwProcess):
         return parse_prometheus(
             httpx.get(f"{self.health_url}/metrics", timeout=5).text, keep_labels=True
         )
-
-
-def parse_prometheus(text: str, keep_labels: bool = False) -> dict[str, float]:
-    """Prometheus text exposition -> ``{name: value}``, summing label sets unless kept.
-
-    >>> parse_prometheus('# HELP x y\\nx_total{a="1"} 2\\nx_total{a="2"} 3\\nup 1')
-    {'x_total': 5.0, 'up': 1.0}
-    """
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name_part, _, value = line.rpartition(" ")
-        if not keep_labels:
-            name_part = name_part.split("{", 1)[0]
-        try:
-            out[name_part] = out.get(name_part, 0.0) + float(value)
-        except ValueError:
-            continue
-    return out
