@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from cloud.api import ROUTERS
+from cloud.dashboard import mount_dashboard
 from cloud.errors import MetadataError, QueryError, StoreError
 from cloud.services import Services
 from cloud.settings import CloudSettings
@@ -44,6 +45,7 @@ def create_app(settings: CloudSettings, services: Services | None = None) -> Fas
     for router in ROUTERS:
         app.include_router(router)
     svc.alerting.install(app)
+    mount_dashboard(app)
     _add_error_handlers(app, settings.limits.retry_after_s)
     return app
 

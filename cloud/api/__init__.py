@@ -1,7 +1,7 @@
 """The HTTP API: one router per resource."""
 
-from cloud.api import devices, health, ingest, series
+from cloud.api import devices, fleet, health, ingest, series
 
-ROUTERS = (health.router, ingest.router, devices.router, series.router)
+ROUTERS = (health.router, ingest.router, devices.router, series.router, fleet.router)
 
 __all__ = ["ROUTERS"]
