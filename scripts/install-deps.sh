@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the integration tests run for real: Mosquitto, InfluxDB 1.x and
-# PostgreSQL. Does nothing for packages already present. Needs root or password-less sudo;
+# Installs the Debian packages the integration tests run for real: Mosquitto, InfluxDB 1.x,
+# PostgreSQL and Chromium (the dashboard's browser tests drive it with Playwright). Does nothing for packages already present. Needs root or password-less sudo;
 # without either it says what to run and carries on (the tests then skip, or fail under CI=true).
 #
 # Newer Debian releases may no longer carry `influxdb`. Then this enables the previous release's
@@ -8,8 +8,8 @@
 # it needs that the release lacks) comes from there. See docs/decisions.md.
 set -euo pipefail
 
-want_bins=(mosquitto influxd pg_ctl)
-want_pkgs=(mosquitto influxdb postgresql)
+want_bins=(mosquitto influxd pg_ctl chromium)
+want_pkgs=(mosquitto influxdb postgresql chromium)
 
 have() {
   local bin=$1
@@ -22,7 +22,7 @@ missing=()
 for i in "${!want_bins[@]}"; do
   have "${want_bins[$i]}" || missing+=("${want_pkgs[$i]}")
 done
-[ ${#missing[@]} -eq 0 ] && { echo "install-deps: mosquitto, influxd and postgresql are present"; exit 0; }
+[ ${#missing[@]} -eq 0 ] && { echo "install-deps: mosquitto, influxd, postgresql and chromium are present"; exit 0; }
 
 if [ "$(id -u)" -eq 0 ]; then
   SUDO=()
