@@ -121,6 +121,7 @@ class Demo:
         print(text, flush=True)
 
     def start(self) -> None:
+        self.say(f"  dashboard {self.cloud_url}/ui/  (sign in with the token printed below)")
         broker_url = self.args.broker
         if broker_url is None:
             self.broker = EmbeddedBroker()
@@ -157,6 +158,7 @@ class Demo:
             _post_json(f"{self.cloud_url}/v1/rules", rule)
         store = "SQLite" if self.args.influx_url is None else f"InfluxDB {self.args.influx_url}"
         self.say(f"  cloud    {self.cloud_url}/docs  (store: {store})")
+        self.say(f"  token    {token}  (the demo gateway's; paste it into the dashboard)")
         return token
 
     def _start_gateway(self, broker_url: str, token: str) -> None:
@@ -257,7 +259,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         demo.start()
         until = "Ctrl-C to stop" if args.duration <= 0 else f"{args.duration:g} s"
-        print(f"running ({until}); API docs: {demo.cloud_url}/docs", flush=True)
+        print(f"running ({until}); dashboard: {demo.cloud_url}/ui/ · API docs: "
+              f"{demo.cloud_url}/docs", flush=True)
         end = time.monotonic() + (args.duration if args.duration > 0 else float("inf"))
         last = 0.0
         while time.monotonic() < end:

@@ -19,6 +19,8 @@ def test_demo_runs_end_to_end_on_embedded_defaults(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "embedded amqtt" in out.stdout
+    lines = [x for x in out.stdout.splitlines() if x.startswith("  ")]
+    assert re.match(r"  dashboard http://127\.0\.0\.1:\d+/ui/", lines[0]), out.stdout
     assert "stopped cleanly" in out.stdout
     check = re.search(r"check: (\d+) readings acknowledged by the broker, (\d+) stored", out.stdout)
     assert check, out.stdout
