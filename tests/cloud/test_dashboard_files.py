@@ -30,6 +30,14 @@ def test_nothing_is_loaded_from_elsewhere_and_every_import_exists() -> None:
         assert "innerHTML" not in text and "eval(" not in text
 
 
+def test_index_preloads_every_module() -> None:
+    """One round trip for all modules instead of a waterfall of imports."""
+    index = (STATIC_DIR / "index.html").read_text()
+    modules = {p.relative_to(STATIC_DIR).as_posix() for p in STATIC_DIR.rglob("*.js")}
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', index))
+    assert preloaded | {"app.js"} == modules
+
+
 def test_ui_is_served_with_security_headers_and_root_redirects(make_cloud) -> None:
     cloud = make_cloud("sqlite")
     r = cloud.http.get("/", follow_redirects=False)

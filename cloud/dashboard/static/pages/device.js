@@ -107,17 +107,17 @@ export default {
       title: `Device ${id}`,
       stop() { window.removeEventListener("resize", onResize); },
       async refresh() {
-        let dev;
-        try {
-          dev = await api(`/v1/devices/${encodeURIComponent(id)}`);
-        } catch (err) {
-          if (err instanceof ApiError && err.status === 404) return fill(charts, empty(`No data was ever stored for ${id}.`));
-          throw err;
-        }
-        const [rules, anomalies] = await Promise.all([
+        // The device, the rules and the anomalies at once; then every sensor's series at once.
+        const [devOrMissing, rules, anomalies] = await Promise.all([
+          api(`/v1/devices/${encodeURIComponent(id)}`).catch((err) => {
+            if (err instanceof ApiError && err.status === 404) return null;
+            throw err;
+          }),
           api("/v1/rules"),
           api("/v1/anomalies", { params: { device: id, start: r.start, end: r.end } }),
         ]);
+        if (!devOrMissing) return fill(charts, empty(`No data was ever stored for ${id}.`));
+        const dev = devOrMissing;
         const sensors = [...dev.sensors].sort((a, b) => a.sensor.localeCompare(b.sensor));
         const entries = await Promise.all(sensors.map(async (s) => {
           const mine = rules.filter((x) => applies(x, dev, s.sensor));
