@@ -64,8 +64,8 @@ VALID: list[tuple[str, str, bool]] = [
     ("utf8-names-at-the-limit", batch(
         [r(device="é" * 32, sensor="温度", unit="°C" + "x" * 13, site="ü")],
         [a(device="é" * 32, detector="検出")]), True),
-    ("limits-reached", batch([r(seq=i) for i in range(8)], [a(ts=TS + i) for i in range(4)]),
-     True),
+    ("limits-reached", batch([r(ts=TS + i, seq=i) for i in range(8)],
+                             [a(ts=TS + i) for i in range(4)]), True),
     ("lax-v1-conversions-and-unknown-fields", batch(
         [r(ts=str(TS), seq=1.0, value="1.5", unit=None, site=None, note={"x": [1]}),
          r(ts=1.7e12, value=3, seq=2)],
@@ -127,8 +127,9 @@ def verdict(body: str) -> dict[str, Any]:
     return {"status": 200, "response": v.response()}
 
 
-def main() -> None:
-    vectors = []
+def render() -> str:
+    """The vectors file's text, computed from the contract's validators."""
+    vectors: list[dict[str, Any]] = []
     for name, body, canonical in VALID:
         vectors.append({"name": name, "kind": "valid", "canonical": canonical, "body": body,
                         "expect": verdict(body)})
@@ -144,8 +145,12 @@ def main() -> None:
                                           and not v["expect"]["response"]["anomalies_rejected"]
                                           ), v["name"]
     doc = {"version": 1, "gateway_id": GW, "limits": LIMITS, "vectors": vectors}
-    OUT.write_text(json.dumps(doc, indent=1, ensure_ascii=True) + "\n", encoding="utf-8")
-    print(f"wrote {len(vectors)} vectors to {OUT}")
+    return json.dumps(doc, indent=1, ensure_ascii=True) + "\n"
+
+
+def main() -> None:
+    OUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUT}")
 
 
 if __name__ == "__main__":
