@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from ingest_protocol import Anomaly as AnomalyIn
-from ingest_protocol import AnomalyOut, IngestResponse, ValidEnvelope, error_reason, utf8_problem
+from ingest_protocol import AnomalyOut, IngestResponse, ValidEnvelope
 from ingest_protocol import Batch as IngestBatch
 from ingest_protocol import Envelope as IngestEnvelope
 from ingest_protocol import Reading as ReadingIn
@@ -28,8 +28,6 @@ __all__ = [
     "RejectedEntry",
     "SensorOut",
     "ValidEnvelope",
-    "error_reason",
-    "utf8_problem",
 ]
 
 
