@@ -6,7 +6,8 @@ accepted readings and anomaly events to :meth:`IngestListener.on_ingested`. A li
 never make an ingest fail: the data is already stored, so errors are logged and counted.
 
 The readings and anomalies are structural (:class:`ReadingLike`, :class:`AnomalyLike`): the
-store's ``Point`` and ``AnomalyPoint`` fit as they are, so nothing is copied per reading.
+store's ``Point`` and the contract's ``ingest_protocol.AnomalyRecord`` (the store's
+``AnomalyPoint``) fit as they are, so nothing is copied per reading.
 """
 
 from __future__ import annotations
@@ -56,19 +57,6 @@ class IngestedReading:
     value: float | int | bool
     site: str | None = None
     unit: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class IngestedAnomaly:
-    """One accepted edge anomaly event (as the gateway's detectors report it)."""
-
-    device: str
-    sensor: str
-    ts_ms: int
-    score: float = 0.0
-    detector: str = ""
-    value: float | None = None
-    site: str | None = None
 
 
 class StoredBatchLike(Protocol):
