@@ -23,10 +23,10 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-from simulators.demo_config import InfluxTarget, cloud_toml, gateway_toml
-from simulators.embedded_broker import EmbeddedBroker, free_port
-from simulators.processes import ChildFailed, ChildProcess, iotgw_command
-from simulators.prometheus_text import parse_totals
+from iotgw.demo_config import InfluxTarget, cloud_toml, gateway_toml
+from iotgw.embedded_broker import EmbeddedBroker
+from iotgw.processes import ChildFailed, ChildProcess, free_port, iotgw_command
+from iotgw.prometheus_text import parse_totals
 
 DEMO_FAULTS = "spike=0.004,stuck=0.0005/40,duplicate=0.005,bad-crc=0.002,truncated=0.001"
 
