@@ -10,6 +10,7 @@ down cleanly on Ctrl-C or after ``--duration``. Cloud and gateway run as real ch
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -65,6 +66,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--data-dir", type=Path, metavar="DIR",
                    help="keep state, logs and the manifest here (default: a new temp dir)")
     p.set_defaults(func=run)
+
+
+#: Third-party modules the demo's parts need (the 'demo' extra), checked before anything starts.
+NEEDS = ("amqtt", "paho", "river", "fastapi", "uvicorn", "sqlalchemy")
+
+
+def _check_installed() -> None:
+    """Raise ``ModuleNotFoundError`` for the first missing module; the command root turns it
+    into one line naming the extra."""
+    for name in NEEDS:
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 def _check_reachable(broker_url: str) -> None:
@@ -243,6 +256,7 @@ def _sleep_until(deadline: float, step: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_installed()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="iotgw-demo-"))
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
