@@ -10,6 +10,7 @@ down cleanly on Ctrl-C or after ``--duration``. Cloud and gateway run as real ch
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -23,10 +24,10 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-from simulators.demo_config import InfluxTarget, cloud_toml, gateway_toml
-from simulators.embedded_broker import EmbeddedBroker, free_port
-from simulators.processes import ChildFailed, ChildProcess, iotgw_command
-from simulators.prometheus_text import parse_totals
+from iotgw.demo_config import InfluxTarget, cloud_toml, gateway_toml
+from iotgw.embedded_broker import EmbeddedBroker
+from iotgw.processes import ChildFailed, ChildProcess, free_port, iotgw_command
+from iotgw.prometheus_text import parse_totals
 
 DEMO_FAULTS = "spike=0.004,stuck=0.0005/40,duplicate=0.005,bad-crc=0.002,truncated=0.001"
 
@@ -65,6 +66,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--data-dir", type=Path, metavar="DIR",
                    help="keep state, logs and the manifest here (default: a new temp dir)")
     p.set_defaults(func=run)
+
+
+#: Third-party modules the demo's parts need (the 'demo' extra), checked before anything starts.
+NEEDS = ("amqtt", "paho", "river", "fastapi", "uvicorn", "sqlalchemy")
+
+
+def _check_installed() -> None:
+    """Raise ``ModuleNotFoundError`` for the first missing module; the command root turns it
+    into one line naming the extra."""
+    for name in NEEDS:
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 def _check_reachable(broker_url: str) -> None:
@@ -243,6 +256,7 @@ def _sleep_until(deadline: float, step: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_installed()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="iotgw-demo-"))
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
