@@ -124,7 +124,7 @@ def metric(port: int, name: str) -> float:
 def start_gateway(config: Path, port: int, log: Path) -> psutil.Popen:
     import subprocess
 
-    proc = psutil.Popen([sys.executable, "-m", "simulators.iotgw", "gateway", "run", "--config",
+    proc = psutil.Popen([sys.executable, "-m", "iotgw.cli", "gateway", "run", "--config",
                          str(config)], stdout=log.open("ab"), stderr=subprocess.STDOUT,
                         cwd=Path(__file__).resolve().parents[1])
     deadline = time.monotonic() + 30

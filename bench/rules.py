@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cloud.alerting.clock import ManualClock
-from cloud.alerting.listener import IngestedReading
-from cloud.rules import ForecastRule, RateOfChangeRule, Scope, ThresholdRule
+from cloud.alerting.core.clock import ManualClock
+from cloud.alerting.core.listener import IngestedReading
+from cloud.alerting.rules import ForecastRule, RateOfChangeRule, Scope, ThresholdRule
 from cloud.services import Services
 from cloud.settings import load_settings
 from cloud.store import Point

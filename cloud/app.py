@@ -2,7 +2,9 @@
 
 The lifespan starts the services (metadata database, store) and stops them; errors from the
 layers below map to HTTP here, once: a bad query parameter is 400, an unavailable store or
-metadata database is 503 with ``Retry-After``.
+metadata database is 503 with ``Retry-After``, an unknown alerting id is 404 and an alerting
+request the stores refuse is 422. Every error mapped here is a :class:`~cloud.errors.CloudError`
+(plus the request-validation and SQLAlchemy errors raised by the frameworks).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from cloud.alerting.core.errors import InvalidRequest, InvalidRule, NotFound, UnsafeTarget
 from cloud.api import ROUTERS
 from cloud.dashboard import mount_dashboard
-from cloud.errors import MetadataError, QueryError, StoreError
+from cloud.errors import CloudError, MetadataError, QueryError, StoreError
 from cloud.services import Services
 from cloud.settings import CloudSettings
 
@@ -62,6 +65,16 @@ def _add_error_handlers(app: FastAPI, retry_after_s: int) -> None:
         err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path"))
         return JSONResponse({"detail": f"{where}: {err.get('msg')}"}, status_code=400)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_r: Request, exc: CloudError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(InvalidRule)
+    @app.exception_handler(InvalidRequest)
+    @app.exception_handler(UnsafeTarget)
+    async def _unprocessable(_r: Request, exc: CloudError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
 
     @app.exception_handler(StoreError)
     async def _store_error(_r: Request, exc: StoreError) -> JSONResponse:

@@ -8,9 +8,16 @@ Hierarchy::
     │   └── StoreUnavailable the store cannot be reached or is overloaded: retry later (503)
     ├── MetadataError        the metadata database failed (tokens, idempotency, devices)
     ├── QueryError           a query's parameters are invalid (HTTP 400)
-    └── IdempotencyError     an Idempotency-Key cannot be used as asked
-        ├── KeyInFlight      a request with this key is still being processed (HTTP 409)
-        └── KeyReused        this key was used with a different body (HTTP 422)
+    ├── IdempotencyError     an Idempotency-Key cannot be used as asked
+    │   ├── KeyInFlight      a request with this key is still being processed (HTTP 409)
+    │   └── KeyReused        this key was used with a different body (HTTP 422)
+    ├── RequestRejected      a request refused as a whole (its own status)
+    └── AlertingError        rules, alerts, webhooks, monitors (cloud.alerting.core.errors):
+        ├── InvalidRule      a rule that cannot be evaluated (HTTP 422)
+        ├── InvalidRequest   a request the alerting stores refuse (HTTP 422)
+        ├── NotFound         an unknown rule, alert, silence, endpoint or delivery (HTTP 404)
+        ├── UnsafeTarget     a webhook URL on a network not allowed (HTTP 422)
+        └── InvalidSignature a webhook delivery that does not verify
 
 Rejections of single readings are not exceptions: they travel as :class:`cloud.store.Rejection`
 values, so one bad reading never takes the rest of a batch with it.

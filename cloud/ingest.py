@@ -18,27 +18,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-
 from cloud.errors import CloudError, KeyInFlight, KeyReused, RequestRejected
 from cloud.meta import DeadLetter, DeadLetters, DeviceRegistry, IdempotencyRepo, SeenStream
 from cloud.metrics import Metrics
-from cloud.models import (
-    AnomalyIn,
-    IngestEnvelope,
-    ReadingIn,
-    ValidEnvelope,
-    error_reason,
-    utf8_problem,
-)
 from cloud.settings import LimitsSettings
 from cloud.store import AnomalyPoint, Point, Rejection, TimeSeriesStore
+from ingest_protocol import (
+    Checked,
+    Envelope,
+    EnvelopeRejected,
+    ValidEnvelope,
+    check_anomalies,
+    check_limits,
+    check_readings,
+    fast_parse,
+    needs_byte_check,
+    parse_envelope,
+)
 
 log = logging.getLogger(__name__)
-_READINGS = TypeAdapter(list[ReadingIn])
-_READING = TypeAdapter(ReadingIn)
-_ANOMALIES = TypeAdapter(list[AnomalyIn])
-_ANOMALY = TypeAdapter(AnomalyIn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,62 +64,25 @@ class IngestOutcome:
     replayed: bool = False
 
 
-def _validate(adapter: TypeAdapter[list[Any]], one: TypeAdapter[Any], entries: list[Any]
-              ) -> tuple[list[int], list[Any], list[Rejection]]:
-    """Indexes of the valid entries, the entries, and rejections; a bad entry spoils nothing."""
-    try:
-        return list(range(len(entries))), adapter.validate_python(entries), []
-    except ValidationError:
-        pass
-    index: list[int] = []
-    good: list[Any] = []
-    bad: list[Rejection] = []
-    for i, entry in enumerate(entries):
-        try:
-            good.append(one.validate_python(entry))
-            index.append(i)
-        except ValidationError as exc:
-            bad.append(Rejection(i, "invalid", error_reason(exc)))
-    return index, good, bad
-
-
 def _fast_parse(raw: bytes) -> ValidEnvelope | None:
-    """The batch, when it is ASCII without escapes (so no name can exceed its byte limit nor
-    hold a lone surrogate) and everything in it is valid; None sends it the slow way."""
-    if not raw.isascii() or b"\\u" in raw:
-        return None
-    try:
-        return ValidEnvelope.model_validate_json(raw)
-    except ValidationError:
-        return None
+    """The contract's one-pass parse (:func:`ingest_protocol.fast_parse`)."""
+    return fast_parse(raw)
 
 
-def _byte_limits(index: list[int], good: list[Any], bad: list[Rejection]
-                 ) -> tuple[list[int], list[Any], list[Rejection]]:
-    """Move entries whose names exceed the data model's UTF-8 byte limits to the rejections."""
-    keep_index, keep = [], []
-    for i, entry in zip(index, good, strict=True):
-        problem = utf8_problem(entry)
-        if problem is None:
-            keep_index.append(i)
-            keep.append(entry)
-        else:
-            bad.append(Rejection(i, "invalid", problem))
-    return keep_index, keep, bad
+def _unpack(checked: Checked) -> tuple[list[int], list[Any], list[Rejection]]:
+    return (checked.index, checked.entries,
+            [Rejection(r.index, "invalid", r.reason) for r in checked.rejected])
 
 
-def _entries(env: IngestEnvelope, raw: bytes) -> tuple[
+def _entries(env: Envelope, raw: bytes) -> tuple[
         list[int], list[Any], list[Rejection], list[int], list[Any], list[Rejection]]:
     """Valid readings and anomalies with their indexes in the batch, and the rejections."""
     if isinstance(env, ValidEnvelope):
         return (list(range(len(env.readings))), env.readings, [],
                 list(range(len(env.anomalies))), env.anomalies, [])
-    r_index, readings, bad = _validate(_READINGS, _READING, env.readings)
-    a_index, anomalies, bad_a = _validate(_ANOMALIES, _ANOMALY, env.anomalies)
-    if b"\\u" in raw or not raw.isascii():  # only then can 64 characters exceed 64 bytes
-        r_index, readings, bad = _byte_limits(r_index, readings, bad)
-        a_index, anomalies, bad_a = _byte_limits(a_index, anomalies, bad_a)
-    return r_index, readings, bad, a_index, anomalies, bad_a
+    byte_limits = needs_byte_check(raw)  # only then can 64 characters exceed 64 bytes
+    return (*_unpack(check_readings(env.readings, byte_limits)),
+            *_unpack(check_anomalies(env.anomalies, byte_limits)))
 
 
 class IngestService:
@@ -162,7 +123,7 @@ class IngestService:
                 self.m_listener_errors.inc()
                 log.exception("ingest listener %r failed", listener)
 
-    def parse(self, raw: bytes, token_gateway: str) -> tuple[IngestEnvelope, str]:
+    def parse(self, raw: bytes, token_gateway: str) -> tuple[Envelope, str]:
         """The envelope of a decompressed body and the hash of those bytes.
 
         Rejects bad JSON (400), bad envelopes (422), another gateway's batch (403) and
@@ -177,30 +138,25 @@ class IngestService:
         entry-by-entry path, which alone decides statuses and rejection reasons.
         """
         body_hash = hashlib.sha256(raw).hexdigest()
-        env: IngestEnvelope | None = _fast_parse(raw)
+        env: Envelope | None = _fast_parse(raw)
         if env is None:
             env = self._slow_parse(raw)
         if env.gateway_id != token_gateway:
             raise RequestRejected(403, f"the token belongs to gateway {token_gateway!r}, "
                                        f"not {env.gateway_id!r}")
-        if len(env.readings) > self.limits.max_readings_per_batch:
-            raise RequestRejected(413, f"{len(env.readings)} readings; the limit per batch is "
-                                       f"{self.limits.max_readings_per_batch}")
-        if len(env.anomalies) > self.limits.max_anomalies_per_batch:
-            raise RequestRejected(413, f"{len(env.anomalies)} anomalies; the limit per batch is "
-                                       f"{self.limits.max_anomalies_per_batch}")
+        try:
+            check_limits(env, self.limits.max_readings_per_batch,
+                         self.limits.max_anomalies_per_batch)
+        except EnvelopeRejected as exc:
+            raise RequestRejected(exc.status, exc.detail) from None
         return env, body_hash
 
     @staticmethod
-    def _slow_parse(raw: bytes) -> IngestEnvelope:
+    def _slow_parse(raw: bytes) -> Envelope:
         try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise RequestRejected(400, f"the body is not valid JSON: {exc}") from None
-        try:
-            return IngestEnvelope.model_validate(data)
-        except ValidationError as exc:
-            raise RequestRejected(422, f"invalid batch: {error_reason(exc)}") from None
+            return parse_envelope(raw)
+        except EnvelopeRejected as exc:
+            raise RequestRejected(exc.status, exc.detail) from None
 
     def ingest(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
         """Handle one decompressed body; raises CloudError subclasses the API maps to statuses."""
@@ -240,13 +196,11 @@ class IngestService:
         self._notify(stored_batch)
         return IngestOutcome(200, body)
 
-    def _store(self, env: IngestEnvelope, raw: bytes) -> tuple[str, StoredBatch]:
+    def _store(self, env: Envelope, raw: bytes) -> tuple[str, StoredBatch]:
         r_index, readings, bad, a_index, anomalies, bad_a = _entries(env, raw)
         points = [Point(r["device"], r["sensor"], r["ts"], float(r["value"]), r["seq"],
                         r.get("unit"), r.get("quality", 0), r.get("site")) for r in readings]
-        apoints = [AnomalyPoint(a["device"], a["sensor"], a["ts"], a["value"], a["score"],
-                                a["detector"], a.get("expected_low"), a.get("expected_high"),
-                                a.get("site")) for a in anomalies]
+        apoints = [AnomalyPoint.from_dict(a) for a in anomalies]
         t0 = time.perf_counter()
         result = self.store.write(points, apoints)
         self.m_write.observe(time.perf_counter() - t0)
@@ -274,12 +228,12 @@ class IngestService:
         return body, StoredBatch(env.gateway_id, env.batch_id, int(time.time() * 1000), points,
                                  apoints, bad)
 
-    def _dead_letter(self, env: IngestEnvelope, raw: bytes, bad: list[Rejection],
+    def _dead_letter(self, env: Envelope, raw: bytes, bad: list[Rejection],
                      bad_a: list[Rejection]) -> None:
         if not bad and not bad_a:
             return
         if isinstance(env, ValidEnvelope):  # keep the entries as sent, not as validated
-            env = IngestEnvelope.model_validate(json.loads(raw))
+            env = parse_envelope(raw)
         entries = [DeadLetter("reading", r.index, r.code, r.reason, env.readings[r.index])
                    for r in bad]
         entries += [DeadLetter("anomaly", r.index, r.code, r.reason, env.anomalies[r.index])

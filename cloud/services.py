@@ -11,10 +11,9 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from cloud.alerting.clock import Clock
-from cloud.alerting.db import LazyEngine
+from cloud.alerting.core.clock import Clock
+from cloud.alerting.core.db import LazyEngine
 from cloud.alerting.service import Alerting
-from cloud.alerting.source import StoreSeriesSource
 from cloud.errors import MetadataError
 from cloud.ingest import IngestService
 from cloud.meta import DeadLetters, DeviceRegistry, IdempotencyRepo, MetaDB, TokenRepo
@@ -22,6 +21,7 @@ from cloud.metrics import Metrics
 from cloud.query import QueryService
 from cloud.settings import CloudSettings
 from cloud.store import TimeSeriesStore, create_store
+from cloud.store.window import StoreSeriesSource
 
 log = logging.getLogger(__name__)
 

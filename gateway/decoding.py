@@ -19,8 +19,6 @@ Pure and side-effect free, so it can run inline in the intake thread or in a wor
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -28,13 +26,15 @@ from typing import NamedTuple
 from firmware_protocol.errors import DecodeError
 from firmware_protocol.model import Message
 from firmware_protocol.topics import Route, Subscription
+from ingest_protocol.encode import reading_objects
 
 log = logging.getLogger("gateway.decoding")
 
 
 class Decoded(NamedTuple):
-    """A valid message: its identity, its readings as ingest JSON objects, the message itself
-    when the scorer needs it."""
+    """A valid message: its identity, its readings as the ingest contract's JSON entries
+    (:func:`ingest_protocol.encode.reading_objects`), the message itself when the scorer
+    needs it."""
 
     device: str
     seq: int
@@ -89,39 +89,3 @@ def _route(subscriptions: Sequence[Subscription], topic: str, received_ms: int) 
         if route is not None:
             return route
     return None
-
-
-def reading_objects(msg: Message) -> str:
-    """The message's readings as the ingest API's reading objects, comma-joined JSON.
-
-    Built by hand (this runs for every reading): strings through :func:`_jstr`, numbers with
-    ``repr`` (codecs reject NaN and infinities, so ``repr`` is valid JSON), booleans literally.
-
-    >>> from firmware_protocol.model import Reading
-    >>> m = Message("d'1", 7, 1000, (Reading("t", 1.5, unit="Cel"), Reading("on", True)),
-    ...             site="s")
-    >>> first, second = json.loads("[" + reading_objects(m) + "]")
-    >>> first
-    {'device': "d'1", 'sensor': 't', 'ts': 1000, 'value': 1.5, 'seq': 7, 'unit': 'Cel', 'site': 's'}
-    >>> second["value"], json.loads(_jstr('quote " and \\\\ backslash'))
-    (True, 'quote " and \\\\ backslash')
-    """
-    head = f'{{"device":{_jstr(msg.device)},"sensor":'
-    tail = f',"seq":{msg.seq}'
-    site = "}" if msg.site is None else f',"site":{_jstr(msg.site)}}}'
-    parts = []
-    for r in msg.readings:
-        v = r.value
-        value = ("true" if v else "false") if isinstance(v, bool) else repr(v)
-        extra = "" if r.unit is None else f',"unit":{_jstr(r.unit)}'
-        if r.quality:
-            extra += f',"quality":{int(r.quality)}'
-        parts.append(f'{head}{_jstr(r.sensor)},"ts":{msg.ts_ms + r.offset_ms},"value":{value}'
-                     f'{tail}{extra}{site}')
-    return ",".join(parts)
-
-
-@functools.lru_cache(maxsize=65536)
-def _jstr(text: str) -> str:
-    """A JSON string literal (names repeat endlessly, so it is cached)."""
-    return json.dumps(text, ensure_ascii=False)

@@ -7,7 +7,6 @@ Nothing a device sends can stop the stream: every failure becomes a dead letter 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from gateway.decoding import Decoded, Rejected, Result, decode_batch
 from gateway.dedup import DedupWindow
 from gateway.metrics import Metrics
 from gateway.scoring import AnomalyEvent, Scorer
+from ingest_protocol.encode import anomaly_object
 
 log = logging.getLogger("gateway.pipeline")
 
@@ -125,7 +125,7 @@ class Pipeline:
             for event in self._score(result.message):
                 events.append(event)
                 rows.append(NewRow(Lane.PRIORITY, result.device, 1,
-                                   json.dumps(event.to_dict(), separators=(",", ":"))))
+                                   anomaly_object(event)))
         return Outcome.BUFFERED
 
     def _score(self, msg: Message) -> list[AnomalyEvent]:

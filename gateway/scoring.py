@@ -7,29 +7,13 @@ The pipeline knows nothing else about detectors, and detectors nothing about MQT
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from ingest_protocol import AnomalyRecord
 
-@dataclass(frozen=True, slots=True)
-class AnomalyEvent:
-    """A reading a detector flagged; ``expected_low``..``expected_high`` is what was expected."""
-
-    device: str
-    sensor: str
-    ts_ms: int
-    value: float
-    score: float
-    detector: str
-    expected_low: float | None = None
-    expected_high: float | None = None
-    site: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The event as the ingest API's ``anomalies`` entries carry it (``ts`` in UTC ms)."""
-        data = asdict(self)
-        data["ts"] = data.pop("ts_ms")
-        return data
+#: A reading a detector flagged (``expected_low``..``expected_high`` is what was expected): the
+#: ingest contract's anomaly record, whose ``to_dict()`` is the batch's ``anomalies`` entry.
+AnomalyEvent = AnomalyRecord
 
 
 class Scorer(Protocol):

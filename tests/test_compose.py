@@ -196,9 +196,26 @@ def test_mosquitto_queue_limits_are_deliberate() -> None:
 def test_dockerfile_installs_the_package_as_non_root() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim$", text, re.M)
-    assert re.search(r"^RUN pip install \.", text, re.M)
+    install = re.search(r"^RUN pip install '\.\[([a-z,]+)\]'", text, re.M)
+    assert install, "the image installs the package with the extras its services need"
+    assert {"gateway", "cloud", "sim"} <= set(install[1].split(","))
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]["find"]["include"]
+    for package in (p.rstrip("*") for p in packages):
+        assert re.search(rf"^COPY {package} \./{package}$", text, re.M), package
     users = re.findall(r"^USER (\S+)$", text, re.M)
     assert users and users[-1] not in {"root", "0"}
+
+
+def test_dockerfile_copies_every_package_it_installs() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    include = re.search(r"^include = \[(.*)\]$", pyproject, re.M)
+    assert include is not None
+    packages = set(re.findall(r'"(\w+)\*"', include.group(1)))
+    assert packages >= {"gateway", "cloud", "ingest_protocol"}
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", text, re.M))
+    assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
 
 
 def _unit() -> configparser.ConfigParser:

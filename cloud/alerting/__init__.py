@@ -1,29 +1,12 @@
-"""Composition of the alerting side: rules, alerts, silences, webhooks and pipeline health.
+"""The alerting side of the cloud: rules, alerts, silences, webhooks and pipeline health.
 
-:class:`~cloud.alerting.service.Alerting` builds the services on one SQLAlchemy engine, exposes
-the routers and the ingest listener, and starts/stops the background evaluator and the webhook
-delivery worker.
+Layers, bottom to top (each imports only the layers below it):
+
+- :mod:`cloud.alerting.core`: clock, database view, SQL helpers, errors, series identity;
+- :mod:`cloud.alerting.monitors`: pipeline-health tables, the ingest recorder and the checks;
+- :mod:`cloud.alerting.rules`: rule kinds, the rules table and the evaluation context;
+- :mod:`cloud.alerting.alerts` (lifecycle, silences) and :mod:`cloud.alerting.webhooks`;
+- :mod:`cloud.alerting.evaluator` and :mod:`cloud.alerting.service`: the wiring.
+
+This module imports nothing, so importing any subpackage never drags in the rest.
 """
-
-from cloud.alerting.clock import Clock, ManualClock, SystemClock
-from cloud.alerting.errors import (
-    AlertingError,
-    InvalidRule,
-    InvalidSignature,
-    NotFound,
-    UnsafeTarget,
-)
-from cloud.alerting.settings import AlertingSettings, WebhookSettings
-
-__all__ = [
-    "AlertingError",
-    "AlertingSettings",
-    "Clock",
-    "InvalidRule",
-    "InvalidSignature",
-    "ManualClock",
-    "NotFound",
-    "SystemClock",
-    "UnsafeTarget",
-    "WebhookSettings",
-]

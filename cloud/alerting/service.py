@@ -1,38 +1,54 @@
 """Builds the alerting services on one metadata engine and plugs them into the cloud app.
 
 ``cloud.services.Services`` builds one :class:`Alerting` on the metadata database (through a
-:class:`~cloud.alerting.db.LazyEngine`, as the engine exists only once started) and the
-time-series store; ``create_app`` calls :meth:`Alerting.install`; the ingest service calls
-:meth:`Alerting.on_stored` after the store accepted a batch (``add_listener``); the services'
-start/stop run :meth:`Alerting.start` / :meth:`Alerting.stop`.
+:class:`~cloud.alerting.core.db.LazyEngine`, as the engine exists only once started) and the
+time-series store; ``create_app`` includes the alerting routers of ``cloud.api`` (which reach
+these services through ``app.state``) and calls :meth:`Alerting.install` for the middleware;
+the ingest service calls :meth:`Alerting.on_stored` after the store accepted a batch
+(``add_listener``); the services' start/stop run :meth:`Alerting.start` / :meth:`Alerting.stop`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from fastapi import FastAPI
 
-from fastapi import APIRouter, FastAPI
-
-from cloud.alerting.clock import Clock, SystemClock
-from cloud.alerting.db import Database
-from cloud.alerting.listener import IngestListener
+from cloud.alerting.alerts import tables as _alerts_tables
+from cloud.alerting.alerts.lifecycle import AlertManager
+from cloud.alerting.alerts.silences import SilenceStore
+from cloud.alerting.core.clock import Clock, SystemClock
+from cloud.alerting.core.db import Database
+from cloud.alerting.core.listener import IngestListener, StoredBatchLike
+from cloud.alerting.evaluator import RuleEvaluator
 from cloud.alerting.middleware import IngestOutcomeMiddleware
+from cloud.alerting.monitors import (
+    FreshnessCheck,
+    PipelineHealth,
+    SchemaCheck,
+    SlaCheck,
+    VolumeCheck,
+)
+from cloud.alerting.monitors import tables as _monitors_tables
+from cloud.alerting.monitors.recorder import IngestRecorder
+from cloud.alerting.rules import tables as _rules_tables
+from cloud.alerting.rules.base import SeriesSource
+from cloud.alerting.rules.context import StoreContext
+from cloud.alerting.rules.store import RuleRepository
 from cloud.alerting.settings import AlertingSettings
-from cloud.alerting.tables import create_tables
-from cloud.alerts.lifecycle import AlertManager
-from cloud.alerts.silences import SilenceStore
-from cloud.monitors import FreshnessCheck, PipelineHealth, SchemaCheck, SlaCheck, VolumeCheck
-from cloud.monitors.recorder import IngestRecorder
-from cloud.rules.base import SeriesSource
-from cloud.rules.context import StoreContext
-from cloud.rules.evaluator import RuleEvaluator
-from cloud.rules.store import RuleRepository
-from cloud.webhooks.endpoints import EndpointStore
-from cloud.webhooks.outbox import Outbox
-from cloud.webhooks.worker import DeliveryWorker
+from cloud.alerting.webhooks import tables as _webhooks_tables
+from cloud.alerting.webhooks.endpoints import EndpointStore
+from cloud.alerting.webhooks.outbox import Outbox
+from cloud.alerting.webhooks.worker import DeliveryWorker
+from cloud.meta.db import metadata
 
-if TYPE_CHECKING:
-    from cloud.ingest import StoredBatch
+#: Every subpackage declares its own tables on the cloud's metadata; these are all of them.
+TABLE_MODULES = (_monitors_tables, _rules_tables, _alerts_tables, _webhooks_tables)
+
+
+def create_tables(db: Database) -> None:
+    """Create the tables of :data:`TABLE_MODULES` (and any other of the metadata) that do not
+    exist yet (idempotent)."""
+    with db.begin() as conn:
+        metadata.create_all(conn)
 
 
 class Alerting:
@@ -70,29 +86,14 @@ class Alerting:
         """What evaluates and records each batch the store accepted."""
         return self.evaluator
 
-    def on_stored(self, batch: StoredBatch) -> None:
+    def on_stored(self, batch: StoredBatchLike) -> None:
         """The ingest service's listener (``IngestService.add_listener``): hands the accepted
         readings and anomalies of one stored batch to :attr:`listener`."""
         self.evaluator.on_ingested(batch.points, batch.anomalies)
 
-    def routers(self) -> list[APIRouter]:
-        """The alerting API: rules, alerts, silences, webhooks, pipeline health."""
-        # Imported here: ``cloud.api`` imports the services, which build this class.
-        from cloud.api import alerts as alerts_api
-        from cloud.api import pipeline as pipeline_api
-        from cloud.api import rules as rules_api
-        from cloud.api import silences as silences_api
-        from cloud.api import webhooks as webhooks_api
-
-        return [rules_api.router(self.rules), alerts_api.router(self.alerts),
-                silences_api.router(self.silences),
-                webhooks_api.router(self.endpoints, self.outbox),
-                pipeline_api.router(self.health)]
-
     def install(self, app: FastAPI) -> None:
-        """Add the routers and the ingest-availability middleware to ``app``."""
-        for api in self.routers():
-            app.include_router(api)
+        """Add the ingest-availability middleware to ``app`` (the routers live in
+        ``cloud.api`` and reach these services through ``app.state``)."""
         app.add_middleware(IngestOutcomeMiddleware, record=self._record_request)
 
     def _record_request(self, ok: bool) -> None:

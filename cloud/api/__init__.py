@@ -1,7 +1,19 @@
-"""The HTTP API: one router per resource."""
+"""The HTTP API: one module-level router per resource."""
 
-from cloud.api import devices, fleet, health, ingest, series
+from cloud.api import (
+    alerts,
+    devices,
+    fleet,
+    health,
+    ingest,
+    pipeline,
+    rules,
+    series,
+    silences,
+    webhooks,
+)
 
-ROUTERS = (health.router, ingest.router, devices.router, series.router, fleet.router)
+ROUTERS = (health.router, ingest.router, devices.router, series.router, rules.router,
+           alerts.router, silences.router, webhooks.router, pipeline.router, fleet.router)
 
 __all__ = ["ROUTERS"]

@@ -7,8 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.alerts.lifecycle import AlertManager
-from cloud.api.alerting_errors import AlertId, Text, call
+from cloud.api.alerting_errors import AlertId, Text
+from cloud.api.deps import AlertsDep
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 
 class AckIn(BaseModel):
@@ -19,28 +21,53 @@ class AckIn(BaseModel):
     by: str = Field(default="", max_length=200)
 
 
-def router(alerts: AlertManager) -> APIRouter:
-    """The alerts resource over ``alerts``."""
-    api = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+class AlertOut(BaseModel):
+    """One alert: its rule, series, state and lifecycle times (UTC ms)."""
 
-    @api.get("")
-    def list_alerts(
-        state: Literal["pending", "firing", "resolved"] | None = None,
-        severity: Literal["info", "warning", "critical"] | None = None,
-        device: Annotated[Text | None, Query(max_length=64)] = None,
-        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    ) -> list[dict[str, Any]]:
-        """Alerts, newest first, filtered by state, severity and device."""
-        return alerts.find(state, severity, device, limit)
+    id: int
+    rule_id: str
+    rule_name: str
+    kind: str
+    severity: str
+    site: str | None
+    device: str
+    sensor: str
+    state: Literal["pending", "firing", "resolved"]
+    started_ms: int
+    fired_ms: int | None
+    resolved_ms: int | None
+    updated_ms: int
+    value: float | None
+    message: str
+    acked_ms: int | None
+    acked_by: str | None
+    silenced: bool
+    notified: bool
 
-    @api.get("/{alert_id}")
-    def get_alert(alert_id: AlertId) -> dict[str, Any]:
-        """One alert."""
-        return call(lambda: alerts.get(alert_id))
 
-    @api.post("/{alert_id}/ack")
-    def ack_alert(alert_id: AlertId, body: AckIn | None = None) -> dict[str, Any]:
-        """Acknowledge an alert (the first acknowledgement is kept)."""
-        return call(lambda: alerts.ack(alert_id, body.by if body else ""))
+@router.get("")
+def list_alerts(
+    alerts: AlertsDep,
+    state: Literal["pending", "firing", "resolved"] | None = None,
+    severity: Literal["info", "warning", "critical"] | None = None,
+    device: Annotated[Text | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[AlertOut]:
+    """Alerts, newest first, filtered by state, severity and device."""
+    return _out_all(alerts.find(state, severity, device, limit))
 
-    return api
+
+@router.get("/{alert_id}")
+def get_alert(alert_id: AlertId, alerts: AlertsDep) -> AlertOut:
+    """One alert."""
+    return AlertOut.model_validate(alerts.get(alert_id))
+
+
+@router.post("/{alert_id}/ack")
+def ack_alert(alert_id: AlertId, alerts: AlertsDep, body: AckIn | None = None) -> AlertOut:
+    """Acknowledge an alert (the first acknowledgement is kept)."""
+    return AlertOut.model_validate(alerts.ack(alert_id, body.by if body else ""))
+
+
+def _out_all(rows: list[dict[str, Any]]) -> list[AlertOut]:
+    return [AlertOut.model_validate(r) for r in rows]

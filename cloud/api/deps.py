@@ -7,6 +7,12 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.exc import SQLAlchemyError
 
+from cloud.alerting.alerts.lifecycle import AlertManager
+from cloud.alerting.alerts.silences import SilenceStore
+from cloud.alerting.monitors.health import PipelineHealth
+from cloud.alerting.rules.store import RuleRepository
+from cloud.alerting.webhooks.endpoints import EndpointStore
+from cloud.alerting.webhooks.outbox import Outbox
 from cloud.ingest import IngestService
 from cloud.meta import DeviceRegistry, TokenInfo
 from cloud.metrics import Metrics
@@ -48,12 +54,42 @@ def get_limits(s: ServicesDep) -> LimitsSettings:
     return s.settings.limits
 
 
+def get_rules(s: ServicesDep) -> RuleRepository:
+    return s.alerting.rules
+
+
+def get_alerts(s: ServicesDep) -> AlertManager:
+    return s.alerting.alerts
+
+
+def get_silences(s: ServicesDep) -> SilenceStore:
+    return s.alerting.silences
+
+
+def get_endpoints(s: ServicesDep) -> EndpointStore:
+    return s.alerting.endpoints
+
+
+def get_outbox(s: ServicesDep) -> Outbox:
+    return s.alerting.outbox
+
+
+def get_pipeline_health(s: ServicesDep) -> PipelineHealth:
+    return s.alerting.health
+
+
 IngestDep = Annotated[IngestService, Depends(get_ingest)]
 QueriesDep = Annotated[QueryService, Depends(get_queries)]
 DevicesDep = Annotated[DeviceRegistry, Depends(get_devices)]
 StoreDep = Annotated[TimeSeriesStore, Depends(get_store)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 LimitsDep = Annotated[LimitsSettings, Depends(get_limits)]
+RulesDep = Annotated[RuleRepository, Depends(get_rules)]
+AlertsDep = Annotated[AlertManager, Depends(get_alerts)]
+SilencesDep = Annotated[SilenceStore, Depends(get_silences)]
+EndpointsDep = Annotated[EndpointStore, Depends(get_endpoints)]
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]
+PipelineHealthDep = Annotated[PipelineHealth, Depends(get_pipeline_health)]
 
 
 def require_gateway(

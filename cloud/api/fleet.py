@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from cloud.api.deps import ServicesDep
+from cloud.api.deps import AlertsDep, DevicesDep, PipelineHealthDep, QueriesDep, ServicesDep
 from cloud.fleet import ANOMALY_WINDOW_MS, FleetView
 
 router = APIRouter(tags=["fleet"])
@@ -54,22 +54,28 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def get_fleet(s: ServicesDep) -> FleetView:
-    a = s.alerting
-    return FleetView(s.devices, s.queries, a.alerts, a.health, a.settings.stale_after_s,
-                     _now_ms)
+def get_stale_after_s(s: ServicesDep) -> float:
+    return s.settings.alerting.stale_after_s
+
+
+StaleAfterDep = Annotated[float, Depends(get_stale_after_s)]
+
+
+def get_fleet(devices: DevicesDep, queries: QueriesDep, alerts: AlertsDep,
+              health: PipelineHealthDep, stale_after_s: StaleAfterDep) -> FleetView:
+    return FleetView(devices, queries, alerts, health, stale_after_s, _now_ms)
 
 
 FleetDep = Annotated[FleetView, Depends(get_fleet)]
 
 
 @router.get("/v1/fleet", response_model=FleetOut)
-def fleet(view: FleetDep, s: ServicesDep) -> FleetOut:
+def fleet(view: FleetDep, stale_after_s: StaleAfterDep) -> FleetOut:
     """Every device with site, gateway, last seen, stale or not, open alerts and the number of
     edge anomalies in the last 24 h, sorted by device."""
     devices, capped = view.devices()
     return FleetOut(
-        now_ms=_now_ms(), stale_after_s=s.alerting.settings.stale_after_s,
+        now_ms=_now_ms(), stale_after_s=stale_after_s,
         anomaly_window_s=ANOMALY_WINDOW_MS / 1000, anomalies_capped=capped,
         devices=[FleetDeviceOut.model_validate(d, from_attributes=True) for d in devices])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -13,13 +14,22 @@ from cloud.errors import CloudError
 router = APIRouter(tags=["health"])
 
 
+class ReadyOut(BaseModel):
+    """Whether the store and the metadata database answer; ``checks`` says ``ok`` or why not."""
+
+    ready: bool
+    checks: dict[str, str]
+
+
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
     """Liveness: the process serves requests."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "The store or metadata is unreachable."}})
+@router.get("/readyz", responses={
+    200: {"model": ReadyOut},
+    503: {"model": ReadyOut, "description": "The store or metadata is unreachable."}})
 def readyz(s: ServicesDep) -> JSONResponse:
     """Readiness: the time-series store and the metadata database answer."""
     checks: dict[str, str] = {}

@@ -2,21 +2,74 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
-from cloud.monitors.health import PipelineHealth
+from cloud.api.deps import PipelineHealthDep
+
+router = APIRouter(prefix="/v1/pipeline", tags=["pipeline"])
 
 
-def router(health: PipelineHealth) -> APIRouter:
-    """The pipeline-health resource."""
-    api = APIRouter(prefix="/v1/pipeline", tags=["pipeline"])
+class FreshnessOut(BaseModel):
+    """Per device: last reading, last ingest, lag, age and whether it is stale."""
 
-    @api.get("/health")
-    def pipeline_health() -> dict[str, Any]:
-        """Freshness per device, volume drops and surges against a rolling baseline, schema
-        changes, and SLA tracking (readings queryable within N s, ingest availability)."""
-        return health.report()
+    stale_after_s: float
+    devices: list[dict[str, Any]]
 
-    return api
+
+class VolumeOut(BaseModel):
+    """Per device: readings in the current bucket against the rolling baseline."""
+
+    bucket_s: float
+    devices: list[dict[str, Any]]
+
+
+class SchemaOut(BaseModel):
+    """Recent schema changes (new sensor, unit or type) and vanished sensors."""
+
+    changes: list[dict[str, Any]]
+    vanished: list[dict[str, Any]]
+
+
+class SlaOut(BaseModel):
+    """Readings queryable within the SLA and ingest availability over the window."""
+
+    queryable_within_s: float
+    target: float
+    window_s: float
+    readings: int
+    on_time_share: float | None
+    requests_ok: int
+    requests_failed: int
+    availability: float | None
+    ok: bool
+
+
+class ProblemOut(BaseModel):
+    """One finding of a check (what ``pipeline`` rules alert on)."""
+
+    check: str
+    device: str
+    sensor: str
+    detail: str
+
+
+class PipelineHealthOut(BaseModel):
+    """The pipeline-health report: one section per check, the problems and a status."""
+
+    now_ms: int
+    freshness: FreshnessOut
+    volume: VolumeOut
+    schema_: SchemaOut = Field(alias="schema")
+    sla: SlaOut
+    problems: list[ProblemOut]
+    status: Literal["ok", "degraded"]
+
+
+@router.get("/health")
+def pipeline_health(health: PipelineHealthDep) -> PipelineHealthOut:
+    """Freshness per device, volume drops and surges against a rolling baseline, schema
+    changes, and SLA tracking (readings queryable within N s, ingest availability)."""
+    return PipelineHealthOut.model_validate(health.report())

@@ -5,46 +5,74 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
+from pydantic import Field, TypeAdapter, create_model
 
-from cloud.api.alerting_errors import Id, call
-from cloud.rules import RuleSpec
-from cloud.rules.store import RuleRepository, StoredRule
+from cloud.alerting.rules import (
+    AnomalyRateRule,
+    DeadmanRule,
+    ForecastRule,
+    PipelineRule,
+    RateOfChangeRule,
+    RuleSpec,
+    ThresholdRule,
+)
+from cloud.alerting.rules.base import RuleBase
+from cloud.alerting.rules.store import StoredRule
+from cloud.api.alerting_errors import Id
+from cloud.api.deps import RulesDep
+
+router = APIRouter(prefix="/v1/rules", tags=["rules"])
 
 
-def _out(rule: StoredRule) -> dict[str, Any]:
-    return {"id": rule.id, "created_ms": rule.created_ms, "updated_ms": rule.updated_ms,
-            **rule.spec.model_dump()}
+def _stored(kind: type[RuleBase]) -> Any:
+    """``kind`` plus the fields the store adds: ``id``, ``created_ms``, ``updated_ms``."""
+    return create_model(
+        f"Stored{kind.__name__}", __base__=kind, __doc__=f"A stored {kind.__name__}.",
+        id=(str, ...), created_ms=(int, ...), updated_ms=(int, ...),
+    )
 
 
-def router(repo: RuleRepository) -> APIRouter:
-    """The rules resource over ``repo``."""
-    api = APIRouter(prefix="/v1/rules", tags=["rules"])
+#: A stored rule as the API shows it: the rule's specification plus its id and times.
+RuleOut: Any = Annotated[
+    _stored(ThresholdRule) | _stored(RateOfChangeRule) | _stored(DeadmanRule)
+    | _stored(AnomalyRateRule) | _stored(ForecastRule) | _stored(PipelineRule),
+    Field(discriminator="kind"),
+]
+_rule_out: TypeAdapter[Any] = TypeAdapter(RuleOut)
 
-    @api.post("", status_code=201)
-    def create_rule(spec: Annotated[RuleSpec, Body()]) -> dict[str, Any]:
-        """Create a rule. `kind` is one of threshold, rate_of_change, deadman, anomaly_rate,
-        forecast, pipeline; `scope` selects series by site/device/sensor patterns."""
-        return _out(call(lambda: repo.create(spec)))
 
-    @api.get("")
-    def list_rules() -> list[dict[str, Any]]:
-        """Every rule."""
-        return [_out(r) for r in repo.all()]
+def _out(rule: StoredRule) -> Any:
+    return _rule_out.validate_python(
+        {"id": rule.id, "created_ms": rule.created_ms, "updated_ms": rule.updated_ms,
+         **rule.spec.model_dump()})
 
-    @api.get("/{rule_id}")
-    def get_rule(rule_id: Id) -> dict[str, Any]:
-        """One rule."""
-        return _out(call(lambda: repo.get(rule_id)))
 
-    @api.put("/{rule_id}")
-    def replace_rule(rule_id: Id, spec: Annotated[RuleSpec, Body()]) -> dict[str, Any]:
-        """Replace a rule's specification."""
-        return _out(call(lambda: repo.replace(rule_id, spec)))
+@router.post("", status_code=201, response_model=RuleOut)
+def create_rule(spec: Annotated[RuleSpec, Body()], repo: RulesDep) -> Any:
+    """Create a rule. `kind` is one of threshold, rate_of_change, deadman, anomaly_rate,
+    forecast, pipeline; `scope` selects series by site/device/sensor patterns."""
+    return _out(repo.create(spec))
 
-    @api.delete("/{rule_id}", status_code=204)
-    def delete_rule(rule_id: Id) -> Response:
-        """Delete a rule (its alerts stay as records)."""
-        call(lambda: repo.delete(rule_id))
-        return Response(status_code=204)
 
-    return api
+@router.get("", response_model=list[RuleOut])
+def list_rules(repo: RulesDep) -> Any:
+    """Every rule."""
+    return [_out(r) for r in repo.all()]
+
+
+@router.get("/{rule_id}", response_model=RuleOut)
+def get_rule(rule_id: Id, repo: RulesDep) -> Any:
+    """One rule."""
+    return _out(repo.get(rule_id))
+
+
+@router.put("/{rule_id}", response_model=RuleOut)
+def replace_rule(rule_id: Id, spec: Annotated[RuleSpec, Body()], repo: RulesDep) -> Any:
+    """Replace a rule's specification."""
+    return _out(repo.replace(rule_id, spec))
+
+
+@router.delete("/{rule_id}", status_code=204, response_class=Response)
+def delete_rule(rule_id: Id, repo: RulesDep) -> None:
+    """Delete a rule (its alerts stay as records)."""
+    repo.delete(rule_id)

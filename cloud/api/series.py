@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict
 
 from cloud.api.deps import QueriesDep
 from cloud.errors import QueryError
@@ -23,6 +24,45 @@ _BAD: dict[int | str, dict[str, Any]] = {
 }
 
 
+class SeriesOut(BaseModel):
+    """Columnar aggregates: the query's shape, bucket starts ``t`` (UTC ms) and one list per
+    aggregate named in ``aggregates`` (e.g. ``"mean": [...]``)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={
+        "additionalProperties": {"type": "array", "items": {"anyOf": [
+            {"type": "number"}, {"type": "null"}]}}})
+
+    device: str
+    sensor: str
+    start: int
+    end: int
+    every: int
+    every_auto: bool
+    aggregates: list[str]
+    t: list[int]
+
+
+class TrendOut(BaseModel):
+    """Level, slope per hour and, with a threshold, the projected crossing."""
+
+    device: str
+    sensor: str
+    start: int
+    end: int
+    every: int
+    points: int
+    level: float | None
+    slope_per_hour: float | None
+    threshold: float | None
+    crossing_ts: int | None
+    crossing_in_hours: float | None
+    already_beyond: bool | None
+
+
+_SERIES_OK: dict[int | str, dict[str, Any]] = {200: {"model": SeriesOut, "content": {
+    "text/csv": {"schema": {"type": "string", "description": "time,t,<aggregates...>"}}}}}
+
+
 def _csv(data: dict[str, Any]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -33,7 +73,7 @@ def _csv(data: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-@router.get("/v1/series", responses=_BAD)
+@router.get("/v1/series", responses={**_BAD, **_SERIES_OK})
 def series(
     q: QueriesDep,
     device: Text = None,
@@ -62,7 +102,7 @@ def series(
     return JSONResponse(data)
 
 
-@router.get("/v1/trends", responses=_BAD)
+@router.get("/v1/trends", response_model=TrendOut, responses=_BAD)
 def trends(
     q: QueriesDep,
     device: Text = None,

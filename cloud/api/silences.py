@@ -5,29 +5,44 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel
 
-from cloud.alerts.silences import SilenceIn, SilenceStore
-from cloud.api.alerting_errors import Id, call
+from cloud.alerting.alerts.silences import Matcher, SilenceIn
+from cloud.api.alerting_errors import Id
+from cloud.api.deps import SilencesDep
+
+router = APIRouter(prefix="/v1/silences", tags=["alerts"])
 
 
-def router(silences: SilenceStore) -> APIRouter:
-    """The silences resource over ``silences``."""
-    api = APIRouter(prefix="/v1/silences", tags=["alerts"])
+class SilenceOut(BaseModel):
+    """A stored silence (times in UTC ms)."""
 
-    @api.post("", status_code=201)
-    def create_silence(body: SilenceIn) -> dict[str, Any]:
-        """Silence matching alerts from `starts_ms` (default now) until `ends_ms`."""
-        return call(lambda: silences.create(body))
+    id: str
+    starts_ms: int
+    ends_ms: int
+    comment: str
+    created_by: str
+    created_ms: int
+    matcher: Matcher
 
-    @api.get("")
-    def list_silences() -> list[dict[str, Any]]:
-        """Every silence, newest first."""
-        return silences.all()
 
-    @api.delete("/{silence_id}", status_code=204)
-    def delete_silence(silence_id: Id) -> Response:
-        """End a silence now."""
-        call(lambda: silences.delete(silence_id))
-        return Response(status_code=204)
+@router.post("", status_code=201)
+def create_silence(body: SilenceIn, silences: SilencesDep) -> SilenceOut:
+    """Silence matching alerts from `starts_ms` (default now) until `ends_ms`."""
+    return _out(silences.create(body))
 
-    return api
+
+@router.get("")
+def list_silences(silences: SilencesDep) -> list[SilenceOut]:
+    """Every silence, newest first."""
+    return [_out(s) for s in silences.all()]
+
+
+@router.delete("/{silence_id}", status_code=204, response_class=Response)
+def delete_silence(silence_id: Id, silences: SilencesDep) -> None:
+    """End a silence now."""
+    silences.delete(silence_id)
+
+
+def _out(row: dict[str, Any]) -> SilenceOut:
+    return SilenceOut.model_validate(row)

@@ -2,51 +2,104 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
 
-from cloud.api.alerting_errors import Id, call
-from cloud.webhooks.endpoints import EndpointStore, WebhookIn
-from cloud.webhooks.outbox import Outbox
+from cloud.alerting.webhooks.endpoints import WebhookIn
+from cloud.api.alerting_errors import Id
+from cloud.api.deps import EndpointsDep, OutboxDep
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-def router(endpoints: EndpointStore, outbox: Outbox) -> APIRouter:
-    """The webhooks resource."""
-    api = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+class WebhookOut(BaseModel):
+    """A registered endpoint (without its secret)."""
 
-    @api.post("", status_code=201)
-    def create_webhook(body: WebhookIn) -> dict[str, Any]:
-        """Register an endpoint. The answer holds its signing `secret` (`whsec_...`): it is
-        shown this once. Targets on loopback or private networks are refused unless allowed."""
-        return call(lambda: endpoints.create(body))
+    id: str
+    url: str
+    events: list[str]
+    description: str
+    enabled: bool
+    disabled_reason: str | None
+    created_ms: int
 
-    @api.get("")
-    def list_webhooks() -> list[dict[str, Any]]:
-        """Every endpoint (without secrets)."""
-        return endpoints.all()
 
-    @api.get("/{webhook_id}")
-    def get_webhook(webhook_id: Id) -> dict[str, Any]:
-        """One endpoint (without its secret)."""
-        return call(lambda: endpoints.get(webhook_id))
+class WebhookCreated(WebhookOut):
+    """A new endpoint with its signing secret (`whsec_...`), shown this once."""
 
-    @api.delete("/{webhook_id}", status_code=204)
-    def delete_webhook(webhook_id: Id) -> Response:
-        """Remove an endpoint; its pending deliveries are dropped with a reason."""
-        call(lambda: endpoints.delete(webhook_id))
-        return Response(status_code=204)
+    secret: str
 
-    @api.get("/{webhook_id}/deliveries")
-    def list_deliveries(
-        webhook_id: Id, limit: int = Query(100, ge=1, le=1000)
-    ) -> list[dict[str, Any]]:
-        """Deliveries to the endpoint, newest first, each with its attempts."""
-        return call(lambda: outbox.deliveries(webhook_id, limit))
 
-    @api.post("/{webhook_id}/deliveries/{delivery_id}/redeliver", status_code=202)
-    def redeliver(webhook_id: Id, delivery_id: Id) -> dict[str, Any]:
-        """Send a delivery again (same `webhook-id`, same body, a fresh retry budget)."""
-        return call(lambda: outbox.redeliver(webhook_id, delivery_id))
+class AttemptOut(BaseModel):
+    """One delivery attempt."""
 
-    return api
+    at_ms: int
+    status: int | None
+    error: str | None
+    duration_ms: int
+
+
+class DeliveryOut(BaseModel):
+    """One delivery (its `id` is the `webhook-id` header) with its attempts."""
+
+    id: str
+    endpoint_id: str
+    event_type: str
+    payload: dict[str, Any] = Field(description="The body sent: `type`, `timestamp`, `data`.")
+    state: str
+    attempts: int
+    next_attempt_ms: int
+    claim_until_ms: int | None
+    last_status: int | None
+    last_error: str | None
+    created_ms: int
+    delivered_ms: int | None
+    attempt_log: list[AttemptOut]
+
+
+class RedeliveryOut(BaseModel):
+    """A delivery queued again."""
+
+    id: str
+    state: str
+
+
+@router.post("", status_code=201)
+def create_webhook(body: WebhookIn, endpoints: EndpointsDep) -> WebhookCreated:
+    """Register an endpoint. The answer holds its signing `secret` (`whsec_...`): it is
+    shown this once. Targets on loopback or private networks are refused unless allowed."""
+    return WebhookCreated.model_validate(endpoints.create(body))
+
+
+@router.get("")
+def list_webhooks(endpoints: EndpointsDep) -> list[WebhookOut]:
+    """Every endpoint (without secrets)."""
+    return [WebhookOut.model_validate(e) for e in endpoints.all()]
+
+
+@router.get("/{webhook_id}")
+def get_webhook(webhook_id: Id, endpoints: EndpointsDep) -> WebhookOut:
+    """One endpoint (without its secret)."""
+    return WebhookOut.model_validate(endpoints.get(webhook_id))
+
+
+@router.delete("/{webhook_id}", status_code=204, response_class=Response)
+def delete_webhook(webhook_id: Id, endpoints: EndpointsDep) -> None:
+    """Remove an endpoint; its pending deliveries are dropped with a reason."""
+    endpoints.delete(webhook_id)
+
+
+@router.get("/{webhook_id}/deliveries")
+def list_deliveries(
+    webhook_id: Id, outbox: OutboxDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[DeliveryOut]:
+    """Deliveries to the endpoint, newest first, each with its attempts."""
+    return [DeliveryOut.model_validate(d) for d in outbox.deliveries(webhook_id, limit)]
+
+
+@router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver", status_code=202)
+def redeliver(webhook_id: Id, delivery_id: Id, outbox: OutboxDep) -> RedeliveryOut:
+    """Send a delivery again (same `webhook-id`, same body, a fresh retry budget)."""
+    return RedeliveryOut.model_validate(outbox.redeliver(webhook_id, delivery_id))

@@ -174,6 +174,12 @@ class DeviceRegistry:
         self._sensors.clear()
         self._due_ms = now + self.flush_every_ms
 
+    def cache_info(self) -> dict[str, int]:
+        """Sizes of the in-process state: ``known`` streams (already written once, bounded by
+        ``known_max``) and the pending merge (``pending_devices``, ``pending_sensors``)."""
+        return {"known": len(self._known), "known_max": _KNOWN_MAX,
+                "pending_devices": len(self._devices), "pending_sensors": len(self._sensors)}
+
     def list(self, device: str | None = None) -> list[DeviceInfo]:
         """All devices (or one) with their sensors, ordered by name."""
         self.flush()

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ingest_protocol import AnomalyRecord
+
 #: Aggregates ``series`` computes, in their canonical order.
 AGGREGATES: tuple[str, ...] = ("mean", "min", "max", "count", "last", "p95")
 _UNWRITABLE = re.compile(r"[\x00-\x1f\x7f]|\\+(?:[ ,=]|$)")
@@ -58,28 +60,9 @@ class Point:
     site: str | None = None
 
 
-@dataclass(slots=True)
-class AnomalyPoint:
-    """One anomaly a gateway detector flagged (the ingest body's ``anomalies`` entries)."""
-
-    device: str
-    sensor: str
-    ts_ms: int
-    value: float
-    score: float
-    detector: str
-    expected_low: float | None = None
-    expected_high: float | None = None
-    site: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        """The wire form (``ts`` in UTC ms), as the ingest body and ``/v1/anomalies`` carry it."""
-        return {
-            "device": self.device, "sensor": self.sensor, "ts": self.ts_ms,
-            "value": self.value, "score": self.score, "detector": self.detector,
-            "expected_low": self.expected_low, "expected_high": self.expected_high,
-            "site": self.site,
-        }
+#: One anomaly a gateway detector flagged: the ingest contract's record (``ts_ms``, with
+#: ``to_dict()`` giving the wire form the ingest body and ``/v1/anomalies`` carry).
+AnomalyPoint = AnomalyRecord
 
 
 @dataclass(frozen=True, slots=True)

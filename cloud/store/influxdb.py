@@ -118,6 +118,11 @@ class InfluxDBStore:
     def _unreachable(self, exc: Exception) -> StoreUnavailable:
         return StoreUnavailable(f"InfluxDB at {self.settings.url} is unreachable: {exc}")
 
+    def cache_info(self) -> dict[str, int]:
+        """Sizes of the in-process caches: ``series`` (line-protocol series prefixes) and its
+        ``series_max`` (past it the cache is emptied)."""
+        return {"series": len(self._series), "series_max": _SERIES_CACHE_MAX}
+
     def ping(self) -> None:
         try:
             resp = _unbound(self.client.get("/ping"))

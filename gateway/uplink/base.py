@@ -1,7 +1,8 @@
 """The sender role and the outgoing batch: how buffered rows become one ingest request.
 
 A batch's body is a deterministic function of its rows, and its ``Idempotency-Key`` a hash of
-the gateway id and each row's id and content: a retry of the same rows, even after a restart,
+the gateway id and each row's id and content (the body is the ingest contract's,
+:func:`ingest_protocol.encode.batch_body`): a retry of the same rows, even after a restart,
 sends the same key with the same body, so the cloud replays its stored answer instead of
 storing anything twice. ``sent_at`` is the commit time of the newest row, for the same reason.
 
@@ -17,12 +18,12 @@ storing anything twice. ``sent_at`` is the commit time of the newest row, for th
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.buffer import Lane, Row
+from ingest_protocol.encode import batch_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +67,9 @@ def build_batch(gateway_id: str, rows: Sequence[Row]) -> OutgoingBatch:
     key = batch_key(gateway_id, rows)
     bulk = [r.body for r in rows if r.lane == Lane.BULK]
     prio = [r.body for r in rows if r.lane == Lane.PRIORITY]
-    head = json.dumps(
-        {"gateway_id": gateway_id, "batch_id": key,
-         "sent_at": max((r.created_ms for r in rows), default=0)},
-        separators=(",", ":"),
-    )
-    body = f'{head[:-1]},"readings":[{",".join(bulk)}],"anomalies":[{",".join(prio)}]}}'
+    body = batch_body(gateway_id, key, max((r.created_ms for r in rows), default=0), bulk, prio)
     return OutgoingBatch(
-        rows=rows, key=key, body=body.encode(),
+        rows=rows, key=key, body=body,
         readings=sum(r.count for r in rows if r.lane == Lane.BULK),
         anomalies=sum(r.count for r in rows if r.lane == Lane.PRIORITY),
     )

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from cloud.alerting.clock import ManualClock
+from cloud.alerting.core.clock import ManualClock
 from cloud.app import create_app
 from cloud.services import Services
 from cloud.settings import load_settings

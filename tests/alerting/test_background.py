@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from cloud.alerting.clock import SystemClock
+from cloud.alerting.core.clock import SystemClock
 from tests.alerting.harness import Cloud, reading
 from tests.alerting.receiver import Receiver
 

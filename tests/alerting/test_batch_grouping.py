@@ -8,9 +8,9 @@ import random
 import numpy as np
 import pytest
 
-from cloud.alerting.listener import IngestedReading
-from cloud.alerts.lifecycle import open_key
-from cloud.rules.evaluator import _Batch
+from cloud.alerting.alerts.lifecycle import open_key
+from cloud.alerting.core.listener import IngestedReading
+from cloud.alerting.evaluator import _Batch
 
 
 def _reference(readings) -> _Batch:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cloud.alerting.clock import ManualClock
-from cloud.alerting.listener import IngestedReading
+from cloud.alerting.core.clock import ManualClock
+from cloud.alerting.core.listener import IngestedReading
 from tests.alerting.harness import T0, Cloud, reading, states
 
 MIN = 60_000

@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from cloud.alerting.clock import ManualClock
+from cloud.alerting.core.clock import ManualClock
 from tests.alerting.harness import T0, Cloud, reading, seconds
 from tests.alerting.receiver import Receiver
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cloud.alerting.clock import ManualClock
+from cloud.alerting.core.clock import ManualClock
 from tests.alerting.harness import T0, Cloud, reading, seconds, states
 from tests.alerting.signals import degrading_vibration, temperature
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloud.alerting.clock import ManualClock
+from cloud.alerting.core.clock import ManualClock
 from tests.alerting.harness import T0, Cloud, reading
 
 

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from cloud.alerting.clock import ManualClock, SystemClock
+from cloud.alerting.core.clock import ManualClock, SystemClock
 from tests.alerting.harness import ROOT, T0, Cloud, seconds
 from tests.alerting.receiver import Receiver
 from tests.support.servers import free_port

@@ -26,7 +26,8 @@ def test_influx_series_prefix_cache_is_bounded(influxdb, monkeypatch):
         for batch in range(12):  # 240 distinct series, 20 new ones per batch
             points = [Point(f"dev-{batch}-{i}", "temp", now, float(i)) for i in range(20)]
             assert not store.write(points, []).rejected
-            sizes.append(len(store._series))
+            sizes.append(store.cache_info()["series"])
+        assert store.cache_info()["series_max"] == 50
         assert max(sizes) <= 50 + 20
         assert sizes[0] == 20  # it does cache
     finally:
@@ -42,7 +43,8 @@ def test_device_registry_known_streams_are_bounded(tmp_path, monkeypatch):
         sizes = []
         for batch in range(20):  # 600 distinct streams, 30 new per batch
             reg.record("gw", [SeenStream(f"d{batch}", f"s{i}", 1000 + batch) for i in range(30)])
-            sizes.append(len(reg._known))
+            sizes.append(reg.cache_info()["known"])
+        assert reg.cache_info()["known_max"] == 100
         assert max(sizes) <= 100 + 30
         assert len(reg.list()) == 20  # every device was still written
     finally:
@@ -58,7 +60,8 @@ def test_device_registry_pending_merge_does_not_grow_with_repeats(tmp_path):
         sizes = []
         for n in range(200):  # a fixed fleet, batch after batch: the pending merge plateaus
             reg.record("gw", [SeenStream(x.device, x.sensor, n) for x in fleet])
-            sizes.append((len(reg._devices), len(reg._sensors), len(reg._known)))
+            info = reg.cache_info()
+            sizes.append((info["pending_devices"], info["pending_sensors"], info["known"]))
         assert set(sizes[1:]) == {(10, 50, 50)}
     finally:
         db.stop()

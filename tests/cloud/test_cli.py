@@ -14,7 +14,7 @@ import pytest
 
 from cloud.errors import SettingsError
 from cloud.settings import load_settings
-from simulators.iotgw import main
+from iotgw.cli import main
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,11 +72,11 @@ def test_cloud_run_serves_the_api_as_a_process(tmp_path):
     cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n[server]\nport = {port}\n'
                    'log_level = "warning"\n')
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    made = subprocess.run([sys.executable, "-m", "simulators.iotgw", "cloud", "token", "create",
+    made = subprocess.run([sys.executable, "-m", "iotgw.cli", "cloud", "token", "create",
                            "--gateway", "gw", "--config", str(cfg)],
                           capture_output=True, text=True, env=env, timeout=60, check=True)
     token = made.stdout.strip()
-    proc = subprocess.Popen([sys.executable, "-m", "simulators.iotgw", "cloud", "run",
+    proc = subprocess.Popen([sys.executable, "-m", "iotgw.cli", "cloud", "run",
                              "--config", str(cfg), "--host", "127.0.0.1"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

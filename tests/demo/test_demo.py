@@ -13,7 +13,7 @@ import pytest
 @pytest.mark.slow
 def test_demo_runs_end_to_end_on_embedded_defaults(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "simulators.iotgw", "demo", "--duration", "12",
+        [sys.executable, "-m", "iotgw.cli", "demo", "--duration", "12",
          "--devices", "5", "--rate", "40", "--data-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
     )
@@ -33,7 +33,7 @@ def test_demo_runs_end_to_end_on_embedded_defaults(tmp_path: Path) -> None:
 
 def test_demo_help_names_its_options() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "simulators.iotgw", "demo", "--help"],
+        [sys.executable, "-m", "iotgw.cli", "demo", "--help"],
         capture_output=True, text=True, timeout=60, check=True,
     )
     for flag in ("--duration", "--broker", "--influx-url", "--devices", "--rate"):
@@ -42,7 +42,7 @@ def test_demo_help_names_its_options() -> None:
 
 def test_demo_reports_an_unreachable_broker_in_one_line(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "simulators.iotgw", "demo", "--duration", "5",
+        [sys.executable, "-m", "iotgw.cli", "demo", "--duration", "5",
          "--broker", "mqtt://127.0.0.1:1", "--data-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
     )

@@ -20,7 +20,7 @@ NAB = ROOT / "bench" / "data" / "nab" / "data"
 def iotgw(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "simulators.iotgw", *args],
+        [sys.executable, "-m", "iotgw.cli", *args],
         capture_output=True,
         text=True,
         input=stdin,
@@ -140,7 +140,7 @@ def test_progress_bar_goes_to_a_terminal_stderr(nab_slice: Path):
     master, slave = pty.openpty()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulators.iotgw", "detect", str(nab_slice)],
+        [sys.executable, "-m", "iotgw.cli", "detect", str(nab_slice)],
         stdout=subprocess.PIPE,
         stderr=slave,
         cwd=ROOT,

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.errors import ConfigError
 from gateway.settings import GatewaySettings
-from simulators.iotgw import main as iotgw
+from iotgw.cli import main as iotgw
 
 CONFIG = """
 [gateway]
@@ -72,7 +72,7 @@ def test_a_bad_setting_is_one_line_naming_the_key(tmp_path: Path, text: str, key
         GatewaySettings.load(path, env={})
     assert f": {key}:" in str(info.value) and "\n" not in str(info.value)
     proc = subprocess.run(
-        [sys.executable, "-m", "simulators.iotgw", "gateway", "run", "--config", str(path)],
+        [sys.executable, "-m", "iotgw.cli", "gateway", "run", "--config", str(path)],
         capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and key in proc.stderr and "Traceback" not in proc.stderr
@@ -108,7 +108,7 @@ def test_a_busy_health_port_is_one_line(tmp_path: Path) -> None:
                                f'[health]\nport = {port}\n'
                                '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n')
         proc = subprocess.run(
-            [sys.executable, "-m", "simulators.iotgw", "gateway", "run", "--config", str(path)],
+            [sys.executable, "-m", "iotgw.cli", "gateway", "run", "--config", str(path)],
             capture_output=True, text=True, timeout=60,
             cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 1

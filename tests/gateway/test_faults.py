@@ -18,15 +18,9 @@ from simulators.manifest import (
     published_readings,
     read_manifest,
 )
-from tests.gateway.helpers import (
-    GatewayProcess,
-    finish_sim,
-    gateway_config,
-    run_sim,
-    wait_until,
-    write_config,
-)
+from tests.gateway.helpers import finish_sim, gateway_config, run_sim, wait_until
 from tests.support.cloud_sink import CloudSink
+from tests.support.processes import GatewayProcess
 from tests.support.servers import Mosquitto
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -37,12 +31,10 @@ def gateway(tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink,
             request: pytest.FixtureRequest) -> Iterator[GatewayProcess]:
     extra = getattr(request, "param", {})
     cfg = gateway_config(tmp_path, mosquitto, sink.url, sink.token, **extra)
-    gw = GatewayProcess(write_config(tmp_path, cfg), cfg["health"]["port"],
-                        tmp_path / "gateway.log")
-    gw.start()
+    gw = GatewayProcess(tmp_path, cfg)
+    gw.start(timeout=30.0)
     yield gw
-    if gw.proc is not None and gw.proc.poll() is None:
-        gw.kill()
+    gw.kill()
 
 
 def test_kill_9_mid_stream_loses_no_acknowledged_reading(
@@ -59,7 +51,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_reading(
     assert len(want) > 5000
     assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
     assert sink.keys() <= published_readings(manifest)
-    assert gateway.terminate() == 0
+    assert gateway.stop() == 0
 
 
 def test_cloud_outage_buffers_then_drains_without_duplicates(
@@ -81,9 +73,9 @@ def test_cloud_outage_buffers_then_drains_without_duplicates(
     assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
     assert wait_until(lambda: gateway.metric("iotgw_buffer_rows") == 0, 30)
     assert not sink.duplicates()
-    m = gateway.metrics()
+    m = gateway.metrics_by_label()
     assert m['iotgw_uplink_batches_total{outcome="failed"}'] >= 1
-    assert gateway.terminate() == 0
+    assert gateway.stop() == 0
 
 
 def test_broker_restart_gateway_reconnects_and_nothing_is_lost(
@@ -160,9 +152,9 @@ def test_malformed_payloads_interleaved_are_dead_lettered_with_reasons(
     assert sink.keys() <= published_readings(manifest)
     n_bad = dead_letter_count(manifest)
     assert n_bad > 0
-    assert wait_until(lambda: sum(v for k, v in gateway.metrics().items()
+    assert wait_until(lambda: sum(v for k, v in gateway.metrics_by_label().items()
                                   if k.startswith("iotgw_dead_letters_total")) == n_bad, 30)
-    reasons = {k for k in gateway.metrics() if k.startswith("iotgw_dead_letters_total")}
+    reasons = {k for k in gateway.metrics_by_label() if k.startswith("iotgw_dead_letters_total")}
     assert any("bad_checksum" in r for r in reasons) and any("truncated" in r for r in reasons)
     dups = sum(1 for line in read_manifest(manifest)
                if line.get("duplicate") and not line.get("malformed") and line.get("acked"))

@@ -16,7 +16,7 @@ import pytest
 from firmware_protocol.codecs import get_codec
 from firmware_protocol.model import Message, Reading
 from gateway.service import GatewayService
-from simulators.iotgw import main as iotgw
+from iotgw.cli import main as iotgw
 from tests.gateway.helpers import (
     SENSORS_PER_MESSAGE,
     gateway_config,

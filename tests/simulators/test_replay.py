@@ -11,8 +11,8 @@ import pytest
 from firmware_protocol.codec import DecodeContext
 from firmware_protocol.codecs import get_codec
 from firmware_protocol.model import Message
+from iotgw.cli import main
 from simulators.errors import ReplayFileError
-from simulators.iotgw import main
 from simulators.manifest import read_manifest
 from simulators.replay import parse_timestamp, read_csv
 from tests.simulators.collector import Collector

@@ -1,12 +1,14 @@
 """A small recording implementation of the cloud's ingest contract, for gateway tests.
 
 ``POST /v1/ingest`` with a bearer token and an ``Idempotency-Key`` (same key and body replays
-the stored answer; same key, other body: 422), gzip or plain JSON, answering
-``{"accepted": n, "rejected": []}``. Readings are stored keyed by (device, seq, sensor) with the
-number of times each was stored, so tests can check for losses and duplicates. It fails on
-demand: ``mode`` ``"503"`` (with ``Retry-After``), ``"429"``, ``"500"``, ``"hang"``, and
-``down()``/``up()`` close and reopen its port. ``reject`` makes it answer 422 to any batch
-holding a reading for which the predicate is true. Loopback only.
+the stored answer; same key, other body: 422), gzip or plain JSON. Bodies are judged by the
+ingest contract (:func:`ingest_protocol.judge`: 400/413/422 for a body that is no batch, else
+the valid entries are stored and the rest listed in the answer's ``rejected``), with the
+cloud's default limits unless given others. Readings are stored keyed by (device, seq,
+sensor) with the number of times each was stored, so tests can check for losses and
+duplicates. It fails on demand: ``mode`` ``"503"`` (with ``Retry-After``), ``"429"``,
+``"500"``, ``"hang"``, and ``down()``/``up()`` close and reopen its port. ``reject`` makes it
+answer 422 to any batch holding a reading for which the predicate is true. Loopback only.
 """
 
 from __future__ import annotations
@@ -23,14 +25,20 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ingest_protocol import EnvelopeRejected, judge
 from tests.support.servers import LOOPBACK, free_port
 
 Key = tuple[str, int, str]
 
 
 class CloudSink:
-    def __init__(self, token: str = "test-token", port: int | None = None) -> None:
+    def __init__(self, token: str = "test-token", port: int | None = None,
+                 max_body_bytes: int = 16 * 1024 * 1024, max_readings: int = 10_000,
+                 max_anomalies: int = 1_000) -> None:
         self.token = token
+        self.max_body_bytes = max_body_bytes
+        self.max_readings = max_readings
+        self.max_anomalies = max_anomalies
         self.port = port or free_port()
         self.mode = "ok"
         self.retry_after = 1
@@ -127,8 +135,16 @@ class CloudSink:
         key = req.headers.get("Idempotency-Key")
         if not key:
             return self._reply(req, 400, {"detail": "Idempotency-Key is required"})
+        if len(raw) > self.max_body_bytes:
+            return self._reply(req, 413, {"detail": "the body is too large"})
         if req.headers.get("Content-Encoding") == "gzip":
             raw = gzip.decompress(raw)
+            if len(raw) > self.max_body_bytes:
+                return self._reply(req, 413, {"detail": "the decompressed body is too large"})
+        try:
+            verdict = judge(raw, self.max_readings, self.max_anomalies)
+        except EnvelopeRejected as exc:
+            return self._reply(req, exc.status, {"detail": exc.detail})
         digest = hashlib.sha256(raw).hexdigest()
         with self._lock:
             if key in self._answers:
@@ -136,17 +152,13 @@ class CloudSink:
                 if old_digest != digest:
                     return self._reply(req, 422, {"detail": "key reused with another body"})
                 return self._send(req, status, body)
-            try:
-                batch = json.loads(raw)
-                readings = batch["readings"]
-            except (ValueError, KeyError, TypeError):
-                return self._reply(req, 400, {"detail": "bad body"})
-            if self.reject is not None and any(self.reject(r) for r in readings):
+            readings = verdict.readings.entries
+            if self.reject is not None and any(self.reject(dict(r)) for r in readings):
                 return self._reply(req, 422, {"detail": "a reading is invalid"})
             for r in readings:
                 self.stored[(r["device"], int(r["seq"]), r["sensor"])] += 1
-            self.anomalies.extend(batch.get("anomalies", []))
-            body = json.dumps({"accepted": len(readings), "rejected": []}).encode()
+            self.anomalies.extend(dict(a) for a in verdict.anomalies.entries)
+            body = json.dumps(verdict.response()).encode()
             self._answers[key] = (digest, 200, body)
         self._send(req, 200, body)
 

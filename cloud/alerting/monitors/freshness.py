@@ -1,0 +1,41 @@
+"""Freshness per device: newest device time against now, and the ingest lag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from cloud.alerting.core.series import SeriesRef
+from cloud.alerting.monitors.base import Finding
+from cloud.alerting.monitors.tables import stream_stats
+
+
+class FreshnessCheck:
+    """Devices whose newest reading is older than ``stale_after_s`` are stale."""
+
+    name = "freshness"
+
+    def __init__(self, stale_after_s: float) -> None:
+        self._stale_ms = round(stale_after_s * 1000)
+
+    def run(self, conn: Connection, now_ms: int) -> tuple[dict[str, Any], list[Finding]]:
+        """Per device: last device time, seconds since, last ingest lag, stale or not."""
+        devices: dict[str, dict[str, Any]] = {}
+        for row in conn.execute(select(stream_stats)):
+            d = devices.get(row.device)
+            if d is None or row.last_ts_ms > d["last_ts_ms"]:
+                devices[row.device] = {"device": row.device, "site": row.site,
+                                       "last_ts_ms": row.last_ts_ms,
+                                       "last_ingest_ms": row.last_ingest_ms,
+                                       "ingest_lag_s": row.last_lag_ms / 1000}
+        findings = []
+        for d in devices.values():
+            d["age_s"] = (now_ms - d["last_ts_ms"]) / 1000
+            d["stale"] = now_ms - d["last_ts_ms"] > self._stale_ms
+            if d["stale"]:
+                findings.append(Finding("stale", SeriesRef(d["device"], "", d["site"]),
+                                        f"no data from {d['device']} for {d['age_s']:.0f} s"))
+        section = {"stale_after_s": self._stale_ms / 1000,
+                   "devices": sorted(devices.values(), key=lambda x: x["device"])}
+        return section, findings

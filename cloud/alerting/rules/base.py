@@ -1,0 +1,152 @@
+"""What every rule shares: scope, severity, message template, and the evaluation contract.
+
+A rule looks at one series (a device's sensor, or a whole device) and reports an
+:class:`Observation` with a tri-state ``active``: ``True`` (the condition holds), ``False``
+(it has cleared) or ``None`` (in between, e.g. inside a hysteresis band: keep the state). The
+alert lifecycle (pending -> firing -> resolved, for-duration, dedup) lives in
+``cloud.alerting.alerts`` and is the same for every rule kind.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud.alerting.core.series import SeriesRef
+
+Severity = Literal["info", "warning", "critical"]
+
+#: ``{name}`` or ``{name:format-spec}``; anything else in a template is literal text.
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^{}]{0,20}))?\}")
+
+
+class Scope(BaseModel):
+    """Which series a rule watches: shell-style patterns on site, device and sensor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site: str = Field(default="*", max_length=64, description="Site pattern (`*`, `plant-?`, ...).")
+    device: str = Field(default="*", max_length=64, description="Device pattern.")
+    sensor: str = Field(default="*", max_length=64, description="Sensor pattern.")
+
+    def matches(self, site: str | None, device: str, sensor: str) -> bool:
+        """Whether the series ``site/device/sensor`` is in scope (a missing site is ``""``)."""
+        return (
+            fnmatch.fnmatchcase(site or "", self.site)
+            and fnmatch.fnmatchcase(device, self.device)
+            and fnmatch.fnmatchcase(sensor, self.sensor)
+        )
+
+
+@dataclass(slots=True)
+class Observation:
+    """What a rule saw on a series at ``at_ms``; ``fields`` feed the message template."""
+
+    series: SeriesRef
+    at_ms: int
+    active: bool | None
+    value: float | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """What the pipeline knows about a stream (from the ingest path's stream registry)."""
+
+    device: str
+    sensor: str
+    site: str | None
+    unit: str | None
+    last_ts_ms: int
+
+
+class SeriesSource(Protocol):
+    """Reads a window of one series from the time-series store."""
+
+    def window(
+        self, device: str, sensor: str, start_ms: int, end_ms: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Timestamps (UTC ms, ascending) and values in ``[start_ms, end_ms]``."""
+        ...
+
+
+class EvalContext(Protocol):
+    """What scheduled rules may look at while evaluating."""
+
+    def window(
+        self, device: str, sensor: str, start_ms: int, end_ms: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A window of one series (see :class:`SeriesSource`)."""
+        ...
+
+    def anomaly_events(self, device: str, sensor: str, start_ms: int, end_ms: int) -> int:
+        """Edge anomaly events of one stream in ``[start_ms, end_ms)``."""
+        ...
+
+
+def render(template: str, fields: Mapping[str, Any]) -> str:
+    """Fill ``{name}`` / ``{name:spec}`` placeholders; unknown names stay as written.
+
+    Only plain names and format specs are understood (no attribute or index access), so a
+    template from the API cannot reach into objects.
+
+    >>> render("{sensor} reaches {limit:.1f} {unit} in ~{eta_h:.0f} h",
+    ...        {"sensor": "vibration", "limit": 7.08, "unit": "mm/s", "eta_h": 35.6})
+    'vibration reaches 7.1 mm/s in ~36 h'
+    >>> render("{nope} {value:bad}", {"value": 1.5})
+    '{nope} 1.5'
+    """
+
+    def one(match: re.Match[str]) -> str:
+        name, spec = match.group(1), match.group(2)
+        if name not in fields:
+            return match.group(0)
+        value = fields[name]
+        if value is None:
+            return "?"
+        try:
+            return format(value, spec or "")
+        except (ValueError, TypeError):
+            return str(value)
+
+    return _PLACEHOLDER.sub(one, template)
+
+
+class RuleBase(BaseModel):
+    """Fields every rule has; each kind adds its own in its module."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: ``"arrival"``: evaluated on each ingested batch; ``"schedule"``: by the evaluator's tick.
+    mode: ClassVar[str] = "schedule"
+    #: The message used when the rule has none.
+    default_message: ClassVar[str] = "{rule} on {device}/{sensor}"
+
+    name: str = Field(..., min_length=1, max_length=200)
+    scope: Scope = Field(default_factory=Scope)
+    severity: Severity = "warning"
+    message: str | None = Field(
+        default=None, max_length=500, description="Template, e.g. '{value:.1f}'.")
+    for_s: float = Field(
+        default=0.0, ge=0, le=7 * 86400, description="Pending time before firing.")
+    enabled: bool = True
+
+    def text(self, fields: Mapping[str, Any]) -> str:
+        """The alert message for ``fields``."""
+        return render(self.message or self.default_message, {"rule": self.name, **fields})
+
+    def series_for(self, stream: StreamInfo) -> SeriesRef:
+        """The series this rule tracks for ``stream`` (device-level rules override)."""
+        return SeriesRef(stream.device, stream.sensor, stream.site)
+
+    def evaluate(
+        self, ctx: EvalContext, streams: Sequence[StreamInfo], now_ms: int
+    ) -> list[Observation]:
+        """Scheduled evaluation over the streams in scope (arrival rules return nothing)."""
+        return []

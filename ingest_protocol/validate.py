@@ -1,0 +1,213 @@
+"""The verdicts of the contract: is a body a batch, and which of its entries are valid.
+
+The order of checks is the contract's: JSON (400), envelope and version (422), batch limits
+(413); then each reading and anomaly on its own, so a bad entry is rejected with its index and
+reason (:func:`reading_problem`, :func:`anomaly_problem`) and never spoils the rest. Body size
+(413) and the gateway/token match (403) belong to the HTTP layer in front of these.
+
+>>> ok = {"device": "d", "sensor": "t", "ts": 1_700_000_000_000, "value": 1.5, "seq": 1}
+>>> reading_problem(ok) is None
+True
+>>> reading_problem({**ok, "ts": 5})
+'ts: Input should be greater than or equal to 946684800000'
+>>> reading_problem({**ok, "device": "é" * 40})
+'device: is 80 bytes of UTF-8, the limit is 64'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from ingest_protocol.errors import EnvelopeRejected
+from ingest_protocol.model import (
+    BYTE_LIMITS,
+    SUPPORTED_VERSIONS,
+    Anomaly,
+    Envelope,
+    Reading,
+    Rejection,
+    ValidEnvelope,
+)
+
+_READINGS: TypeAdapter[list[Reading]] = TypeAdapter(list[Reading])
+_READING: TypeAdapter[Reading] = TypeAdapter(Reading)
+_ANOMALIES: TypeAdapter[list[Anomaly]] = TypeAdapter(list[Anomaly])
+_ANOMALY: TypeAdapter[Anomaly] = TypeAdapter(Anomaly)
+
+
+def error_reason(exc: ValidationError) -> str:
+    """One line: the first problem, with the field it concerns."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    return f"{loc}: {err['msg']}" if loc else str(err["msg"])
+
+
+def utf8_problem(entry: Any) -> str | None:
+    """Why a validated entry breaks the data model's byte limits on names, or None.
+
+    Limits count UTF-8 bytes (``firmware_protocol.model``); only non-ASCII names need this.
+
+    >>> utf8_problem({"device": "é" * 40}), utf8_problem({"device": "e" * 40})
+    ('device: is 80 bytes of UTF-8, the limit is 64', None)
+    """
+    for key, limit in BYTE_LIMITS:
+        value = entry.get(key)
+        if isinstance(value, str) and not value.isascii():
+            size = len(value.encode("utf-8", "surrogatepass"))
+            if size > limit:
+                return f"{key}: is {size} bytes of UTF-8, the limit is {limit}"
+    return None
+
+
+def _problem(one: TypeAdapter[Any], entry: Any) -> str | None:
+    try:
+        valid = one.validate_python(entry)
+    except ValidationError as exc:
+        return error_reason(exc)
+    return utf8_problem(valid)
+
+
+def reading_problem(entry: Any) -> str | None:
+    """The exact rejection reason of one ``readings`` entry, or None when it is valid."""
+    return _problem(_READING, entry)
+
+
+def anomaly_problem(entry: Any) -> str | None:
+    """The exact rejection reason of one ``anomalies`` entry, or None when it is valid."""
+    return _problem(_ANOMALY, entry)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """The valid entries of one list (validated copies), their indexes, and the rejections."""
+
+    index: list[int]
+    entries: list[Any]
+    rejected: list[Rejection]
+
+
+def _check(many: TypeAdapter[Any], one: TypeAdapter[Any], entries: Sequence[Any],
+           byte_limits: bool) -> Checked:
+    try:
+        good: list[Any] = many.validate_python(entries)
+        index = list(range(len(entries)))
+        bad: list[Rejection] = []
+    except ValidationError:
+        index, good, bad = [], [], []
+        for i, entry in enumerate(entries):
+            try:
+                good.append(one.validate_python(entry))
+                index.append(i)
+            except ValidationError as exc:
+                bad.append(Rejection(index=i, reason=error_reason(exc)))
+    if byte_limits:
+        keep_index, keep = [], []
+        for i, entry in zip(index, good, strict=True):
+            problem = utf8_problem(entry)
+            if problem is None:
+                keep_index.append(i)
+                keep.append(entry)
+            else:
+                bad.append(Rejection(index=i, reason=problem))
+        index, good = keep_index, keep
+        bad.sort(key=lambda r: r.index)
+    return Checked(index, good, bad)
+
+
+def check_readings(entries: Sequence[Any], byte_limits: bool = True) -> Checked:
+    """Validate ``readings`` entries; ``byte_limits=False`` skips the UTF-8 byte check (only
+    safe when the body was ASCII without ``\\u`` escapes)."""
+    return _check(_READINGS, _READING, entries, byte_limits)
+
+
+def check_anomalies(entries: Sequence[Any], byte_limits: bool = True) -> Checked:
+    """Validate ``anomalies`` entries, as :func:`check_readings`."""
+    return _check(_ANOMALIES, _ANOMALY, entries, byte_limits)
+
+
+def needs_byte_check(raw: bytes) -> bool:
+    """Whether a name in ``raw`` could exceed its byte limit (non-ASCII or ``\\u`` escapes)."""
+    return b"\\u" in raw or not raw.isascii()
+
+
+def fast_parse(raw: bytes) -> ValidEnvelope | None:
+    """The batch in one pass, when it is ASCII without escapes (so no name can exceed its byte
+    limit nor hold a lone surrogate), of a supported version, and everything in it is valid;
+    None means: use :func:`parse_envelope` and check the entries one by one."""
+    if needs_byte_check(raw):
+        return None
+    try:
+        env = ValidEnvelope.model_validate_json(raw)
+    except ValidationError:
+        return None
+    return env if env.v in SUPPORTED_VERSIONS else None
+
+
+def parse_envelope(raw: bytes) -> Envelope:
+    """The envelope of a (decompressed) body; :class:`EnvelopeRejected` 400 or 422 if none."""
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EnvelopeRejected(400, f"the body is not valid JSON: {exc}") from None
+    try:
+        env = Envelope.model_validate(data)
+    except ValidationError as exc:
+        raise EnvelopeRejected(422, f"invalid batch: {error_reason(exc)}") from None
+    check_version(env)
+    return env
+
+
+def check_version(env: Envelope) -> None:
+    """422 unless the batch's version ``v`` is one this side accepts."""
+    if env.v not in SUPPORTED_VERSIONS:
+        accepted = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
+        raise EnvelopeRejected(422, f"invalid batch: v: version {env.v} is not supported; "
+                                    f"accepted versions: {accepted}")
+
+
+def check_limits(env: Envelope, max_readings: int, max_anomalies: int) -> None:
+    """413 when the batch holds more entries than the receiver's documented limits."""
+    if len(env.readings) > max_readings:
+        raise EnvelopeRejected(413, f"{len(env.readings)} readings; the limit per batch is "
+                                    f"{max_readings}")
+    if len(env.anomalies) > max_anomalies:
+        raise EnvelopeRejected(413, f"{len(env.anomalies)} anomalies; the limit per batch is "
+                                    f"{max_anomalies}")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the contract says of a body: the envelope and each list's checked entries."""
+
+    envelope: Envelope
+    readings: Checked
+    anomalies: Checked
+
+    def response(self) -> dict[str, Any]:
+        """The :class:`~ingest_protocol.model.IngestResponse` of storing every valid entry."""
+        return {
+            "accepted": len(self.readings.entries),
+            "rejected": [r.model_dump() for r in self.readings.rejected],
+            "anomalies_accepted": len(self.anomalies.entries),
+            "anomalies_rejected": [r.model_dump() for r in self.anomalies.rejected],
+        }
+
+
+def judge(raw: bytes, max_readings: int, max_anomalies: int) -> Verdict:
+    """The whole verdict on a decompressed body; raises :class:`EnvelopeRejected` (400, 422,
+    413) when it is not an acceptable batch at all."""
+    env: Envelope | None = fast_parse(raw)
+    if env is None:
+        env = parse_envelope(raw)
+    check_limits(env, max_readings, max_anomalies)
+    if isinstance(env, ValidEnvelope):
+        return Verdict(env, Checked(list(range(len(env.readings))), list(env.readings), []),
+                       Checked(list(range(len(env.anomalies))), list(env.anomalies), []))
+    byte_limits = needs_byte_check(raw)
+    return Verdict(env, check_readings(env.readings, byte_limits),
+                   check_anomalies(env.anomalies, byte_limits))

@@ -1,0 +1,30 @@
+"""The ingest contract's vectors, loaded once for every conformance test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import ingest_protocol
+
+VECTORS_FILE = Path(ingest_protocol.__file__).parent / "vectors" / "batches.json"
+DOC: dict[str, Any] = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))
+LIMITS: dict[str, int] = DOC["limits"]
+VECTORS: list[dict[str, Any]] = DOC["vectors"]
+
+
+def outcome(status: int, body: Any) -> dict[str, Any]:
+    """An HTTP answer in the vectors' ``expect`` form (``detail`` compared only when the
+    vector words it)."""
+    if status == 200:
+        return {"status": 200, "response": body}
+    return {"status": status, "detail": body.get("detail") if isinstance(body, dict) else None}
+
+
+def matches(expect: dict[str, Any], got: dict[str, Any]) -> bool:
+    if expect["status"] != got["status"]:
+        return False
+    if expect["status"] == 200:
+        return bool(expect["response"] == got["response"])
+    return expect["detail"] is None or expect["detail"] == got["detail"]
