@@ -18,9 +18,10 @@ function niceTicks(lo, hi, count) {
   return out;
 }
 
-function timeLabel(ms, spanMs) {
+function timeLabel(ms, step) {
   const t = when(ms);
-  return spanMs > 2 * 86400e3 ? t.slice(5, 16) : t.slice(11, 16);
+  if (step >= 8.64e7) return t.slice(5, 10);                  // MM-DD
+  return t.slice(11, 16) === "00:00" ? t.slice(5, 10) : t.slice(11, 16);  // midnight: its date
 }
 
 function yDomain(values) {
@@ -58,7 +59,7 @@ function axes(g, x, y, x0, x1, lo, hi, width, height) {
   const step = STEPS.find((k) => (x1 - x0) / k <= most) || STEPS[STEPS.length - 1];
   for (let t = Math.ceil(x0 / step) * step; t <= x1; t += step) {
     g.append(s("text", { class: "tick", x: x(t), y: height - 8, "text-anchor": "middle",
-      text: timeLabel(t, x1 - x0) }));
+      text: timeLabel(t, step) }));
   }
 }
 
