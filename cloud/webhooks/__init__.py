@@ -1,6 +1,5 @@
 """Signed webhooks (Standard Webhooks) with a durable outbox and a retrying delivery worker."""
 
-from cloud.webhooks.backoff import Backoff, parse_retry_after
 from cloud.webhooks.endpoints import EVENT_TYPES, EndpointStore, WebhookIn
 from cloud.webhooks.outbox import Outbox, Outcome
 from cloud.webhooks.signing import headers, new_secret, sign, verify
@@ -9,7 +8,6 @@ from cloud.webhooks.worker import DeliveryWorker
 
 __all__ = [
     "EVENT_TYPES",
-    "Backoff",
     "DeliveryWorker",
     "EndpointStore",
     "Outbox",
@@ -18,7 +16,6 @@ __all__ = [
     "check_url",
     "headers",
     "new_secret",
-    "parse_retry_after",
     "sign",
     "verify",
 ]
