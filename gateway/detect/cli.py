@@ -37,34 +37,17 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = 2) -> int:
     print(f"iotgw detect: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    """The DetectSettings in force, or an error line (str)."""
-    import tomllib
-
-    from pydantic import ValidationError
-
-    from gateway.detect.settings import DetectSettings, load_detect_settings
+    """The DetectSettings in force; ConfigError (one line) when the config or flag is bad."""
+    from gateway.detect.settings import load_detect_settings
 
     overrides = {} if args.detector is None else {"detector": args.detector}
-    try:
-        if args.config is None:
-            return DetectSettings(**overrides)
-        return load_detect_settings(args.config, overrides)
-    except OSError as exc:
-        return f"cannot read config {args.config}: {exc.strerror or exc}"
-    except tomllib.TOMLDecodeError as exc:
-        return f"config {args.config} is not valid TOML: {exc}"
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in ("detect", *err["loc"]))
-        return f"bad setting {key}: {err['msg']} (fix it in the config or --detector)"
-    except ValueError as exc:
-        return f"bad config {args.config}: {exc}"
+    return load_detect_settings(args.config, overrides)
 
 
 def parse_timestamp(text: str) -> int | None:
@@ -116,9 +99,12 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> int:
     """Score the file; 0 on success, 2 on a usage, config or file error."""
-    settings = _settings(args)
-    if isinstance(settings, str):
-        return _fail(settings)
+    from common.settings import EXIT_CONFIG, ConfigError
+
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        return _fail(f"bad configuration: {exc}", EXIT_CONFIG)
     try:
         fh: IO[str] = sys.stdin if args.file == "-" else open(args.file, newline="")  # noqa: SIM115
     except OSError as exc:
