@@ -13,7 +13,6 @@ import csv
 import os
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TextIO
 
@@ -48,24 +47,6 @@ def _settings(args: argparse.Namespace) -> Any:
 
     overrides = {} if args.detector is None else {"detector": args.detector}
     return load_detect_settings(args.config, overrides)
-
-
-def parse_timestamp(text: str) -> int | None:
-    """UTC milliseconds of an ISO-8601 time or a Unix epoch (s or ms); None if neither."""
-    text = text.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        pass
-    else:
-        return int(number if abs(number) >= 1e11 else number * 1000)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 class _Progress:

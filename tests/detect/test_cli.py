@@ -64,12 +64,11 @@ def test_flags_match_what_the_gateway_bank_raises(nab_slice: Path, tmp_path: Pat
     out = _rows(iotgw("detect", str(nab_slice), "--config", str(config)).stdout)
     bank = DetectorBank(DetectSettings(threshold=0.4, warmup=50), tmp_path / "state")
     bank.start()
-    from gateway.detect.cli import parse_timestamp
+    from firmware_protocol.timestamps import parse_timestamp
 
     expected = []
     for row in _rows(nab_slice.read_text()):
         ts = parse_timestamp(row["timestamp"])
-        assert ts is not None
         score, event = bank.step("dev", "speed", ts, float(row["value"]))
         expected.append((f"{score:.6f}", "1" if event else "0"))
     assert [(r["anomaly_score"], r["is_anomaly"]) for r in out] == expected
