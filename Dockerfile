@@ -10,6 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY firmware_protocol ./firmware_protocol
+COPY common ./common
 COPY simulators ./simulators
 COPY gateway ./gateway
 COPY cloud ./cloud

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from cloud.settings import load_settings
-from common.settings import ConfigError
+from common.settings import EXIT_CONFIG, ConfigError
 from simulators.iotgw import main
 from tests.support.servers import free_port
 
@@ -61,8 +61,9 @@ def test_token_commands(tmp_path, capsys):
     assert main(["cloud", "token", "revoke", token_id, "--config", str(cfg)]) == 0
     assert main(["cloud", "token", "revoke", token_id, "--config", str(cfg)]) == 1
     assert "no active token" in capsys.readouterr().err
-    assert main(["cloud", "token", "list", "--config", str(tmp_path / "missing.toml")]) == 1
-    assert "does not exist" in capsys.readouterr().err
+    missing = tmp_path / "missing.toml"
+    assert main(["cloud", "token", "list", "--config", str(missing)]) == EXIT_CONFIG
+    assert f"{missing}: cannot read: no such file" in capsys.readouterr().err
 
 
 @pytest.mark.integration
