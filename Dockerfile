@@ -11,6 +11,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY firmware_protocol ./firmware_protocol
 COPY ingest_protocol ./ingest_protocol
+COPY common ./common
 COPY simulators ./simulators
 COPY gateway ./gateway
 COPY cloud ./cloud

@@ -57,21 +57,23 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
-    from cloud.errors import SettingsError
     from cloud.settings import load_settings
+    from common.settings import ConfigError
 
     try:
         return load_settings(args.config, **overrides)
-    except SettingsError as exc:
-        print(f"iotgw cloud: bad settings: {exc}", file=sys.stderr)
+    except ConfigError as exc:
+        print(f"iotgw cloud: bad configuration: {exc}", file=sys.stderr)
         return None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate the settings, then hand over to uvicorn (which builds the app per worker)."""
+    from common.settings import EXIT_CONFIG
+
     settings = _settings(args)
     if settings is None:
-        return 2
+        return EXIT_CONFIG
     import uvicorn
 
     server = settings.server
@@ -86,9 +88,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _tokens(args: argparse.Namespace) -> Any:
+    """The token repository, or the exit code to return (a bad config, a broken database)."""
+    from common.settings import EXIT_CONFIG
+
     settings = _settings(args)
     if settings is None:
-        return None
+        return EXIT_CONFIG
     from cloud.errors import MetadataError
     from cloud.meta import MetaDB, TokenRepo
 
@@ -97,14 +102,14 @@ def _tokens(args: argparse.Namespace) -> Any:
         db.start()
     except MetadataError as exc:
         print(f"iotgw cloud: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return None
+        return 1
     return TokenRepo(db)
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     repo = _tokens(args)
-    if repo is None:
-        return 1
+    if isinstance(repo, int):
+        return repo
     try:
         info, plain = repo.create(args.gateway)
     finally:
@@ -121,8 +126,8 @@ def _when(ms: int | None) -> str:
 
 def cmd_token_list(args: argparse.Namespace) -> int:
     repo = _tokens(args)
-    if repo is None:
-        return 1
+    if isinstance(repo, int):
+        return repo
     try:
         rows = repo.list()
     finally:
@@ -135,8 +140,8 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     repo = _tokens(args)
-    if repo is None:
-        return 1
+    if isinstance(repo, int):
+        return repo
     try:
         done = repo.revoke(args.token_id)
     finally:

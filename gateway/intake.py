@@ -35,7 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway.backoff import Backoff
+from common.backoff import Backoff
 from gateway.decode_worker import DecodeWorker
 from gateway.decoding import Result
 from gateway.errors import GatewayError, StoreError

@@ -16,6 +16,7 @@ import threading
 import time
 from types import FrameType
 
+from common.backoff import Backoff
 from gateway.buffer import SqliteBuffer
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
@@ -28,7 +29,7 @@ from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.scoring import AnomalyEvent, Scorer
 from gateway.settings import GatewaySettings
-from gateway.uplink import CircuitBreaker, HttpSender, RetryPolicy, Uplink
+from gateway.uplink import CircuitBreaker, HttpSender, Uplink
 from gateway.uplink.forwarder import breaker_code
 
 log = logging.getLogger("gateway.service")
@@ -78,7 +79,7 @@ class GatewayService:
         self.uplink = Uplink(
             s.gateway.id, buffer,
             HttpSender(u.url, u.token.get_secret_value(), u.timeout_s, u.gzip),
-            RetryPolicy(u.retry_min_s, u.retry_max_s, u.retry_after_max_s),
+            Backoff(u.retry_min_s, u.retry_max_s, u.retry_after_max_s),
             CircuitBreaker(u.breaker_failures, u.breaker_reset_s), self.metrics,
             u.max_batch_rows, u.max_batch_bytes, u.linger_ms, u.shutdown_flush_s,
         )

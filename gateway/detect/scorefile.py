@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
+from firmware_protocol.timestamps import parse_timestamp
 from gateway.detect.registry import create_detector
 from gateway.detect.settings import DetectSettings
 from gateway.detect.stream import StreamState
@@ -42,8 +43,6 @@ def _columns(row: list[str]) -> tuple[int, int] | None:
 
 def score_csv(lines: Iterable[str], out: TextIO, settings: DetectSettings) -> BadRows:
     """Read rows one at a time, write one scored row per input row; the rows that failed."""
-    from gateway.detect.cli import parse_timestamp
-
     policy = settings.policy()
     state = StreamState(create_detector(settings.detector, **settings.params))
     writer = csv.writer(out, lineterminator="\n")
@@ -67,8 +66,10 @@ def score_csv(lines: Iterable[str], out: TextIO, settings: DetectSettings) -> Ba
             bad.add(line_no, f"value {val_text!r} is not a finite number")
             writer.writerow((ts_text, val_text, "", 0))
             continue
-        ts = parse_timestamp(ts_text)
-        last_ts = last_ts + 1 if ts is None else ts
+        try:
+            last_ts = parse_timestamp(ts_text)
+        except ValueError:
+            last_ts += 1
         score, flagged = state.step(value, last_ts, policy)
         writer.writerow((ts_text, val_text, f"{score:.6f}", int(flagged)))
     return bad

@@ -15,12 +15,12 @@ import threading
 import time
 from collections.abc import Sequence
 
+from common.backoff import Backoff
 from gateway.buffer import Buffer, Row
 from gateway.errors import BatchRejected, RetryableUplinkError, StoreError
 from gateway.metrics import Metrics
 from gateway.uplink.base import Sender, build_batch
 from gateway.uplink.breaker import STATE_CODES, CircuitBreaker
-from gateway.uplink.retry import RetryPolicy
 
 log = logging.getLogger("gateway.uplink")
 
@@ -35,7 +35,7 @@ class Uplink:
         gateway_id: str,
         buffer: Buffer,
         sender: Sender,
-        retry: RetryPolicy,
+        retry: Backoff,
         breaker: CircuitBreaker,
         metrics: Metrics,
         max_rows: int = 500,
@@ -102,7 +102,7 @@ class Uplink:
             self.deliver(rows)
         except RetryableUplinkError as exc:
             self._breaker.record_failure()
-            delay = self._retry.delay(exc.retry_after)
+            delay = self._retry.next(exc.retry_after)
             self._metrics.inc("iotgw_uplink_batches_total", outcome="failed",
                               help="uplink requests by outcome")
             self._metrics.inc("iotgw_uplink_retries_total", help="uplink retries scheduled")

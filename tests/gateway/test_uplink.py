@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from common.backoff import Backoff
 from gateway.buffer import Lane, NewRow, SqliteBuffer
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
@@ -19,7 +20,6 @@ from gateway.uplink import (
     HttpSender,
     IngestResult,
     OutgoingBatch,
-    RetryPolicy,
     Uplink,
     build_batch,
 )
@@ -60,7 +60,7 @@ class ScriptedSender:
 
 
 def make_uplink(buf: SqliteBuffer, sender: object) -> Uplink:
-    return Uplink("gw", buf, sender, RetryPolicy(0.01, 0.05, 1.0),  # type: ignore[arg-type]
+    return Uplink("gw", buf, sender, Backoff(0.01, 0.05, 1.0),  # type: ignore[arg-type]
                   CircuitBreaker(3, 1.0), Metrics(), max_rows=64)
 
 
@@ -110,7 +110,7 @@ def test_http_sender_honours_retry_after(store, sink: CloudSink, mode: str) -> N
     with pytest.raises(RetryableUplinkError) as info:
         sender.send(build_batch("gw", buf.begin(1, 1 << 30)))
     assert info.value.retry_after == 7.0 and info.value.status == int(mode)
-    assert RetryPolicy(0.5, 60, 300).delay(info.value.retry_after) == 7.0
+    assert Backoff(0.5, 60, 300).next(info.value.retry_after) == 7.0
     sender.close()
 
 
@@ -150,12 +150,12 @@ def test_http_sender_times_out_on_a_hanging_cloud(store, sink: CloudSink) -> Non
 
 
 def test_retry_policy_backs_off_with_jitter_up_to_the_cap() -> None:
-    p = RetryPolicy(1.0, 8.0, 30.0, rng=random.Random(3))
-    delays = [p.delay() for _ in range(8)]
+    p = Backoff(1.0, 8.0, 30.0, rng=random.Random(3))
+    delays = [p.next() for _ in range(8)]
     assert all(0.5 <= d <= 8.0 for d in delays) and max(delays[4:]) > 4.0
     assert len(set(delays)) == len(delays)  # jittered
     p.reset()
-    assert p.delay() <= 1.0
+    assert p.next() <= 1.0
 
 
 def test_breaker_opens_after_consecutive_failures_and_probes() -> None:
@@ -180,7 +180,7 @@ def test_uplink_service_keeps_rows_through_an_outage(store, sink: CloudSink) -> 
     sink.mode = "500"
     metrics = Metrics()
     up = Uplink("gw", buf, HttpSender(sink.url, sink.token, timeout_s=2),
-                RetryPolicy(0.02, 0.1, 1.0), CircuitBreaker(2, 0.2), metrics,
+                Backoff(0.02, 0.1, 1.0), CircuitBreaker(2, 0.2), metrics,
                 max_rows=20, linger_ms=0)
     up.start()
     assert sink.wait_for(lambda: metrics.value("iotgw_uplink_retries_total") >= 3, 10)

@@ -18,10 +18,11 @@ import httpx
 from cloud.alerting.core.clock import Clock
 from cloud.alerting.core.errors import NotFound, UnsafeTarget
 from cloud.alerting.settings import WebhookSettings
-from cloud.alerting.webhooks.backoff import Backoff
 from cloud.alerting.webhooks.endpoints import EndpointStore
 from cloud.alerting.webhooks.outbox import Outbox, Outcome
 from cloud.alerting.webhooks.signing import headers
+from common.backoff import Backoff, parse_retry_after
+from common.httpx_hygiene import unbound
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,7 @@ class DeliveryWorker:
         body = row["payload"].encode()
         hdrs = headers(endpoint["secret"], row["id"], now_ms // 1000, body)
         try:
-            response = self._http().post(endpoint["url"], content=body, headers=hdrs)
-            response.stream = httpx.ByteStream(b"")  # break httpx's response<->stream cycle
+            response = unbound(self._http().post(endpoint["url"], content=body, headers=hdrs))
         except httpx.HTTPError as exc:
             return self._retry(row, None, f"{type(exc).__name__}: {exc}", None, started)
         status = response.status_code
@@ -103,7 +103,7 @@ class DeliveryWorker:
         if attempts >= self._settings.max_attempts:
             return Outcome("failed", status, f"{error} (gave up after {attempts} attempts)",
                            now_ms, _ms_since(started))
-        delay = self._backoff.delay_s(attempts, retry_after, now_ms / 1000)
+        delay = self._backoff.delay(attempts, parse_retry_after(retry_after, now_ms / 1000))
         return Outcome("pending", status, error, now_ms + round(delay * 1000), _ms_since(started))
 
     def start(self) -> None:
