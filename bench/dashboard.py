@@ -8,7 +8,7 @@ week of 1 Hz data for 5 sensors, and the page weight of all its assets (gzipped)
 The same-run baseline is the raw API: the very requests the page makes (device, rules,
 anomalies, five ``/v1/series`` at the automatic point budget) fetched with httpx, six at a
 time like the browser. The ratio is page time over that: what the browser, the modules and
-drawing the SVG add. Target (issue 16): a drawn page in <= 1 s, assets <= 300 KB gzipped.
+drawing the SVG add. Targets: a drawn page in <= 1 s, assets <= 300 KB gzipped.
 Needs Debian's ``chromium`` and the ``playwright`` package (``pip install -e '.[dev]'``).
 """
 

@@ -49,7 +49,7 @@ def test_the_root_redirects_to_the_dashboard(open_page, dashboard: Dashboard) ->
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_refused_token_goes_back_to_sign_in_with_the_reason(open_page, status: int) -> None:
     watch = open_page("/fleet", token="not-a-token")
-    # The server does not check read scopes yet (another issue); answer as it will.
+    # The server does not check read scopes yet (access control comes later); answer as it will.
     watch.page.route("**/v1/**", lambda route: route.fulfill(
         status=status, content_type="application/json", body='{"detail": "unknown token"}'))
     watch.page.reload()

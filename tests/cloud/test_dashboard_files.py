@@ -7,7 +7,7 @@ import re
 
 from cloud.dashboard import STATIC_DIR
 
-#: Issue 16: all of the dashboard's assets together, gzipped.
+#: The dashboard's budget: all of its assets together, gzipped.
 PAGE_WEIGHT_LIMIT = 300 * 1024
 
 
