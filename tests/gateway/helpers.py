@@ -11,6 +11,7 @@ from typing import Any
 import tomli_w
 
 from gateway.settings import GatewaySettings
+from tests.support.metrics import sample_totals
 from tests.support.servers import Mosquitto, free_port
 
 SENSORS_PER_MESSAGE = 2
@@ -97,13 +98,7 @@ class GatewayProcess:
 
     def metrics(self) -> dict[str, float]:
         status, text = self._get("/metrics")
-        out: dict[str, float] = {}
-        if status == 200:
-            for line in text.splitlines():
-                if line and not line.startswith("#"):
-                    name, _, value = line.rpartition(" ")
-                    out[name] = float(value)
-        return out
+        return sample_totals(text, keep_labels=True) if status == 200 else {}
 
     def metric(self, name: str) -> float:
         return self.metrics().get(name, 0.0)
