@@ -113,7 +113,7 @@ class GatewayService:
         self.intake.publish(topic, json.dumps(event.to_dict()).encode())
 
     def _broker_check(self) -> str | None:
-        return None if self.intake.connected else f"not connected to {self.settings.mqtt.url}"
+        return None if self.intake.connected else "not connected to the MQTT broker"
 
     def _buffer_check(self) -> str | None:
         with self.db.transaction():
