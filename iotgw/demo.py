@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 from iotgw.demo_config import InfluxTarget, cloud_toml, gateway_toml
 from iotgw.embedded_broker import EmbeddedBroker
 from iotgw.processes import ChildFailed, ChildProcess, free_port, iotgw_command
-from iotgw.prometheus_text import parse_totals
 
 DEMO_FAULTS = "spike=0.004,stuck=0.0005/40,duplicate=0.005,bad-crc=0.002,truncated=0.001"
 
@@ -109,11 +108,19 @@ def _get_json(url: str) -> Any:
 
 
 def _metrics(url: str) -> dict[str, float]:
+    """Each sample of ``url``'s /metrics summed over its labels (empty when unreachable)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
-            return parse_totals(resp.read().decode("utf-8", "replace"))
+            text = resp.read().decode("utf-8", "replace")
     except OSError:
         return {}
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            totals[s.name] = totals.get(s.name, 0.0) + s.value
+    return totals
 
 
 class Demo:
@@ -205,10 +212,10 @@ class Demo:
         g = _metrics(f"{self.gateway_url}/metrics")
         c = _metrics(f"{self.cloud_url}/metrics")
         return (
-            f"received {g.get('iotgw_messages_received_total', 0):.0f} msgs | "
-            f"buffered {g.get('iotgw_buffer_rows', 0):.0f} rows | "
-            f"dead-lettered {g.get('iotgw_dead_letters_total', 0):.0f} | "
-            f"anomalies {g.get('iotgw_anomalies_total', 0):.0f} | "
+            f"received {g.get('iotgw_gateway_messages_received_total', 0):.0f} msgs | "
+            f"buffered {g.get('iotgw_gateway_buffer_rows', 0):.0f} rows | "
+            f"dead-lettered {g.get('iotgw_gateway_dead_letters_total', 0):.0f} | "
+            f"anomalies {g.get('iotgw_gateway_anomalies_total', 0):.0f} | "
             f"cloud stored {c.get('iotgw_cloud_ingest_readings_total', 0):.0f} readings | "
             f"alerts firing {len(self.firing())}"
         )
@@ -230,7 +237,7 @@ class Demo:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             g = _metrics(f"{self.gateway_url}/metrics")
-            if not g or g.get("iotgw_buffer_rows", 0) == 0:
+            if not g or g.get("iotgw_gateway_buffer_rows", 0) == 0:
                 return
             time.sleep(0.3)
 

@@ -27,6 +27,8 @@ def test_demo_runs_end_to_end_on_embedded_defaults(tmp_path: Path) -> None:
     acked, stored = int(check.group(1)), int(check.group(2))
     assert acked > 0
     assert stored >= acked
+    final = re.search(r"final: received (\d+) msgs", out.stdout)  # the gateway's metrics
+    assert final and int(final.group(1)) > 0, out.stdout
     assert (tmp_path / "manifest.jsonl").stat().st_size > 0
     assert (tmp_path / "logs" / "gateway.log").exists()
 
