@@ -37,7 +37,14 @@ Params = dict[str, Any]
 #: One factor at a time around each detector's defaults (first point = the defaults).
 #: Kept small on purpose: the machine is shared, and a small grid cannot overfit much.
 GRIDS: dict[str, list[Params]] = {
-    "sentinel": [{}, {"tolerance": 0.02}, {"tolerance": 0.1}, {"bins": 6}, {"bins": 16}],
+    "sentinel": [
+        {}, {"tolerance": 0.02}, {"tolerance": 0.1}, {"bins": 6}, {"bins": 16},
+        {"noise_margin": 2.0}, {"noise_margin": 8.0}, {"refractory": 0},
+    ],
+    "ensemble": [
+        {}, {"members": "sentinel+gaussian"}, {"members": "sentinel+sad"},
+        {"members": "sentinel+jump", "combine": "mean"},
+    ],
     "hst": [{}, {"window_size": 250}, {"height": 8}],
     "gaussian": [{}, {"window_size": 250}, {"window_size": 4000}],
     "sad": [{}, {"scale": 2.0}],
@@ -182,4 +189,13 @@ def summary(folds: list[Fold]) -> dict[str, Any]:
         "cv_worst_cat": worst.category if worst else "-",
         "cv_pooled": 100.0 * (raw - null) / (perfect - null) if perfect > null else 0.0,
         "cv_sim": sim[0].score if sim else float("nan"),
+        "cv_choice": cv_choice(folds),
     }
+
+
+def cv_choice(folds: list[Fold]) -> Params:
+    """The parameter set most folds chose (ties: the earliest fold's): what the CV says the
+    defaults should be, without ever looking at a score on all the files at once."""
+    keys = [repr(sorted(f.params.items())) for f in folds]
+    best = max(keys, key=lambda k: (keys.count(k), -keys.index(k)))
+    return folds[keys.index(best)].params

@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name:<11} held-out {f.category:<18} {f.score:6.1f}  "
                       f"params {f.params} threshold {f.threshold:.4f}")
     print_table(rows, rows[BASELINE]["standard"])
+    for name in names:
+        print(f"CV choice for {name}: {rows[name]['cv_choice'] or 'the defaults'}")
     print("anchors (published outputs, same subset, standard): "
           + ", ".join(f"{k} {v}" for k, v in ANCHORS.items()))
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.detect.base import Detector
+from gateway.detect.ensemble import EnsembleDetector
 from gateway.detect.errors import UnknownDetector
 from gateway.detect.flatline import FlatlineDetector
 from gateway.detect.gaussian import GaussianDetector
@@ -24,6 +25,7 @@ _CLASSES: tuple[type[Any], ...] = (
     FlatlineDetector,
     RangeDetector,
     JumpDetector,
+    EnsembleDetector,
 )
 
 #: The detector the gateway uses unless told otherwise, chosen by ``bench/anomaly_nab.py``.

@@ -30,6 +30,7 @@ Cheap parts, pure Python floats and bounded containers, no per-reading numpy:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import ClassVar
 
 from gateway.detect.base import BaseDetector
@@ -48,14 +49,14 @@ class SentinelDetector(BaseDetector):
 
     >>> det = SentinelDetector()
     >>> for i in range(3000):
-    ...     _ = det.step(10.0 + (i % 24) + (i % 7) * 0.1, i * 300_000)
-    >>> det.score_one(15.3, 3000 * 300_000) < det.default_threshold <= det.score_one(80.0, 0)
+    ...     det.learn_one({"value": 10.0 + (i % 24) + (i % 7) * 0.1, "t": i * 300_000})
+    >>> det.score_one({"value": 15.3, "t": 3000 * 300_000}) < 0.5 <= det.score_one({"value": 80.0})
     True
     """
 
     name: ClassVar[str] = "sentinel"
     default_threshold: ClassVar[float] = 0.5
-    state_version: ClassVar[int] = 5
+    state_version: ClassVar[int] = 6
 
     def __init__(
         self,
@@ -83,6 +84,9 @@ class SentinelDetector(BaseDetector):
         _check(tolerance >= 0 and 0.0 <= damp <= 1.0 and 0 < slot_alpha <= 1, "rate out of range")
         _check(day_slots >= 0 and refractory >= 0 and min_fit >= 2, "counts must be positive")
         _check(noise_margin >= 0 and 0 < step_alpha <= 1, "noise margin out of range")
+        self.history = history
+        self.average = average
+        self.min_fit = min_fit
         self.silent = silent
         self.noise_margin = noise_margin
         self.step_alpha = step_alpha
@@ -185,7 +189,7 @@ class SentinelDetector(BaseDetector):
         return score
 
     # -- the role -------------------------------------------------------------------------------
-    def score_one(self, value: float, ts_ms: int) -> float:
+    def score_value(self, value: float, ts_ms: int) -> float:
         """1.0 for a value outside the seen range or a stuck run, else the likelihood score.
 
         0 for the first ``silent`` readings: before that even the range is a guess.
@@ -196,15 +200,15 @@ class SentinelDetector(BaseDetector):
         score = 1.0 if novel else self._likely(value, ts_ms)
         return score * self.damp if self.quiet > 0 else score
 
-    def learn_one(self, value: float, ts_ms: int) -> None:
+    def learn_value(self, value: float, ts_ms: int) -> None:
         """Update every part with a normal reading (a gross outlier while calibrating: skipped)."""
         if self._gross(value):
             self.rejected += 1
             self.level += self.level_alpha * (value - self.level)
-            self.skip_one(value, ts_ms)
+            self.skip_value(value, ts_ms)
             return
         self.rejected = 0
-        self._after(self.score_one(value, ts_ms))
+        self._after(self.score_value(value, ts_ms))
         seq, tod = self._sequence(value), self._time_of_day(value, ts_ms)
         if self.anchor is None:
             self.level = value
@@ -230,11 +234,18 @@ class SentinelDetector(BaseDetector):
         if tod is not None:
             self.tod_likelihood.learn(tod)
 
-    def skip_one(self, value: float, ts_ms: int) -> None:
+    def skip_value(self, value: float, ts_ms: int) -> None:
         """A flagged reading: follow it (range, previous bin, run) but learn no pattern from it."""
-        self._after(self.score_one(value, ts_ms))
+        self._after(self.score_value(value, ts_ms))
         self.prev_bin = self._bin(value)
         self._track_run(value)
+
+    def relearned(self, recent: Sequence[tuple[float, int]]) -> SentinelDetector:
+        """A lasting shift: learn the run in place (the seen range widens to take it in, so the
+        shift stops alarming) and keep the habits learned before it."""
+        for value, ts_ms in recent:
+            self.learn_value(value, ts_ms)
+        return self
 
     def _after(self, score: float) -> None:
         if score >= self.default_threshold:
