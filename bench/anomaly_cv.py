@@ -38,12 +38,12 @@ Params = dict[str, Any]
 #: Kept small on purpose: the machine is shared, and a small grid cannot overfit much.
 GRIDS: dict[str, list[Params]] = {
     "sentinel": [
-        {}, {"tolerance": 0.02}, {"tolerance": 0.1}, {"bins": 6}, {"bins": 16},
+        {}, {"tolerance": 0.05}, {"tolerance": 0.1}, {"bins": 6}, {"bins": 16},
         {"noise_margin": 2.0}, {"noise_margin": 8.0}, {"refractory": 0},
     ],
     "ensemble": [
         {}, {"members": "sentinel+gaussian"}, {"members": "sentinel+sad"},
-        {"members": "sentinel+jump", "combine": "mean"},
+        {"members": "sentinel+jump", "combine": "max"},
     ],
     "hst": [{}, {"window_size": 250}, {"height": 8}],
     "gaussian": [{}, {"window_size": 250}, {"window_size": 4000}],

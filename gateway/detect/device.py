@@ -152,7 +152,7 @@ class DeviceState:
 
     detector: MahalanobisDetector
     seen: int = 0
-    flagged_run: int = 0
+    flagged_run: float = 0.0
     run: list[dict[str, float]] = field(default_factory=list)
 
     def step(self, x: dict[str, float], policy: StreamPolicy) -> tuple[float, bool]:
@@ -161,14 +161,18 @@ class DeviceState:
         self.seen += 1
         if not flagged:
             if self.flagged_run:
-                self.flagged_run, self.run = 0, []
+                self.flagged_run = max(0.0, self.flagged_run - policy.relearn_leak)
+                if not self.flagged_run:
+                    self.run = []
             self.detector.learn_one(x)
             return score, False
         self.flagged_run += 1
+        if len(self.run) >= policy.relearn_after:  # the leaky run can outgrow the bound
+            del self.run[0]
         self.run.append(x)
         if self.flagged_run >= policy.relearn_after:
             self.detector = relearned(self.detector, self.run)
-            self.flagged_run, self.run = 0, []
+            self.flagged_run, self.run = 0.0, []
         return score, True
 
 

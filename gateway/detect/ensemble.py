@@ -33,7 +33,7 @@ class EnsembleDetector(BaseDetector):
     default_threshold: ClassVar[float] = 0.5
     state_version: ClassVar[int] = 1
 
-    def __init__(self, members: str = "sentinel+jump", combine: str = "max") -> None:
+    def __init__(self, members: str = "sentinel+jump", combine: str = "mean") -> None:
         from gateway.detect.registry import create_detector
 
         names = [m.strip() for m in members.split("+") if m.strip()]

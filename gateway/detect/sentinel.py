@@ -56,11 +56,11 @@ class SentinelDetector(BaseDetector):
 
     name: ClassVar[str] = "sentinel"
     default_threshold: ClassVar[float] = 0.5
-    state_version: ClassVar[int] = 6
+    state_version: ClassVar[int] = 7
 
     def __init__(
         self,
-        tolerance: float = 0.05,
+        tolerance: float = 0.02,
         bins: int = 10,
         calibrate: int = 300,
         max_transitions: int = 64,
