@@ -40,6 +40,10 @@ GRIDS: dict[str, list[Params]] = {
     "sentinel": [
         {}, {"tolerance": 0.05}, {"tolerance": 0.1}, {"bins": 6}, {"bins": 16},
         {"noise_margin": 2.0}, {"noise_margin": 8.0}, {"refractory": 0},
+        # Ablations: a part that does not earn its keep under CV is a knob to remove.
+        {"day_slots": 0}, {"calib_reject": 0.0}, {"stuck_min": 10**9},
+        # Candidate: new extremes graded by how often the stream breaks records at all.
+        {"record_rate": 1},
     ],
     "ensemble": [
         {}, {"members": "sentinel+gaussian"}, {"members": "sentinel+sad"},
@@ -199,3 +203,10 @@ def cv_choice(folds: list[Fold]) -> Params:
     keys = [repr(sorted(f.params.items())) for f in folds]
     best = max(keys, key=lambda k: (keys.count(k), -keys.index(k)))
     return folds[keys.index(best)].params
+
+
+def variants(runs: list[GridRun], files: Sequence[Series], scored: list[ScoredFile]
+             ) -> list[tuple[Params, dict[str, Any]]]:
+    """Each grid point on its own, only the threshold chosen on the other categories: how
+    much each value (or each removed part) is worth on data it was not selected on."""
+    return [(run.params, summary(cross_validate([run], files, scored))) for run in runs]

@@ -30,7 +30,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anomaly_cv import category, cross_validate, run_grids, summary, weights
+from bench.anomaly_cv import (
+    category,
+    cross_validate,
+    run_grids,
+    summary,
+    variants,
+    weights,
+)
 from bench.nab_scoring import PROFILES, ScoredFile, row_weights, score_at, sweep
 from bench.sim_corpus import sim_corpus
 from gateway.detect import DetectSettings, StreamState, create_detector, detector_names
@@ -156,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detectors", help="comma-separated names (default: all)")
     parser.add_argument("--workers", type=int, default=2, help="processes (at most 2)")
     parser.add_argument("--folds", action="store_true", help="print every CV fold")
+    parser.add_argument("--variants", action="store_true",
+                        help="print every grid point's CV figures (threshold-only selection)")
     args = parser.parse_args(argv)
     names = args.detectors.split(",") if args.detectors else detector_names()
     if BASELINE not in names:
@@ -179,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = evaluate(name, nab_run, corpus)
         folds = cross_validate(runs, files, scored)
         rows[name].update(summary(folds))
+        if args.variants:
+            for params, v in variants(runs, files, scored):
+                print(f"  {name:<11} variant {params or 'defaults'!s:<44} CV mean "
+                      f"{v['cv_mean']:6.1f} worst {v['cv_worst']:6.1f} pooled "
+                      f"{v['cv_pooled']:6.1f} sim {v['cv_sim']:6.1f}")
         if args.folds:
             for f in folds:
                 print(f"  {name:<11} held-out {f.category:<18} {f.score:6.1f}  "
