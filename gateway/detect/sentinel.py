@@ -31,7 +31,7 @@ Why each parameter has its value (docs/anomaly-detection.md, "guarding against o
 from its declared grid, never by the full-dev score; the others are set by an argument:
 
 - ``tolerance`` 0.02 (*CV*, grid 0.02 / 0.05 / 0.1: 0.02 in 4 of 5 folds).
-- ``bins`` 10 (*CV*, grid 6 / 10 / 16: the defaults held in every fold).
+- ``bins`` 6 (*CV*, grid 6 / 10 / 16: 6 in all four NAB folds).
 - ``noise_margin`` 4 (*CV*, grid 2 / 4 / 8): also the usual 4-sigma of a normal's noise.
 - ``refractory`` 30, ``damp`` 0.3 (*CV*, grid with ``refractory`` 0): an incident is one event
   to an operator; 30 readings is 2.5 hours at NAB's 5-minute period, one event per incident.
@@ -51,8 +51,8 @@ from its declared grid, never by the full-dev score; the others are set by an ar
   under any noise model; only those are kept out of calibration.
 - ``step_alpha`` 0.01, ``level_alpha`` 0.05: the typical step averages ~100 readings, the level
   ~20: the level must follow a wander, the noise estimate must not follow a spike.
-- ``max_transitions`` 64: memory (16 KB a stream), not quality: a 10-bin stream has at most
-  100 transitions and uses far fewer.
+- ``max_transitions`` 64: memory (16 KB a stream), not quality: a 6-bin stream has at most
+  36 transitions between its calibrated bins and uses far fewer.
 """
 
 from __future__ import annotations
@@ -83,12 +83,12 @@ class SentinelDetector(BaseDetector):
 
     name: ClassVar[str] = "sentinel"
     default_threshold: ClassVar[float] = 0.5
-    state_version: ClassVar[int] = 7
+    state_version: ClassVar[int] = 8
 
     def __init__(
         self,
         tolerance: float = 0.02,
-        bins: int = 10,
+        bins: int = 6,
         calibrate: int = 300,
         max_transitions: int = 64,
         day_slots: int = 24,

@@ -35,7 +35,7 @@ def test_transition_keys_round_trip_their_source_bin():
 
 
 def test_absurd_values_clamp_to_the_bin_limit():
-    det = SentinelDetector(calibrate=2, silent=0)
+    det = SentinelDetector(calibrate=2, silent=0, bins=10)
     det.learn_value(0.0, 0)
     det.learn_value(1.0, 1)
     assert det._bin(1e300) == _BIN_LIMIT
