@@ -91,7 +91,7 @@ class GridRun:
 
 def score_files(name: str, params: Params, files: Sequence[Series]) -> GridRun:
     """Score every file with a fresh stream of ``name(**params)`` under the gateway's policy."""
-    params = dict(params)
+    chosen, params = params, dict(params)
     threshold = params.pop(THRESHOLD, None)
     policy = DetectSettings(detector=name, params=params, threshold=threshold).policy()
     scores: list[np.ndarray] = []
@@ -107,7 +107,7 @@ def score_files(name: str, params: Params, files: Sequence[Series]) -> GridRun:
         readings += len(f.values)
         scores.append(out)
         size = max(size, len(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)))
-    return GridRun(name, params, scores, seconds, readings, size)
+    return GridRun(name, chosen, scores, seconds, readings, size)
 
 
 _FILES: Sequence[Series] = ()
