@@ -140,7 +140,26 @@ class Pipeline:
                 continue
             if event is not None:
                 out.append(event)
+        device_event = self._score_device(msg)
+        if device_event is not None:
+            out.append(device_event)
         return out
+
+    def _score_device(self, msg: Message) -> AnomalyEvent | None:
+        """The optional per-device joint score (a scorer with ``observe_device``)."""
+        observe_device = getattr(self._scorer, "observe_device", None)
+        if observe_device is None or not msg.readings:
+            return None
+        values = {r.sensor: float(r.value) for r in msg.readings
+                  if isinstance(r.value, int | float) and not isinstance(r.value, bool)}
+        try:
+            event: AnomalyEvent | None = observe_device(
+                msg.device, msg.reading_ts_ms(msg.readings[0]), values, msg.site)
+        except Exception:  # a detector bug must not take the stream down
+            log.exception("device scorer failed on %s", msg.device)
+            self._metrics.scorer_errors.inc()
+            return None
+        return event
 
     def _dead_letter(self, item: Incoming, codec: str, reason: str, detail: str) -> Outcome:
         self._dead.add_payload(item.topic, codec, reason, detail, item.payload)

@@ -30,7 +30,7 @@ class DetectSettings(BaseModel):
 
     enabled: bool = True
     detector: str = DEFAULT_DETECTOR
-    params: dict[str, float | int | None] = Field(default_factory=dict)
+    params: dict[str, float | int | str | None] = Field(default_factory=dict)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     warmup: int = Field(default=100, ge=0)
     relearn_after: int = Field(default=50, ge=1)
@@ -41,6 +41,11 @@ class DetectSettings(BaseModel):
     #: is an anomaly (detector ``"range"``, score 1) whatever the model says, and is not learned.
     limits: Limits = Field(default_factory=dict)
     anomaly_topic: str = "gateway/{gateway_id}/anomalies/{device}/{sensor}"
+    #: Also score each device's readings jointly (:mod:`gateway.detect.device`): an event
+    #: names the device and, as its ``sensor``, the contributing sensors joined by ``+``.
+    device_detector: bool = False
+    #: Parameters of the per-device detector (see ``MahalanobisDetector``).
+    device_params: dict[str, float | int] = Field(default_factory=dict)
 
     @field_validator("detector")
     @classmethod
