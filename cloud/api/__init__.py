@@ -5,6 +5,7 @@ from cloud.api import (
     devices,
     health,
     ingest,
+    owners,
     pipeline,
     rules,
     series,
@@ -12,7 +13,7 @@ from cloud.api import (
     webhooks,
 )
 
-ROUTERS = (health.router, ingest.router, devices.router, series.router, rules.router,
-           alerts.router, silences.router, webhooks.router, pipeline.router)
+ROUTERS = (health.router, ingest.router, owners.router, devices.router, series.router,
+           rules.router, alerts.router, silences.router, webhooks.router, pipeline.router)
 
 __all__ = ["ROUTERS"]

@@ -6,11 +6,12 @@ import time
 
 from fastapi import APIRouter, HTTPException
 
+from cloud.api.auth import RequireScope
 from cloud.api.deps import DevicesDep
-from cloud.meta import DeviceInfo
+from cloud.meta import DeviceInfo, Scope
 from cloud.models import DeviceOut, SensorOut
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], dependencies=[RequireScope(Scope.READ)])
 
 
 def _out(d: DeviceInfo, now_ms: int) -> DeviceOut:
