@@ -97,14 +97,15 @@ def status(engine: Engine) -> SchemaStatus:
         return _status(conn)
 
 
-def upgrade(engine: Engine) -> SchemaStatus:
-    """Apply every pending revision (under the migration lock); the status before."""
+def upgrade(engine: Engine, revision: str = "head") -> SchemaStatus:
+    """Apply the pending revisions up to ``revision`` (under the migration lock); the status
+    before."""
     with _migration_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
         before = _status(conn)
         if before.pending:
-            command.upgrade(_config(conn), "head")
+            command.upgrade(_config(conn), revision)
     return before
 
 
