@@ -135,9 +135,11 @@ class CloudProcess:
         self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def token(self) -> str:
+    def token(self, *args: str) -> str:
+        """A token (``iotgw cloud token create ARGS``); by default the gateway's."""
         out = subprocess.run([sys.executable, "-m", "simulators.iotgw", "cloud", "token",
-                              "create", "--gateway", "bench", "--config", str(self.config)],
+                              "create", *(args or ("--gateway", "bench")),
+                              "--config", str(self.config)],
                              capture_output=True, text=True, env=self.env, check=True)
         return out.stdout.strip()
 
@@ -163,6 +165,7 @@ def bench_cloud(workdir: Path, store: dict, batches: list[list[dict]], concurren
                 workers: int, influx: InfluxDB, rules: int = 0) -> Run:
     cloud = CloudProcess(workdir, store, workers)
     token = cloud.token()
+    admin = cloud.token("--scope", "admin")
     bodies = [(f"batch-{i}", gzip.compress(json.dumps(
         {"gateway_id": "bench", "batch_id": f"batch-{i}", "sent_at": T0, "readings": b}
     ).encode(), 1)) for i, b in enumerate(batches)]
@@ -178,7 +181,8 @@ def bench_cloud(workdir: Path, store: dict, batches: list[list[dict]], concurren
 
         for i in range(rules):  # arrival rules the alerting listener evaluates per batch
             r = client.post("/v1/rules", json={"kind": "threshold", "name": f"hot-{i}",
-                                               "op": "above", "limit": 1000.0 + i})
+                                               "op": "above", "limit": 1000.0 + i},
+                            headers={"Authorization": f"Bearer {admin}"})
             assert r.status_code == 201, r.text
         post(("warm-up", bodies[0][1]))
         return run_parallel(post, bodies, concurrency, _pids(influx, cloud))
