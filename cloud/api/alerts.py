@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.alerting_errors import AlertId, Text
-from cloud.api.auth import RequireScope
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import AlertsDep
 from cloud.meta import Scope
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"],
+                   route_class=AuthFirstRoute)
 READ, WRITE = RequireScope(Scope.READ), RequireScope(Scope.ALERTS_WRITE)
 
 

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from cloud.api.auth import IngestToken
+from cloud.api.auth import AuthFirstRoute, IngestToken
 from cloud.api.deps import IngestDep, LimitsDep
 from cloud.errors import KeyInFlight, KeyReused, MetadataError, RequestRejected, StoreError
 from cloud.models import IngestBatch, IngestResponse
 
-router = APIRouter(tags=["ingest"])
+router = APIRouter(tags=["ingest"],
+                   route_class=AuthFirstRoute)
 MAX_KEY_LEN = 256
 
 

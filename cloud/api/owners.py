@@ -12,11 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.api.auth import RequireScope
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import OwnershipDep
 from cloud.meta import Scope
 
-router = APIRouter(tags=["devices"], dependencies=[RequireScope(Scope.ADMIN)])
+router = APIRouter(tags=["devices"], dependencies=[RequireScope(Scope.ADMIN)],
+                   route_class=AuthFirstRoute)
 DeviceName = Annotated[str, Path(min_length=1, max_length=256)]
 
 

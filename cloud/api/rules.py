@@ -19,11 +19,12 @@ from cloud.alerting.rules import (
 from cloud.alerting.rules.base import RuleBase
 from cloud.alerting.rules.store import StoredRule
 from cloud.api.alerting_errors import Id
-from cloud.api.auth import RequireScope
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import RulesDep
 from cloud.meta import Scope
 
-router = APIRouter(prefix="/v1/rules", tags=["rules"])
+router = APIRouter(prefix="/v1/rules", tags=["rules"],
+                   route_class=AuthFirstRoute)
 READ, ADMIN = RequireScope(Scope.READ), RequireScope(Scope.ADMIN)
 
 

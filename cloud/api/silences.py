@@ -9,11 +9,12 @@ from pydantic import BaseModel
 
 from cloud.alerting.alerts.silences import Matcher, SilenceIn
 from cloud.api.alerting_errors import Id
-from cloud.api.auth import RequireScope
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import SilencesDep
 from cloud.meta import Scope
 
-router = APIRouter(prefix="/v1/silences", tags=["alerts"])
+router = APIRouter(prefix="/v1/silences", tags=["alerts"],
+                   route_class=AuthFirstRoute)
 READ, WRITE = RequireScope(Scope.READ), RequireScope(Scope.ALERTS_WRITE)
 
 

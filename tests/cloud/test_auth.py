@@ -12,6 +12,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from cloud.api import ROUTERS
+from cloud.api.auth import AuthFirstRoute
 from cloud.meta import Scope, now_ms
 
 #: For each scope a route may need, a token scope that must NOT be enough.
@@ -44,6 +45,7 @@ def _routes(app):
     for route in api_routes:
         if not route.path.startswith("/v1"):
             continue
+        assert isinstance(route, AuthFirstRoute), route.path  # checked before the body
         for method in sorted(route.methods):
             op = doc["paths"][route.path.replace(":path", "")][method.lower()]
             assert "x-required-scope" in op, f"{method} {route.path} declares no scope"
@@ -52,9 +54,12 @@ def _routes(app):
     return out
 
 
-def _call(cloud, method, path, token=None):
+def _call(cloud, method, path, token=None, body=None):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.request(method, f"{cloud.url}{path}", headers=headers, timeout=30)
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    return httpx.request(method, f"{cloud.url}{path}", headers=headers, content=body,
+                         timeout=30)
 
 
 def test_every_route_needs_a_token_with_its_scope(cloud_sqlite, tokens):
@@ -62,13 +67,17 @@ def test_every_route_needs_a_token_with_its_scope(cloud_sqlite, tokens):
     assert len(routes) >= 20 and {r[2] for r in routes} == set(WRONG)
     for method, path, scope in routes:
         where = f"{method} {path} ({scope})"
+        # A body that cannot parse: the token is checked first, whatever the body.
+        bad = b"{not json" if method != "GET" else None
         r = _call(cloud_sqlite, method, path)
         assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer", where
-        r = _call(cloud_sqlite, method, path, "iotgw_nope_nope")
+        assert _call(cloud_sqlite, method, path, body=bad).status_code == 401, where
+        r = _call(cloud_sqlite, method, path, "iotgw_nope_nope", body=bad)
         assert r.status_code == 401, where
-        r = _call(cloud_sqlite, method, path, tokens[WRONG[scope]])
-        assert r.status_code == 403, where
-        assert r.json() == {"detail": f"this route needs the '{scope}' scope"}, where
+        for body in (None, bad):
+            r = _call(cloud_sqlite, method, path, tokens[WRONG[scope]], body=body)
+            assert r.status_code == 403, where
+            assert r.json() == {"detail": f"this route needs the '{scope}' scope"}, where
         r = _call(cloud_sqlite, method, path, tokens[scope])
         assert r.status_code not in (401, 403), f"{where}: {r.status_code} {r.text}"
         if scope != "ingest":  # admin implies every scope but ingest
@@ -163,3 +172,15 @@ def test_expired_and_revoked_tokens_and_throttled_last_use(cloud_sqlite):
     r = _call(cloud_sqlite, "GET", "/v1/devices", plain)
     assert r.status_code == 403 and "revoked" in r.json()["detail"]
     assert [t.last_used_ms for t in repo.list() if t.token_id == old.token_id] == [None]
+
+
+def test_a_request_looks_its_token_up_once(cloud_sqlite, monkeypatch):
+    repo = cloud_sqlite.services.tokens
+    calls = []
+    lookup = repo.lookup
+    monkeypatch.setattr(repo, "lookup", lambda plain: calls.append(1) or lookup(plain))
+    assert cloud_sqlite.http.get("/v1/devices").status_code == 200
+    assert cloud_sqlite.http.post("/v1/rules", json={
+        "kind": "threshold", "name": "x", "op": "above", "limit": 1}).status_code == 201
+    assert cloud_sqlite.ingest(cloud_sqlite.batch([])).status_code == 200
+    assert len(calls) == 3
