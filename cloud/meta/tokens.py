@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, String, Table, select, update
+from sqlalchemy import BigInteger, Column, String, Table, or_, select, update
 
 from cloud.errors import CloudError
 from cloud.meta.db import MetaDB, metadata, now_ms
@@ -161,8 +161,12 @@ class TokenRepo:
     def has_active(self, scope: str, at_ms: int | None = None) -> bool:
         """Whether an unrevoked, unexpired token carries ``scope``."""
         now = now_ms() if at_ms is None else at_ms
-        return any(t.allows(scope) and not t.revoked and not t.expired(now)
-                   for t in self.list())
+        grants = [scope] if scope == Scope.INGEST else [scope, Scope.ADMIN.value]
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(select(tokens).where(
+                tokens.c.revoked_ms.is_(None),
+                or_(*(tokens.c.scopes.contains(g) for g in grants)))).all()
+        return any(t.allows(scope) and not t.expired(now) for t in map(_info, rows))
 
     def revoke(self, token_id: str) -> bool:
         """Revoke by id; False when no such (unrevoked) token exists."""
