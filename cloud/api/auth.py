@@ -87,8 +87,12 @@ class ScopeCheck:
     def __init__(self, scope: Scope) -> None:
         self.scope = scope.value
 
-    def __call__(self, request: Request, s: ServicesDep, cred: Credentials) -> TokenInfo:
-        return authorize(request, s, cred, [self.scope])
+    async def __call__(self, request: Request, cred: Credentials) -> TokenInfo:
+        info: TokenInfo | None = getattr(request.state, "token", None)
+        if info is not None:  # AuthFirstRoute authenticated this request: no thread hop
+            return authorize(request, request.app.state.services, cred, [self.scope])
+        return await run_in_threadpool(authorize, request, request.app.state.services, cred,
+                                       [self.scope])
 
 
 def RequireScope(scope: Scope) -> Any:
