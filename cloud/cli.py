@@ -6,6 +6,7 @@ Kept light at import: FastAPI, uvicorn and SQLAlchemy are imported inside the co
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from datetime import UTC, datetime
@@ -29,6 +30,16 @@ def register(subparsers: Any) -> None:
     run.add_argument("--port", type=int, help="listen port (default: server.port)")
     run.add_argument("--workers", type=int, help="worker processes (default: server.workers)")
     run.set_defaults(func=cmd_run)
+
+    sub.add_parser("config", help="print a commented sample configuration (every key, "
+                   "default and meaning)").set_defaults(func=cmd_config)
+    check = sub.add_parser("check-config",
+                           help="validate the settings and print them as TOML, secrets masked")
+    _config_arg(check)
+    check.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    check.add_argument("--connect", action="store_true",
+                       help="also try the store and the metadata database")
+    check.set_defaults(func=cmd_check_config)
 
     tok = sub.add_parser("token", help="create, list and revoke gateway tokens")
     tsub = tok.add_subparsers(dest="token_command", metavar="ACTION")
@@ -85,6 +96,44 @@ def cmd_run(args: argparse.Namespace) -> int:
         workers=args.workers or server.workers, log_level=server.log_level,
     )
     return 0
+
+
+SAMPLE_TITLE = """iotgw cloud configuration ({source}).
+
+Every key is optional; environment variables override the file:
+IOTGW_CLOUD_<SECTION>__<KEY>, e.g. IOTGW_CLOUD_STORE__PASSWORD (keep secrets there).
+Commented-out keys have no default value to show."""
+
+
+def cmd_config(_args: argparse.Namespace) -> int:
+    from cloud.settings import CloudSettings
+    from common.sample_config import render_toml
+
+    print(render_toml(CloudSettings, title=SAMPLE_TITLE.format(source="defaults")), end="")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate, print the effective settings (secrets masked); --connect tries the services."""
+    from common.settings import EXIT_CONFIG
+
+    settings = _settings(args)
+    if settings is None:
+        return EXIT_CONFIG
+    from cloud.settings import CloudSettings
+    from common.sample_config import masked, render_toml
+
+    if args.json:
+        print(json.dumps(masked(settings), indent=2))
+    else:
+        source = f"effective: {args.config or 'no file'} + environment; secrets masked"
+        print(render_toml(CloudSettings, settings, SAMPLE_TITLE.format(source=source)), end="")
+    print("configuration OK", file=sys.stderr)
+    if not args.connect:
+        return 0
+    from cloud.checks import run_checks
+
+    return run_checks(settings)
 
 
 def _tokens(args: argparse.Namespace) -> Any:

@@ -116,7 +116,7 @@ def test_env_prefixes_still_override_the_file(
     monkeypatch.setenv("IOTGW_GATEWAY_UPLINK__MAX_BATCH_ROWS", "9")
     monkeypatch.setenv("IOTGW_GATEWAY_DETECT__WARMUP", "4")
     assert iotgw(["gateway", "check-config", "--config", str(path)]) == 0
-    assert '"max_batch_rows": 9' in capsys.readouterr().out
+    assert "\nmax_batch_rows = 9\n" in capsys.readouterr().out
     from gateway.detect.settings import load_detect_settings
 
     assert load_detect_settings(path).warmup == 4
