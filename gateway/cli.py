@@ -95,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logs.configure(settings.log.level, settings.log.format)
-    return service.run(settings)
+    return service.run(settings, reload_from=lambda: _settings(args), config_file=args.config)
 
 
 SAMPLE_TITLE = """iotgw gateway configuration ({source}).
