@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cloud.alerting.core.errors import InvalidRequest, InvalidRule, NotFound, UnsafeTarget
 from cloud.api import ROUTERS
 from cloud.errors import CloudError, MetadataError, QueryError, StoreError
+from cloud.request_id import RequestIdMiddleware
 from cloud.services import Services
 from cloud.settings import CloudSettings
 
@@ -48,6 +49,7 @@ def create_app(settings: CloudSettings, services: Services | None = None) -> Fas
         app.include_router(router)
     svc.alerting.install(app)
     _add_error_handlers(app, settings.limits.retry_after_s)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every response carries X-Request-ID
     return app
 
 
@@ -94,9 +96,11 @@ def app_from_environment() -> FastAPI:
     """
     import os
 
+    from cloud.runtime import configure_logging
     from cloud.settings import load_settings
 
     settings = load_settings(os.environ.get("IOTGW_CLOUD_CONFIG") or None)
+    configure_logging(settings.server)
     app = create_app(settings)
     tune_gc(settings.server.gc_threshold)
     return app

@@ -67,6 +67,9 @@ def check_sqlite_store(path: Path) -> str:
     directory = path.parent if path.parent != Path("") else Path(".")
     target = path if path.exists() else directory
     if not target.exists():
+        ancestor = next(p for p in target.parents if p.exists())
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise CheckFailed(f"{directory} is missing and {ancestor} is not writable")
         return f"{directory} is created at start-up"
     if not os.access(target, os.R_OK | os.W_OK):
         raise CheckFailed(f"{target} is not readable and writable by this user")
@@ -74,7 +77,14 @@ def check_sqlite_store(path: Path) -> str:
 
 
 def check_metadata(url: str) -> str:
-    """A connection and ``SELECT 1`` (SQLite: the file's directory must exist)."""
+    """A connection and ``SELECT 1`` (SQLite in a directory not made yet: it can be made)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        directory = Path(parsed.database).parent
+        if not directory.exists():
+            return check_sqlite_store(Path(parsed.database))
     engine = create_engine(url)
     try:
         with engine.connect() as conn:

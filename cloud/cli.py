@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,15 +88,44 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     import uvicorn
 
+    from cloud.runtime import SystemdReadiness, configure_logging, install_sighup, start_line
+
     server = settings.server
     if args.config is not None:
         os.environ[CONFIG_ENV] = str(args.config.resolve())
-    uvicorn.run(
-        "cloud.app:app_from_environment", factory=True,
-        host=args.host or server.host, port=args.port if args.port is not None else server.port,
-        workers=args.workers or server.workers, log_level=server.log_level,
-    )
+    host = args.host or server.host
+    port = args.port if args.port is not None else server.port
+    workers = args.workers or server.workers
+    configure_logging(server)
+    start_line(settings, args.config, host, port, workers)
+    if workers == 1:
+        install_sighup(settings, lambda: _load_or_raise(args))
+    readiness = SystemdReadiness(host, port)
+    readiness.start()
+    # uvicorn re-raises the SIGTERM/SIGINT it handled once it has shut down, under the handler
+    # installed before it: this one lets the command finish (STOPPING=1, exit status 0).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: log_signal(signum))
+    try:
+        uvicorn.run(
+            "cloud.app:app_from_environment", factory=True, host=host, port=port,
+            workers=workers, log_level=server.log_level, log_config=None,
+        )
+    finally:
+        readiness.stop()
     return 0
+
+
+def log_signal(signum: int) -> None:
+    import logging
+
+    logging.getLogger("cloud.runtime").info("stopped on %s", signal.Signals(signum).name)
+
+
+def _load_or_raise(args: argparse.Namespace) -> Any:
+    from cloud.settings import load_settings
+
+    return load_settings(args.config)
 
 
 SAMPLE_TITLE = """iotgw cloud configuration ({source}).

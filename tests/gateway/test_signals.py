@@ -8,6 +8,7 @@ SIGTERM, STOPPING=1.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import time
@@ -38,10 +39,8 @@ class NotifySocket:
         while state not in self.received:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {state} within {timeout} s; got {self.received}")
-            try:
+            with contextlib.suppress(TimeoutError):
                 self.received.extend(self.sock.recv(4096).decode().splitlines())
-            except TimeoutError:
-                pass
 
     def close(self) -> None:
         self.sock.close()
