@@ -27,6 +27,8 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
     ("sim", "simulators.cli", "sim"),
     ("detect", "gateway.detect.cli", "gateway"),
     ("demo", "iotgw.demo", "demo"),
+    ("alerts", "iotgw.ops.alerts", "ops"),
+    ("rules", "iotgw.ops.rules", "ops"),
 )
 
 #: Our own top-level packages: a missing one is a broken install, not a missing extra.
