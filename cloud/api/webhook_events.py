@@ -45,7 +45,8 @@ EVENTS: dict[str, type[BaseModel]] = {
     "alert.acknowledged": AlertAcknowledgedEvent,
 }
 
-_RESPONSES = {"2XX": {"description": "Delivered; any other answer (or none) is retried."}}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "2XX": {"description": "Delivered; any other answer (or none) is retried."}}
 
 
 def add_webhook_docs(app: FastAPI) -> None:
