@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cloud.alerting.core.errors import InvalidRequest, InvalidRule, NotFound, UnsafeTarget
 from cloud.api import ROUTERS
 from cloud.api.webhook_events import add_webhook_docs
+from cloud.dashboard import mount_dashboard
 from cloud.errors import CloudError, MetadataError, QueryError, StoreError
 from cloud.request_id import RequestIdMiddleware
 from cloud.services import Services
@@ -50,6 +51,7 @@ def create_app(settings: CloudSettings, services: Services | None = None) -> Fas
         app.include_router(router)
     svc.alerting.install(app)
     add_webhook_docs(app)
+    mount_dashboard(app)
     _add_error_handlers(app, settings.limits.retry_after_s)
     app.add_middleware(RequestIdMiddleware)  # outermost: every response carries X-Request-ID
     return app

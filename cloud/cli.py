@@ -6,16 +6,23 @@ Kept light at import: FastAPI, uvicorn and SQLAlchemy are imported inside the co
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 #: Environment variable through which ``run`` hands the config file to uvicorn's workers.
 CONFIG_ENV = "IOTGW_CLOUD_CONFIG"
+#: prometheus_client's multiprocess directory (``cloud.metrics.MULTIPROC_ENV``; not imported
+#: here to keep this module light).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def register(subparsers: Any) -> None:
@@ -107,10 +114,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: log_signal(signum))
     try:
-        uvicorn.run(
-            "cloud.app:app_from_environment", factory=True, host=host, port=port,
-            workers=workers, log_level=server.log_level, log_config=None,
-        )
+        with _metrics_dir(workers):
+            uvicorn.run(
+                "cloud.app:app_from_environment", factory=True, host=host, port=port,
+                workers=workers, log_level=server.log_level, log_config=None,
+            )
     finally:
         readiness.stop()
     return 0
@@ -164,6 +172,33 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     from cloud.checks import run_checks
 
     return run_checks(settings)
+
+
+@contextlib.contextmanager
+def _metrics_dir(workers: int) -> Iterator[None]:
+    """With several workers, a fresh private directory for prometheus_client's multiprocess
+    mode (each worker's counters live in files there and a scrape sums them all), removed at
+    exit. An operator-set ``PROMETHEUS_MULTIPROC_DIR`` is used instead, emptied first: files of
+    an earlier run would add that run's counts to this one's."""
+    if workers <= 1:
+        os.environ.pop(MULTIPROC_ENV, None)
+        yield
+        return
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for old in path.glob("*.db"):
+            old.unlink()
+        yield
+        return
+    path = Path(tempfile.mkdtemp(prefix="iotgw-cloud-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _tokens(args: argparse.Namespace) -> Any:

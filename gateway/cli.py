@@ -190,7 +190,7 @@ def cmd_dlq_show(args: argparse.Namespace) -> int:
 @_guard
 def cmd_dlq_replay(args: argparse.Namespace) -> int:
     from gateway.dedup import DedupWindow
-    from gateway.metrics import Metrics
+    from gateway.metrics import GatewayMetrics
     from gateway.pipeline import Pipeline
     from gateway.replay import replay
 
@@ -198,7 +198,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
         return _fail("name the dead letters to replay (IDs) or pass --all")
     settings, db, dead, buffer = _stores(args)
     pipeline = Pipeline(db, [s.build() for s in settings.mqtt.subscriptions], buffer, dead,
-                        DedupWindow(db, settings.buffer.dedup_window), Metrics())
+                        DedupWindow(db, settings.buffer.dedup_window), GatewayMetrics())
     ids = dead.all_ids() if args.all else args.ids
     result = replay(ids, db, dead, buffer, pipeline)
     db.close()

@@ -19,7 +19,7 @@ from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
 from gateway.decoding import Decoded, Rejected, Result, decode_batch
 from gateway.dedup import DedupWindow
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics
 from gateway.scoring import AnomalyEvent, Scorer
 from ingest_protocol.encode import anomaly_object
 
@@ -51,7 +51,7 @@ class Pipeline:
         buffer: Buffer,
         dead_letters: DeadLetterStore,
         dedup: DedupWindow,
-        metrics: Metrics,
+        metrics: GatewayMetrics,
         scorer: Scorer | None = None,
         on_anomaly: Callable[[AnomalyEvent], None] | None = None,
     ) -> None:
@@ -96,14 +96,11 @@ class Pipeline:
         for outcome in Outcome:
             n = outcomes.count(outcome)
             if n:
-                m.inc("iotgw_messages_total", n, outcome=outcome.value,
-                      help="MQTT messages by outcome (buffered, duplicate, dead_lettered)")
-        m.inc("iotgw_messages_decoded_total", sum(isinstance(r, Decoded) for r in results),
-              help="payloads decoded and validated (new or duplicate)")
-        m.inc("iotgw_readings_buffered_total", sum(r.count for r in rows if r.lane == Lane.BULK),
-              help="readings committed to the buffer")
+                m.messages.labels(outcome=outcome.value).inc(n)
+        m.messages_decoded.inc(sum(isinstance(r, Decoded) for r in results))
+        m.readings_buffered.inc(sum(r.count for r in rows if r.lane == Lane.BULK))
         if events:
-            m.inc("iotgw_anomalies_total", len(events), help="anomaly events raised")
+            m.anomalies.inc(len(events))
         return outcomes
 
     def _publish(self, events: list[AnomalyEvent]) -> None:
@@ -139,7 +136,7 @@ class Pipeline:
                                              float(r.value), msg.site)
             except Exception:  # a detector bug must not take the stream down
                 log.exception("scorer failed on %s/%s", msg.device, r.sensor)
-                self._metrics.inc("iotgw_scorer_errors_total", help="scorer exceptions")
+                self._metrics.scorer_errors.inc()
                 continue
             if event is not None:
                 out.append(event)
@@ -147,7 +144,6 @@ class Pipeline:
 
     def _dead_letter(self, item: Incoming, codec: str, reason: str, detail: str) -> Outcome:
         self._dead.add_payload(item.topic, codec, reason, detail, item.payload)
-        self._metrics.inc("iotgw_dead_letters_total", reason=reason,
-                          help="payloads dead-lettered, by reason")
+        self._metrics.dead_letters.labels(reason=reason).inc()
         log.info("dead-lettered a payload on %s: %s (%s)", item.topic, reason, detail)
         return Outcome.DEAD_LETTERED

@@ -28,7 +28,7 @@ from gateway.dedup import DedupWindow
 from gateway.detect.bank import DetectorBank
 from gateway.health import HealthServer
 from gateway.intake import Intake
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics, ScrapeValues
 from gateway.pipeline import Pipeline
 from gateway.reload import Reloaded
 from gateway.reload import apply as apply_reload
@@ -59,7 +59,7 @@ class GatewayService:
         self.settings = settings
         self.config_file = config_file
         self.scorer = scorer
-        self.metrics = Metrics()
+        self.metrics = GatewayMetrics()
         self.health: HealthServer | None = None
         self._parts: dict[str, object] = {}
 
@@ -90,12 +90,13 @@ class GatewayService:
             CircuitBreaker(u.breaker_failures, u.breaker_reset_s), self.metrics,
             u.max_batch_rows, u.max_batch_bytes, u.linger_ms, u.shutdown_flush_s,
         )
-        self.metrics.add_collector(self._collect)
+        self.metrics.add_source(self)
         self.uplink.start()
         if s.health.port:
             self.health = HealthServer(s.health.host, s.health.port, self.metrics,
-                                       {"broker_connected": lambda: self.intake.connected,
-                                        "buffer_writable": self._buffer_writable})
+                                       {"broker_connected": self._broker_check,
+                                        "buffer_writable": self._buffer_check,
+                                        "uplink_auth": lambda: self.uplink.auth_refused})
             self.health.start()
         self.intake.start()
         health = f"http://{s.health.host}:{s.health.port}" if s.health.port else "off"
@@ -127,30 +128,25 @@ class GatewayService:
                                                event.sensor)
         self.intake.publish(topic, json.dumps(event.to_dict()).encode())
 
-    def _buffer_writable(self) -> bool:
-        with self.db.transaction():
-            return self.buffer.has_room()
+    def _broker_check(self) -> str | None:
+        return None if self.intake.connected else "not connected to the MQTT broker"
 
-    def _collect(self, m: Metrics) -> None:
+    def _buffer_check(self) -> str | None:
+        with self.db.transaction():
+            return None if self.buffer.has_room() else "the buffer is full"
+
+    def scrape_values(self) -> ScrapeValues:
+        """The values ``/metrics`` reads at each scrape (the buffer's and the parts' state)."""
         st = self.buffer.stats()
         now = time.time_ns() // 10**6
-        m.set("iotgw_buffer_rows", st.rows, help="rows waiting in the buffer")
-        m.set("iotgw_buffer_bytes", st.bytes, help="bytes the buffered rows account for")
-        m.set("iotgw_buffer_file_bytes", self.db.file_bytes(), help="database size on disk")
-        m.set("iotgw_buffer_oldest_age_seconds",
-              (now - st.oldest_ms) / 1000 if st.oldest_ms else 0,
-              help="age of the oldest unsent row")
-        m.set("iotgw_dropped_readings", st.dropped_readings, reason="overflow",
-              help="readings dropped from the buffer (counter; persisted across restarts)")
-        m.set("iotgw_dropped_readings", st.expired_readings, reason="expired")
-        m.set("iotgw_dropped_anomalies", st.dropped_anomalies, reason="overflow",
-              help="anomaly events dropped from the buffer")
-        m.set("iotgw_dropped_anomalies", st.expired_anomalies, reason="expired")
-        m.set("iotgw_breaker_state", breaker_code(self.uplink.breaker_state),
-              help="uplink circuit breaker: 0 closed, 1 open, 2 half-open")
-        m.set("iotgw_broker_connected", int(self.intake.connected), help="1 when connected")
-        m.set("iotgw_intake_backlog", self.intake.backlog,
-              help="messages received and not yet committed")
+        return ScrapeValues(
+            buffer_rows=st.rows, buffer_bytes=st.bytes, buffer_file_bytes=self.db.file_bytes(),
+            buffer_oldest_age_s=(now - st.oldest_ms) / 1000 if st.oldest_ms else 0.0,
+            dropped_readings={"overflow": st.dropped_readings, "expired": st.expired_readings},
+            dropped_anomalies={"overflow": st.dropped_anomalies,
+                               "expired": st.expired_anomalies},
+            breaker_state=breaker_code(self.uplink.breaker_state),
+            broker_connected=self.intake.connected, intake_backlog=self.intake.backlog)
 
 
 def run(settings: GatewaySettings, scorer: Scorer | None = None,

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from iotgw.processes import LOOPBACK, ChildProcess, free_port, http_ok, iotgw_command
-from iotgw.prometheus_text import parse_totals as parse_prometheus
+from tests.support.metrics import sample_totals
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -219,7 +219,7 @@ class GatewayProcess(IotgwProcess):
 
     def metrics(self) -> dict[str, float]:
         """The gateway's /metrics, summed over labels: ``{"name": value}``."""
-        return parse_prometheus(httpx.get(f"{self.health_url}/metrics", timeout=5).text)
+        return sample_totals(httpx.get(f"{self.health_url}/metrics", timeout=5).text)
 
     def metric(self, name: str) -> float:
         """One metric of /metrics summed over its labels, or one labelled series when ``name``
@@ -228,25 +228,25 @@ class GatewayProcess(IotgwProcess):
         return values.get(name, 0.0)
 
     def received(self) -> float:
-        return self.metric("iotgw_messages_received_total")
+        return self.metric("iotgw_gateway_messages_received_total")
 
     def dead_lettered(self) -> float:
-        return self.metric("iotgw_dead_letters_total")
+        return self.metric("iotgw_gateway_dead_letters_total")
 
     def anomalies_emitted(self) -> float:
-        return self.metric("iotgw_anomalies_total")
+        return self.metric("iotgw_gateway_anomalies_total")
 
     def dropped_readings(self) -> float:
-        return self.metric("iotgw_dropped_readings")
+        return self.metric("iotgw_gateway_dropped_readings_total")
 
     def uplink_attempts(self) -> float:
-        return self.metric("iotgw_uplink_batches_total")
+        return self.metric("iotgw_gateway_uplink_batches_total")
 
     def buffered_rows(self) -> float:
-        return self.metric("iotgw_buffer_rows")
+        return self.metric("iotgw_gateway_buffer_rows")
 
     def metrics_by_label(self) -> dict[str, float]:
         """The gateway's /metrics with labels kept: ``{'name{label="x"}': value}``."""
-        return parse_prometheus(
+        return sample_totals(
             httpx.get(f"{self.health_url}/metrics", timeout=5).text, keep_labels=True
         )

@@ -46,11 +46,11 @@ def find_binary(name: str) -> str | None:
     return shutil.which(name, path=_SEARCH_PATH)
 
 
-def need_binary(name: str) -> str:
-    """The path of ``name``; without it, fail under CI and skip elsewhere."""
+def need_binary(name: str, hint: str = INSTALL_HINT) -> str:
+    """The path of ``name``; without it, fail under CI and skip elsewhere (saying ``hint``)."""
     path = find_binary(name)
     if path is None:
-        message = f"`{name}` is not installed: {INSTALL_HINT}"
+        message = f"`{name}` is not installed: {hint}"
         if in_ci():
             pytest.fail(f"{message} (CI=true: integration tests must not be skipped)")
         pytest.skip(message)
