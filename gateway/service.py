@@ -93,7 +93,7 @@ class GatewayService:
             self.health.start()
         self.intake.start()
         log.info("gateway %s started: broker %s, cloud %s, data in %s", s.gateway.id,
-                 s.mqtt.url, u.url, s.gateway.data_dir)
+                 ", ".join(s.mqtt.broker_urls), u.url, s.gateway.data_dir)
 
     def stop(self) -> None:
         log.info("stopping: committing received messages, then a last uplink attempt")

@@ -73,9 +73,15 @@ class SubscriptionSection(_Section):
 
 
 class MqttSection(_Section):
-    """The broker connection and the group commit that decides when messages are acknowledged."""
+    """The broker connection and the group commit that decides when messages are acknowledged.
+
+    ``urls`` lists the nodes of a clustered broker (NATS, EMQX, HiveMQ, VerneMQ): the intake
+    connects to the first and moves to the next on a failed connect or a lost connection, with
+    the same client id and persistent session. Without ``urls``, ``url`` is the one broker.
+    """
 
     url: str = "mqtt://127.0.0.1:1883"
+    urls: list[str] = Field(default_factory=list)
     client_id: str | None = None
     username: str | None = None
     password: SecretStr | None = None
@@ -96,10 +102,22 @@ class MqttSection(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"} or not parts.hostname:
-            raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
+        return _broker_url(value)
+
+    @field_validator("urls")
+    @classmethod
+    def _check_urls(cls, value: list[str]) -> list[str]:
+        for v in value:
+            try:
+                _broker_url(v)
+            except ValueError as exc:
+                raise ValueError(f"{v!r} {exc}") from None
         return value
+
+    @property
+    def broker_urls(self) -> list[str]:
+        """The nodes to connect to, in order: ``urls``, or else ``[url]``."""
+        return list(self.urls) or [self.url]
 
     @property
     def host(self) -> str:
@@ -107,11 +125,19 @@ class MqttSection(_Section):
 
     @property
     def use_tls(self) -> bool:
-        return self.tls.enabled or urlsplit(self.url).scheme in {"mqtts", "ssl"}
+        return self.tls.enabled or any(
+            urlsplit(u).scheme in {"mqtts", "ssl"} for u in self.broker_urls)
 
     @property
     def port(self) -> int:
         return urlsplit(self.url).port or (8883 if self.use_tls else 1883)
+
+
+def _broker_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"} or not parts.hostname:
+        raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
+    return value
 
 
 class BufferSection(_Section):
@@ -162,6 +188,19 @@ class LogSection(_Section):
     format: Literal["text", "json"] = "text"
 
 
+class PartitionSection(_Section):
+    """One partition of the topic tree (``[[partition]]``), run by
+    ``iotgw gateway run --partition NAME``: its own subscriptions, identity and data directory,
+    so its own buffer, dedup window and detector state. A device must belong to exactly one
+    partition (partition by site or topic prefix); see docs/scaling.md."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    subscriptions: list[SubscriptionSection] = Field(min_length=1)
+    id: str | None = Field(default=None, min_length=1)
+    data_dir: Path | None = None
+    health_port: int | None = Field(default=None, ge=0, le=65535)
+
+
 class GatewaySettings(BaseSettings):
     """Every gateway setting; build it with :meth:`load`."""
 
@@ -176,6 +215,39 @@ class GatewaySettings(BaseSettings):
     health: HealthSection = HealthSection()
     log: LogSection = LogSection()
     detect: DetectSettings = Field(default_factory=DetectSettings)
+    partition: list[PartitionSection] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_partitions(self) -> GatewaySettings:
+        names = [p.name for p in self.partition]
+        if len(set(names)) != len(names):
+            raise ValueError("partition names must be unique")
+        return self
+
+    def for_partition(self, name: str) -> GatewaySettings:
+        """The settings of partition ``name``: its subscriptions; its id (default
+        ``<gateway.id>-<name>``), client id, data directory (default ``<data_dir>/<name>``) and
+        health port (default ``health.port`` + its position, 1-based; 0 stays 0)."""
+        for position, part in enumerate(self.partition, start=1):
+            if part.name == name:
+                break
+        else:
+            known = ", ".join(p.name for p in self.partition) or "none"
+            raise ValueError(f"no partition {name!r} (partitions: {known})")
+        port = part.health_port
+        if port is None:
+            port = self.health.port + position if self.health.port else 0
+        return self.model_copy(update={
+            "gateway": self.gateway.model_copy(update={
+                "id": part.id or f"{self.gateway.id}-{part.name}",
+                "data_dir": part.data_dir or self.gateway.data_dir / part.name}),
+            "mqtt": self.mqtt.model_copy(update={
+                "subscriptions": part.subscriptions,
+                "client_id": None if self.mqtt.client_id is None
+                else f"{self.mqtt.client_id}-{part.name}"}),
+            "health": self.health.model_copy(update={"port": port}),
+            "partition": [],
+        })
 
     @classmethod
     def load(
