@@ -228,12 +228,12 @@ class GatewaySettings(BaseSettings):
         """The settings of partition ``name``: its subscriptions; its id (default
         ``<gateway.id>-<name>``), client id, data directory (default ``<data_dir>/<name>``) and
         health port (default ``health.port`` + its position, 1-based; 0 stays 0)."""
-        for position, part in enumerate(self.partition, start=1):
-            if part.name == name:
-                break
-        else:
-            known = ", ".join(p.name for p in self.partition) or "none"
+        names = [p.name for p in self.partition]
+        if name not in names:
+            known = ", ".join(names) or "none"
             raise ValueError(f"no partition {name!r} (partitions: {known})")
+        position = names.index(name) + 1
+        part = self.partition[position - 1]
         port = part.health_port
         if port is None:
             port = self.health.port + position if self.health.port else 0
