@@ -192,13 +192,15 @@ class PartitionSection(_Section):
     """One partition of the topic tree (``[[partition]]``), run by
     ``iotgw gateway run --partition NAME``: its own subscriptions, identity and data directory,
     so its own buffer, dedup window and detector state. A device must belong to exactly one
-    partition (partition by site or topic prefix); see docs/scaling.md."""
+    partition (partition by site or topic prefix); see docs/scaling.md. ``token`` is its uplink
+    token (the cloud binds a token to one gateway id); without it ``uplink.token`` is used."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     subscriptions: list[SubscriptionSection] = Field(min_length=1)
     id: str | None = Field(default=None, min_length=1)
     data_dir: Path | None = None
     health_port: int | None = Field(default=None, ge=0, le=65535)
+    token: SecretStr | None = None
 
 
 class GatewaySettings(BaseSettings):
@@ -246,6 +248,7 @@ class GatewaySettings(BaseSettings):
                 "client_id": None if self.mqtt.client_id is None
                 else f"{self.mqtt.client_id}-{part.name}"}),
             "health": self.health.model_copy(update={"port": port}),
+            "uplink": self.uplink.model_copy(update={"token": part.token or self.uplink.token}),
             "partition": [],
         })
 
@@ -273,4 +276,7 @@ def _mask(data: dict[str, Any], model: BaseModel) -> dict[str, Any]:
             data[name] = "***" if value.get_secret_value() else ""
         elif isinstance(value, BaseModel):
             data[name] = _mask(data[name], value)
+        elif isinstance(value, list):
+            data[name] = [_mask(d, v) if isinstance(v, BaseModel) else d
+                          for d, v in zip(data[name], value, strict=True)]
     return data

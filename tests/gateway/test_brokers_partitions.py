@@ -33,6 +33,7 @@ name = "south"
 id = "edge-s"
 data_dir = "{data}/elsewhere"
 health_port = 9300
+token = "south-secret"
 subscriptions = [{{topic = "sensors/south/{{device}}/{{format}}"}}]
 """
 
@@ -76,6 +77,8 @@ def test_each_partition_gets_its_subscriptions_identity_data_and_port(tmp_path: 
     assert north.gateway.data_dir == tmp_path / "data" / "north"
     assert (south.gateway.id, south.health.port) == ("edge-s", 9300)
     assert south.gateway.data_dir == tmp_path / "data" / "elsewhere"
+    assert south.uplink.token.get_secret_value() == "south-secret"
+    assert north.uplink.token == s.uplink.token
     assert north.mqtt.broker_urls == south.mqtt.broker_urls == s.mqtt.broker_urls
     assert north.partition == [] and len(s.partition) == 2
     with pytest.raises(ValueError, match="no partition 'west'"):
@@ -95,6 +98,10 @@ def test_check_config_shows_one_partition(tmp_path: Path,
                   "south"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["gateway"]["id"] == "edge-s" and shown["partition"] == []
+    assert shown["uplink"]["token"] == "***" and "south-secret" not in json.dumps(shown)
+    assert iotgw(["gateway", "check-config", "--config", str(path)]) == 0
+    whole = capsys.readouterr().out
+    assert "south-secret" not in whole and json.loads(whole)["partition"][1]["token"] == "***"
     assert iotgw(["gateway", "check-config", "--config", str(path), "--partition",
                   "west"]) != 0
     assert "partition: no partition 'west'" in capsys.readouterr().err
