@@ -138,6 +138,10 @@ class CloudProcess(IotgwProcess):
     def ready_url(self) -> str:
         return f"{self.url}/readyz"
 
+    def host_port(self) -> tuple[str, int]:
+        """Where it listens, as a balancer's backend entry."""
+        return LOOPBACK, self.port
+
     def args(self) -> list[str]:
         return ["cloud", "run", "--config", str(self.config_path)]
 
