@@ -104,3 +104,36 @@ def test_restarting_the_whole_cluster(nats_stack: Stack, nats_cluster: NatsClust
     time.sleep(2)
     nats_cluster.start()
     finish(nats_stack, nats_cluster, running, tmp_path)
+
+
+def test_the_mqtt_limits_of_nats_are_as_documented(nats_cluster: NatsCluster) -> None:
+    """docs/scaling.md: no MQTT 5, QoS 2 subscriptions granted QoS 1 (so the gateway uses
+    3.1.1 and QoS 1 against NATS)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    port = nats_cluster.nodes[0].mqtt_port
+    seen: dict[str, object] = {}
+
+    def connect(protocol: int, name: str) -> mqtt.Client:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"limits-{name}",
+                        protocol=protocol)
+        c.on_connect = lambda _c, _u, _f, rc, _p: seen.setdefault(f"{name}-connack", str(rc))
+        c.on_subscribe = lambda _c, _u, _m, rcs, _p: seen.setdefault(
+            f"{name}-suback", [str(r) for r in rcs])
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        return c
+
+    v5 = connect(mqtt.MQTTv5, "v5")
+    v311 = connect(mqtt.MQTTv311, "v311")
+    try:
+        assert wait_until(lambda: {"v5-connack", "v311-connack"} <= set(seen), 10), seen
+        v311.subscribe("limits/x", 2)
+        assert wait_until(lambda: "v311-suback" in seen, 10), seen
+    finally:
+        for c in (v5, v311):
+            c.disconnect()
+            c.loop_stop()
+    assert seen["v5-connack"] == "Unsupported protocol version"
+    assert seen["v311-connack"] == "Success" and seen["v311-suback"] == ["Granted QoS 1"]
