@@ -141,8 +141,21 @@ def _unit(name: str) -> str:
     return ""
 
 
+class _Required:
+    """The "default" of a key that has none: the file must give it."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
 def _default(info: FieldInfo) -> tuple[Any, bool]:
-    """The default value and whether it is computed at start-up (so not written out)."""
+    """The default value and whether it is computed at start-up (so not written out);
+    :data:`REQUIRED` (commented out) for a key without a default."""
+    if info.is_required():
+        return REQUIRED, True
     if info.default_factory is not None:
         value = info.default_factory()  # type: ignore[call-arg]
         return value, not isinstance(value, BaseModel | list | dict)
@@ -171,7 +184,7 @@ def fields_of(model: type[BaseModel], values: BaseModel | None = None,
         if sub is not None and (value is not None or values is None):
             yield key, sub, [value if values is not None else None]
         elif many is not None:
-            yield key, many, list(value or [])
+            yield key, many, [] if value is REQUIRED else list(value or [])
         else:
             yield _leaf(key, name, info, value, computed)
 
@@ -195,7 +208,8 @@ def _render_table(model: type[BaseModel], values: BaseModel | None, key: str,
             lines.extend(textwrap.wrap(item.meaning(), WIDTH, initial_indent="# ",
                                        subsequent_indent="# ", break_on_hyphens=False))
             name = item.key.rsplit(".", 1)[-1]
-            shown = "" if item.value is None else toml_value(item.value)
+            shown = "" if item.value is None or item.value is REQUIRED \
+                else toml_value(item.value)
             lines.append(f"# {name} = {shown}".rstrip() if item.commented else f"{name} = {shown}")
         else:
             sub_key, sub_model, instances = item
@@ -235,7 +249,9 @@ def reference_table(model: type[BaseModel]) -> str:
     """A Markdown table of every key of ``model``: key, default, meaning."""
     out = ["| key | default | meaning |", "|---|---|---|"]
     for f in _rows(model):
-        if f.commented:
+        if f.value is REQUIRED:
+            default = "(required)"
+        elif f.commented:
             default = "(computed)" if f.value is not None else "(unset)"
         else:
             default = f"`{toml_value(f.value)}`"

@@ -27,6 +27,9 @@ def register(subparsers: Any) -> None:
     def with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument("--config", metavar="FILE", default=None,
                             help="TOML settings file (environment IOTGW_GATEWAY_* overrides it)")
+        parser.add_argument("--partition", metavar="NAME", default=None,
+                            help="act as this [[partition]] of the settings file: its "
+                            "subscriptions, id, data directory and health port")
         return parser
 
     with_config(sub.add_parser("run", help="run the gateway until SIGTERM/SIGINT")
@@ -67,9 +70,17 @@ def _fail(message: str, code: int = 2) -> int:  # 2: a usage error, as argparse'
 
 
 def _settings(args: argparse.Namespace) -> GatewaySettings:
+    from common.settings import ConfigError
     from gateway.settings import GatewaySettings
 
-    return GatewaySettings.load(args.config)
+    settings = GatewaySettings.load(args.config)
+    if args.partition is None:
+        return settings
+    try:
+        return settings.for_partition(args.partition)
+    except ValueError as exc:
+        where = f"{args.config}: " if args.config else ""
+        raise ConfigError(f"{where}partition: {exc}") from None
 
 
 def _guard(func: Any) -> Any:

@@ -36,6 +36,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from common.backoff import Backoff
+from gateway.brokers import BrokerList
 from gateway.decode_worker import DecodeWorker
 from gateway.decoding import Result
 from gateway.errors import GatewayError, StoreError
@@ -87,6 +88,7 @@ class Intake:
         self._lost = False
         self._stop = threading.Event()
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
+        self._brokers = BrokerList(settings.broker_urls, settings.use_tls)
         self._client: mqtt.Client | None = None
         self._thread: threading.Thread | None = None
 
@@ -164,7 +166,9 @@ class Intake:
                 self._connect(client)
             except (OSError, ValueError) as exc:
                 delay = self._backoff.next()
-                log.warning("cannot connect to %s: %s; retrying in %.1f s", self._s.url, exc, delay)
+                failed = self._brokers.current.url
+                log.warning("cannot connect to %s: %s; trying %s in %.1f s", failed, exc,
+                            self._brokers.advance().url, delay)
                 self._metrics.broker_connect_failures.inc()
                 self._stop.wait(delay)
                 continue
@@ -172,18 +176,20 @@ class Intake:
             self._connected = self._subscribed = False
             if not self._stop.is_set():
                 delay = self._backoff.next()
-                log.warning("lost the broker; reconnecting in %.1f s", delay)
+                log.warning("lost the broker; reconnecting to %s in %.1f s",
+                            self._brokers.advance().url, delay)
                 self._stop.wait(delay)
 
     def _connect(self, client: mqtt.Client) -> None:
+        node = self._brokers.current
         if self._s.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self._s.session_expiry_s
             props.ReceiveMaximum = self._s.receive_maximum
-            client.connect(self._s.host, self._s.port, self._s.keepalive_s,
+            client.connect(node.host, node.port, self._s.keepalive_s,
                            clean_start=False, properties=props)
         else:
-            client.connect(self._s.host, self._s.port, self._s.keepalive_s)
+            client.connect(node.host, node.port, self._s.keepalive_s)
 
     def _serve(self, client: mqtt.Client) -> None:
         """Read, group-commit and acknowledge until the connection ends or stop() is called."""
@@ -267,7 +273,8 @@ class Intake:
         self._backoff.reset()
         self._connected = True
         self._subscribed = False
-        log.info("connected to %s as %s (session present: %s)", self._s.url, self._client_id,
+        log.info("connected to %s as %s (session present: %s)", self._brokers.current.url,
+                 self._client_id,
                  flags.session_present)
         client.subscribe([(f, 1) for f in self._filters])
 

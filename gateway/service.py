@@ -102,7 +102,7 @@ class GatewayService:
         health = f"http://{s.health.host}:{s.health.port}" if s.health.port else "off"
         log.info("iotgw %s gateway %s started (config %s): broker %s, cloud %s, health %s, "
                  "data in %s", version(), s.gateway.id, self.config_file or "none, defaults",
-                 s.mqtt.url, u.url, health, s.gateway.data_dir)
+                 ", ".join(s.mqtt.broker_urls), u.url, health, s.gateway.data_dir)
 
     def reload(self, new: GatewaySettings) -> Reloaded:
         """Apply what ``new`` changes and can change while running (SIGHUP)."""

@@ -79,10 +79,18 @@ class SubscriptionSection(_Section):
 
 
 class MqttSection(_Section):
-    """The broker connection and the group commit that decides when messages are acknowledged."""
+    """The broker connection and the group commit that decides when messages are acknowledged.
+
+    ``urls`` lists the nodes of a clustered broker (NATS, EMQX, HiveMQ, VerneMQ): the intake
+    connects to the first and moves to the next on a failed connect or a lost connection, with
+    the same client id and persistent session. Without ``urls``, ``url`` is the one broker.
+    """
 
     url: str = Field(default="mqtt://127.0.0.1:1883",
                      description="The broker: mqtt://host:1883 or mqtts://host:8883.")
+    urls: list[str] = Field(default_factory=list, description=(
+        "Several nodes of one clustered broker (e.g. NATS), tried in turn on failure with "
+        "the same client id and session; when set, url is ignored."))
     client_id: str | None = Field(default=None, description=(
         "Fixed and unique per gateway: it names the persistent session; "
         "unset: iotgw-<gateway.id>."))
@@ -113,10 +121,22 @@ class MqttSection(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"} or not parts.hostname:
-            raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
+        return _broker_url(value)
+
+    @field_validator("urls")
+    @classmethod
+    def _check_urls(cls, value: list[str]) -> list[str]:
+        for v in value:
+            try:
+                _broker_url(v)
+            except ValueError as exc:
+                raise ValueError(f"{v!r} {exc}") from None
         return value
+
+    @property
+    def broker_urls(self) -> list[str]:
+        """The nodes to connect to, in order: ``urls``, or else ``[url]``."""
+        return list(self.urls) or [self.url]
 
     @property
     def host(self) -> str:
@@ -124,11 +144,19 @@ class MqttSection(_Section):
 
     @property
     def use_tls(self) -> bool:
-        return self.tls.enabled or urlsplit(self.url).scheme in {"mqtts", "ssl"}
+        return self.tls.enabled or any(
+            urlsplit(u).scheme in {"mqtts", "ssl"} for u in self.broker_urls)
 
     @property
     def port(self) -> int:
         return urlsplit(self.url).port or (8883 if self.use_tls else 1883)
+
+
+def _broker_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"} or not parts.hostname:
+        raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
+    return value
 
 
 class BufferSection(_Section):
@@ -197,6 +225,28 @@ class LogSection(_Section):
         default="text", description="text, or json: one object per line.")
 
 
+class PartitionSection(_Section):
+    """One partition of the topic tree (``[[partition]]``), run by
+    ``iotgw gateway run --partition NAME``: its own subscriptions, identity and data directory,
+    so its own buffer, dedup window and detector state. A device must belong to exactly one
+    partition (partition by site or topic prefix); see docs/scaling.md. ``token`` is its uplink
+    token (the cloud binds a token to one gateway id); without it ``uplink.token`` is used."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description=(
+        "What --partition NAME selects (letters, digits, _ . -)."))
+    subscriptions: list[SubscriptionSection] = Field(min_length=1, description=(
+        "This partition's topics (a device must match exactly one partition)."))
+    id: str | None = Field(default=None, min_length=1, description=(
+        "Gateway id of this partition; unset: <gateway.id>-<name>."))
+    data_dir: Path | None = Field(default=None, description=(
+        "Its own buffer, dedup and detector state; unset: <gateway.data_dir>/<name>."))
+    health_port: int | None = Field(default=None, ge=0, le=65535, description=(
+        "Its /healthz, /readyz and /metrics port; unset: health.port + its position (1-based; "
+        "0 stays 0)."))
+    token: SecretStr | None = Field(default=None, description=(
+        "Its uplink token (the cloud binds a token to one gateway id); unset: uplink.token."))
+
+
 class GatewaySettings(BaseSettings):
     """Every gateway setting; build it with :meth:`load`."""
 
@@ -211,6 +261,41 @@ class GatewaySettings(BaseSettings):
     health: HealthSection = Field(default_factory=HealthSection)
     log: LogSection = Field(default_factory=LogSection)
     detect: DetectSettings = Field(default_factory=DetectSettings)
+    partition: list[PartitionSection] = Field(default_factory=list, description=(
+        "Partitions of the topic tree, each run as its own process (--partition NAME)."))
+
+    @model_validator(mode="after")
+    def _unique_partitions(self) -> GatewaySettings:
+        names = [p.name for p in self.partition]
+        if len(set(names)) != len(names):
+            raise ValueError("partition names must be unique")
+        return self
+
+    def for_partition(self, name: str) -> GatewaySettings:
+        """The settings of partition ``name``: its subscriptions; its id (default
+        ``<gateway.id>-<name>``), client id, data directory (default ``<data_dir>/<name>``) and
+        health port (default ``health.port`` + its position, 1-based; 0 stays 0)."""
+        names = [p.name for p in self.partition]
+        if name not in names:
+            known = ", ".join(names) or "none"
+            raise ValueError(f"no partition {name!r} (partitions: {known})")
+        position = names.index(name) + 1
+        part = self.partition[position - 1]
+        port = part.health_port
+        if port is None:
+            port = self.health.port + position if self.health.port else 0
+        return self.model_copy(update={
+            "gateway": self.gateway.model_copy(update={
+                "id": part.id or f"{self.gateway.id}-{part.name}",
+                "data_dir": part.data_dir or self.gateway.data_dir / part.name}),
+            "mqtt": self.mqtt.model_copy(update={
+                "subscriptions": part.subscriptions,
+                "client_id": None if self.mqtt.client_id is None
+                else f"{self.mqtt.client_id}-{part.name}"}),
+            "health": self.health.model_copy(update={"port": port}),
+            "uplink": self.uplink.model_copy(update={"token": part.token or self.uplink.token}),
+            "partition": [],
+        })
 
     @classmethod
     def load(

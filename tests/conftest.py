@@ -4,6 +4,7 @@
 - ``influxdb``: a fresh database on a session-wide ``influxd`` (``.server``, ``.database``).
 - ``influxdb_server``: a private ``influxd`` per test, for stop/restart scenarios.
 - ``postgres``: a fresh database on a session-wide PostgreSQL (``.url`` for SQLAlchemy).
+- ``nats_cluster``: a private 3-node NATS cluster (JetStream, MQTT, streams R3) per test.
 - ``http``: ``http(app)`` serves an ASGI app with real uvicorn on a free loopback port.
 - ``make_cloud``: ``make_cloud(...)`` serves the cloud app (SQLite or InfluxDB store) with a
   gateway token (``tests.support.cloud.CloudClient``).
@@ -31,6 +32,19 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.kill()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[Any]:
+    """Three routed ``nats-server`` nodes with MQTT on; ``.urls``, ``.nodes[i].kill()/start()``."""
+    from tests.support.nats import NatsCluster
+
+    cluster = NatsCluster(tmp_path / "nats")
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.kill()
 
 
 @pytest.fixture(scope="session")

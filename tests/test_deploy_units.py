@@ -26,7 +26,18 @@ def _settings(text: str) -> dict[str, list[str]]:
 
 
 def test_there_is_a_unit_for_each_service() -> None:
-    assert [u.name for u in UNITS] == ["iotgw-cloud.service", "iotgw-gateway.service"]
+    assert [u.name for u in UNITS] == ["iotgw-cloud.service", "iotgw-gateway.service",
+                                       "iotgw-gateway@.service"]
+
+
+def test_the_partition_template_is_the_gateway_unit_but_for_the_partition() -> None:
+    """The template differs from the gateway's unit only where a partition must."""
+    one = _settings((ROOT / "deploy/iotgw-gateway.service").read_text())
+    many = _settings((ROOT / "deploy/iotgw-gateway@.service").read_text())
+    differ = {k for k in one.keys() | many.keys() if one.get(k) != many.get(k)}
+    assert differ == {"Description", "Documentation", "ExecStart", "EnvironmentFile",
+                      "StateDirectory", "WorkingDirectory"}
+    assert many["ExecStart"][0].endswith("--partition %i")
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: p.name)

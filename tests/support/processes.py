@@ -138,6 +138,10 @@ class CloudProcess(IotgwProcess):
     def ready_url(self) -> str:
         return f"{self.url}/readyz"
 
+    def host_port(self) -> tuple[str, int]:
+        """Where it listens, as a balancer's backend entry."""
+        return LOOPBACK, self.port
+
     def args(self) -> list[str]:
         return ["cloud", "run", "--config", str(self.config_path)]
 
@@ -185,12 +189,20 @@ class GatewayProcess(IotgwProcess):
                    "breaker_reset_s": 1.0, "timeout_s": 5.0},
     }
 
-    def __init__(self, workdir: Path, config: dict[str, dict[str, Any]]) -> None:
-        """A gateway running exactly ``config`` (its ``health.port`` must be set)."""
+    def __init__(self, workdir: Path, config: dict[str, Any],
+                 partition: str | None = None, config_path: Path | None = None) -> None:
+        """A gateway running exactly ``config`` (its ``health.port`` must be set); with
+        ``partition``, one ``[[partition]]`` of it (whose ``health_port`` must be set)."""
         super().__init__(workdir)
         self.config = config
+        self.partition = partition
         self.health_port = int(config["health"]["port"])
-        self.config_path = workdir / "gateway.toml"
+        if partition is not None:
+            self.name = f"gateway-{partition}"
+            self.log_path = workdir / f"{self.name}.log"
+            part = next(p for p in config["partition"] if p["name"] == partition)
+            self.health_port = int(part["health_port"])
+        self.config_path = config_path or workdir / "gateway.toml"
         self.config_path.write_text(toml_text(self.config))
 
     @classmethod
@@ -220,7 +232,8 @@ class GatewayProcess(IotgwProcess):
         return f"{self.health_url}/readyz"
 
     def args(self) -> list[str]:
-        return ["gateway", "run", "--config", str(self.config_path)]
+        part = [] if self.partition is None else ["--partition", self.partition]
+        return ["gateway", "run", "--config", str(self.config_path), *part]
 
     def metrics(self) -> dict[str, float]:
         """The gateway's /metrics, summed over labels: ``{"name": value}``."""

@@ -182,8 +182,11 @@ class InfluxDB(_Server):
 
     name = "influxd"
 
-    def __init__(self, workdir: Path, username: str = "", password: str = "") -> None:
+    def __init__(self, workdir: Path, username: str = "", password: str = "",
+                 cq_run_interval: str = "") -> None:
+        """``cq_run_interval`` (e.g. ``"1s"``) turns continuous queries on, checked that often."""
         super().__init__(workdir)
+        self.cq_run_interval = cq_run_interval
         self.binary = need_binary("influxd")
         self.host = LOOPBACK
         self.port = free_port()
@@ -226,7 +229,8 @@ bind-address = "{LOOPBACK}:{self.rpc_port}"
   enabled = false
 
 [continuous_queries]
-  enabled = false
+  enabled = {"true" if self.cq_run_interval else "false"}
+  run-interval = "{self.cq_run_interval or '1s'}"
 
 [logging]
   level = "warn"
