@@ -47,6 +47,8 @@ manifest (--manifest FILE.jsonl): one JSON line per publish, in send order, with
   ts (UTC ms), site, topic, format, qos, readings [{sensor, value, ts, unit, fault}], fault,
   faults, malformed, duplicate, sent, acked (QoS 1: PUBACK received; QoS 0: written to the
   socket, no broker confirmation) and degradation. See simulators/manifest.py for readers.
+  With --processes N, one file per process: run.jsonl -> run.p0.jsonl .. run.p{N-1}.jsonl
+  (the readers take run.jsonl and merge them).
 
 exit status: 0 all publishes acknowledged; 1 some were not; 2 bad arguments or input;
   3 the broker cannot be reached, refused the connection, or acknowledged nothing for
@@ -137,6 +139,11 @@ def _add_run(sub: Any) -> None:
                    help="make a machine wear out and fail (see below; repeatable)")
     f.add_argument("--connections", choices=("shared", "per-device"), default="shared",
                    help="one MQTT connection for the fleet (default) or one per device")
+    f.add_argument("--processes", type=_positive_int, default=1, metavar="N",
+                   help="publish from N processes, device i from process i %% N, each with "
+                   "its own connection(s) and manifest file (--manifest run.jsonl: run.p0.jsonl "
+                   "...; the readers in simulators/manifest.py merge them); same messages as "
+                   "one process (default 1; at most --devices)")
     p.set_defaults(func=_run)
 
 
