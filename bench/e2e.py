@@ -14,17 +14,23 @@ to its arrival at a plain paho-mqtt subscriber on the same broker. The ratio say
 latency the gateway, the cloud and InfluxDB add on top of MQTT itself.
 
     python bench/e2e.py                        # 1,000 and 5,000 msg/s, 20 s each
-    python bench/e2e.py --rates 2000 --duration 60
+    python bench/e2e.py --rates 5000 --duration 60 --processes 3
     python bench/e2e.py --soak --soak-minutes 10   # memory slope (MB/h) of gateway and cloud
     python bench/e2e.py --rates "" --soak          # the soak alone
 
-Target: p99 <= 1 s at 2,000 msg/s with default settings; soak slope ~0 MB/h.
+One simulator process tops out near 3,000 msg/s on a small machine, so the load comes from
+``iotgw sim run --processes N`` (default: one process per 2,500 msg/s of the rate). The line of
+each rate says what the simulator achieved, so a load generator that fell short is visible.
+
+Target: p99 <= 1 s at 5,000 msg/s (25k readings/s) sustained for 60 s with default settings, all
+probes stored exactly once; soak slope ~0 MB/h.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import tempfile
 import threading
@@ -153,8 +159,10 @@ def pct(a: np.ndarray) -> str:
 
 def run_rate(stack: Stack, rate: int, args: argparse.Namespace, n: int) -> dict[str, float]:
     probe = Probe(stack.broker, stack.influx, stack.database, args.probe_rate, args.poll_ms / 1e3)
+    processes = args.processes or max(1, math.ceil(rate / 2500))
     sim = stack.simulation(devices=args.devices, rate=rate, duration=args.duration,
-                           format=args.format, seed=100 + n, site=f"rate{rate}")
+                           format=args.format, seed=100 + n, site=f"rate{rate}",
+                           processes=processes)
     probe.start()
     t0 = time.monotonic()
     sim.start()
@@ -167,14 +175,16 @@ def run_rate(stack: Stack, rate: int, args: argparse.Namespace, n: int) -> dict[
     q = f'SELECT count("seq") FROM "readings" WHERE "device" = \'{PROBE_DEVICE}\''
     stored = influx_query(stack.influx.url, stack.database, q)
     stored_probes = int(stored[0]["values"][0][1]) if stored else 0
-    print(f"\n== {rate:,} msg/s for {args.duration:.0f} s ({args.devices} devices, {args.format}); "
-          f"simulator achieved {achieved:,.0f} msg/s")
+    print(f"\n== {rate:,} msg/s for {args.duration:.0f} s ({args.devices} devices, {args.format}, "
+          f"{processes} simulator process(es)); simulator achieved {achieved:,.0f} msg/s")
     print(f"  broker round trip (baseline): {pct(broker)}")
     print(f"  device ts -> queryable:       {pct(e2e)}")
     ratio = float(np.percentile(e2e, 99) / max(np.percentile(broker, 99), 0.1)) if e2e.size else 0
+    exactly_once = lost_probes == 0 and stored_probes == len(probe.sent)
     print(f"  ratio p99 e2e / p99 broker:   {ratio:.1f}x   probes {len(probe.sent)}, "
-          f"not visible after drain {lost_probes}, in the store at the end {stored_probes}")
-    return {"rate": rate, "achieved": achieved,
+          f"not visible after drain {lost_probes}, in the store at the end {stored_probes} "
+          f"({'all stored exactly once' if exactly_once else 'NOT all stored exactly once'})")
+    return {"rate": rate, "achieved": achieved, "exactly_once": exactly_once,
             "p99": float(np.percentile(e2e, 99)) if e2e.size else float("nan")}
 
 
@@ -230,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per rate")
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--format", default="binary", help="simulator payload format")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="simulator processes (default 0: one per 2,500 msg/s of the rate)")
     parser.add_argument("--probe-rate", type=float, default=20.0, help="probe messages/s")
     parser.add_argument("--poll-ms", type=float, default=20.0, help="store poll interval")
     parser.add_argument("--soak", action="store_true", help="also run the memory soak")
@@ -254,9 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         influx.stop()
         broker.stop()
     for r in results:
-        verdict = "meets" if r["p99"] <= 1000 else "misses"
-        print(f"rate {r['rate']:>6,.0f} (achieved {r['achieved']:,.0f}): p99 {r['p99']:.0f} ms "
-              f"- {verdict} the 1 s target")
+        verdict = "meets" if r["p99"] <= 1000 and r["exactly_once"] else "misses"
+        print(f"rate {r['rate']:>6,.0f} (achieved {r['achieved']:,.0f}): p99 {r['p99']:.0f} ms, "
+              f"probes exactly once: {'yes' if r['exactly_once'] else 'NO'} - {verdict} the "
+              "target")
     return 0
 
 
