@@ -47,6 +47,8 @@ from typing import IO, Any
 
 #: A running simulator flushes the manifest file at least this often (seconds).
 FLUSH_EVERY_S = 0.2
+#: One compact encoder for every line (``json.dumps`` with options builds a new one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 #: (device, seq, sensor): one reading's identity.
 ReadingKey = tuple[str, int, str]
 
@@ -70,7 +72,7 @@ class ManifestWriter:
         """Write one line; flushed at least every ``FLUSH_EVERY_S``, and on :meth:`stop`."""
         self.lines += 1
         if self._file is not None:
-            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.write(_ENCODE(record) + "\n")
             now = time.monotonic()
             if now >= self._next_flush:
                 self._file.flush()
