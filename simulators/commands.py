@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from firmware_protocol.errors import TimestampError
 from firmware_protocol.timestamps import parse_iso
 from simulators.errors import ConfigError, SimulatorError
-from simulators.progress import Progress, RunStats
+from simulators.progress import Outcome, Progress, finish
 
 if TYPE_CHECKING:
     from simulators.broker import BrokerSettings
@@ -107,16 +107,6 @@ def _degradations(specs: list[str], names: list[str], start_ms: int) -> dict[str
     return out
 
 
-@dataclass(slots=True)
-class Outcome:
-    """How one publishing process's run ended (see :func:`verdict`)."""
-
-    stats: RunStats
-    #: Why the run stopped early because the broker went silent, else None.
-    stalled: str | None = None
-    interrupted: bool = False
-
-
 def publish_run(args: argparse.Namespace, source: Source, connections: int, count: int | None,
                 duration_s: float | None, manifest_path: str | Path | None,
                 progress: Progress) -> Outcome:
@@ -161,26 +151,6 @@ def _broker_settings(args: argparse.Namespace) -> BrokerSettings:
     if args.ca_file and not Path(args.ca_file).is_file():
         raise ConfigError(f"--ca-file: {args.ca_file} does not exist")
     return settings
-
-
-def verdict(stats: RunStats, stalled: str | None, interrupted: bool) -> tuple[int, list[str]]:
-    """The exit code of a run and the lines that explain it on stderr."""
-    if stalled is not None:
-        return 3, [stalled]
-    if interrupted:
-        return 130, ["interrupted; the manifest holds everything sent"]
-    if stats.unacked:
-        return 1, [f"{stats.unacked} publish(es) were not acknowledged by the broker"]
-    return 0, []
-
-
-def finish(stats: RunStats, stalled: str | None, interrupted: bool, manifest: str | None) -> int:
-    """Print the summary and the verdict; return the exit code."""
-    print(f"iotgw sim: {stats.summary(manifest)}")
-    code, lines = verdict(stats, stalled, interrupted)
-    for line in lines:
-        print(f"iotgw sim: {line}", file=sys.stderr)
-    return code
 
 
 def _publish(args: argparse.Namespace, source: Source, connections: int, count: int | None,

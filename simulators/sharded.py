@@ -35,9 +35,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from simulators.commands import Outcome, finish
 from simulators.errors import SimulatorError
-from simulators.progress import Progress, RunStats
+from simulators.progress import Outcome, Progress, RunStats, finish
 
 #: What a child runs: publish shard ``index`` and report through the given progress sink.
 ChildWork = Callable[[int, Progress], Outcome]
