@@ -200,7 +200,9 @@ class Result:
 
     @property
     def rate(self) -> float:
-        return self.rec.expected / self.seconds if self.seconds else 0.0
+        """Readings stored (each once, lost ones not counted) per second."""
+        delivered = self.rec.expected - len(self.rec.lost)
+        return delivered / self.seconds if self.seconds else 0.0
 
     def row(self) -> str:
         return (f"{self.consumer:<18} {self.scenario:<8} {self.expected:>9} "
