@@ -158,20 +158,23 @@ class Probe:
 
 def settle_probes(stack: Stack, acked: set[int], timeout: float) -> tuple[set[int], int]:
     """Probe seqs in the store (and the point count) once it holds every acknowledged probe, or
-    the gateway's buffer is empty and the store stopped growing for 30 s, or ``timeout``: a
+    for 30 s the gateway took nothing from the broker, its buffer is empty and the store did
+    not grow, or ``timeout``: a
     stack that fell behind still has to store every probe the broker acknowledged exactly
     once, late or not."""
     q = f'SELECT "seq" FROM "readings" WHERE "device" = \'{PROBE_DEVICE}\''
-    deadline, last, last_change = time.monotonic() + timeout, -1, time.monotonic()
+    deadline, last, last_change = time.monotonic() + timeout, (-1, -1.0), time.monotonic()
     while True:
         series = influx_query(stack.influx.url, stack.database, q)
         seqs = [int(v[1]) for s in series for v in s["values"] if v[1] is not None]
-        if len(seqs) != last:
-            last, last_change = len(seqs), time.monotonic()
+        progress = (len(seqs), stack.gw.received())
+        if progress != last:
+            last, last_change = progress, time.monotonic()
         if acked <= set(seqs) or time.monotonic() > deadline:
             return set(seqs), len(seqs)
         if time.monotonic() - last_change > 30 and stack.gw.buffered_rows() == 0:
-            return set(seqs), len(seqs)  # nothing left at the gateway and nothing arriving
+            # the gateway took nothing more from the broker, holds nothing, stores nothing more
+            return set(seqs), len(seqs)
         time.sleep(1.0)
 
 
