@@ -118,7 +118,10 @@ class Probe:
         interval = 1.0 / self.rate
         next_at = time.monotonic()
         while self._publishing and not self._stop.is_set():
-            ts = int(time.time() * 1000)
+            # Strictly increasing, as a device's clock is: a probe thread that fell behind
+            # publishes in a burst, and two probes in one millisecond are one point in InfluxDB
+            # (same device, sensor and time), which would read as a lost probe.
+            ts = max(int(time.time() * 1000), self.sent.get(self.seq, 0) + 1)
             self.seq += 1
             msg = Message(PROBE_DEVICE, self.seq, ts, (Reading("latency", float(self.seq)),),
                           site="bench")
@@ -159,9 +162,8 @@ class Probe:
 def settle_probes(stack: Stack, acked: set[int], timeout: float) -> tuple[set[int], int]:
     """Probe seqs in the store (and the point count) once it holds every acknowledged probe, or
     for 30 s the gateway took nothing from the broker, its buffer is empty and the store did
-    not grow, or ``timeout``: a
-    stack that fell behind still has to store every probe the broker acknowledged exactly
-    once, late or not."""
+    not grow, or ``timeout``: a stack that fell behind still has to store every probe the
+    broker acknowledged exactly once, late or not."""
     q = f'SELECT "seq" FROM "readings" WHERE "device" = \'{PROBE_DEVICE}\''
     deadline, last, last_change = time.monotonic() + timeout, (-1, -1.0), time.monotonic()
     while True:
