@@ -18,7 +18,8 @@ latency the gateway, the cloud and InfluxDB add on top of MQTT itself.
     python bench/e2e.py --soak --soak-minutes 10   # memory slope (MB/h) of gateway and cloud
     python bench/e2e.py --rates "" --soak          # the soak alone
 
-One simulator process tops out near 3,000 msg/s on a small machine, so the load comes from
+One simulator process uses at most about one core (~7,500 msg/s when it has one, 2-3k on a
+contended machine), so the load comes from
 ``iotgw sim run --processes N`` (default: one process per 2,500 msg/s of the rate). The line of
 each rate says what the simulator achieved, so a load generator that fell short is visible.
 

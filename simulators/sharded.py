@@ -1,6 +1,6 @@
 """``iotgw sim run --processes N``: one fleet published by N processes (decision 62).
 
-One Python process tops out near 3,000 publishes/s here (signals, encoding, paho and the
+One Python process can use about one core, ~7,500 publishes/s here (signals, encoding, paho and the
 manifest all share one interpreter lock), so a load generator for 5,000+ msg/s has to use more
 cores. The parent checks the arguments, prepares the manifest files and starts N children:
 fresh interpreters (``python -c``), handed their work pickled on stdin and a pipe to report
