@@ -7,9 +7,10 @@ arguments, prepares the manifest files and starts N children: fresh interpreters
 -c``), handed their work pickled on stdin and a pipe to report on, so nothing of a threaded
 parent is inherited half-locked and no ``__main__`` is re-run (which ``multiprocessing``'s
 spawn would do to an unguarded script). Child ``p`` publishes the devices ``i % N == p``
-(:mod:`simulators.fleet`) over its own MQTT connection(s), writes its own manifest part (:func:`~simulators.manifest.part_path`) and sends
-its counters to the parent over a pipe a few times a second. The parent draws the progress line
-from the sum, prints one summary and one exit code:
+(:mod:`simulators.fleet`) over its own MQTT connection(s), writes its own manifest part
+(:func:`~simulators.manifest.part_path`) and sends its counters to the parent over a pipe a
+few times a second. The parent draws the progress line from the sum, prints one summary and
+one exit code:
 
 - a child that cannot reach the broker, is refused, or stalls (exit 3) stops the others; the
   parent prints that child's one line and exits 3;
