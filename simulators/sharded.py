@@ -90,10 +90,11 @@ def _child(index: int, work: ChildWork, conn: Connection, parent_pid: int) -> No
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     report: tuple[Any, ...]
     try:
         try:
+            # A stop that came while starting fires here, inside the handling below.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
             out = work(index, PipeProgress(conn, parent_pid))
             report = ("done", dataclasses.astuple(out.stats), out.stalled, out.interrupted)
         finally:  # from here on a stop request must not cut the final report short
