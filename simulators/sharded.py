@@ -243,10 +243,11 @@ class ShardedRun:
 
 
 def _reap(proc: subprocess.Popen[bytes]) -> int | None:
-    """Wait a little for a child that has reported or been stopped; its exit code."""
+    """Wait for a child that has reported or been stopped (killed after 15 s); its exit code."""
     with contextlib.suppress(subprocess.TimeoutExpired):
-        return proc.wait(5.0)
-    return None
+        return proc.wait(15.0)
+    proc.kill()
+    return proc.wait()
 
 
 def _describe(manifest: str | None, processes: int) -> str | None:

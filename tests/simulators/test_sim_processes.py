@@ -143,6 +143,9 @@ def test_sigterm_stops_every_process_with_complete_manifests(
             sim.communicate()
     assert sim.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+    deadline = time.monotonic() + 30  # reaped by the parent; a bounded wait, not a timing check
+    while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not any(Path(f"/proc/{pid}").exists() for pid in children)
     lines = list(read_manifest(manifest))
     assert f"published {len(lines)} message(s)" in out
