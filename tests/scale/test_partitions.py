@@ -65,7 +65,8 @@ def test_two_partitions_share_a_broker_and_deliver_exactly_once(
             gw.start()
         sims = [Simulation(tmp_path / "sim", mosquitto.url,
                            {"qos": 1, "seed": i, "devices": 6, "rate": 300, "count": 1500,
-                            "format": "binary", "site": site, "sensors": SENSORS[site]},
+                            "format": "binary", "site": site, "sensors": SENSORS[site],
+                            "device-prefix": f"{site}-"},
                            name=f"sim-{site}").start()
                 for i, site in enumerate(SITES)]
         for sim in sims:
