@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from gateway.detect.base import BaseDetector
 from gateway.detect.likelihood import AnomalyLikelihood
@@ -28,6 +28,8 @@ class PredictiveDetector(BaseDetector):
     name: ClassVar[str] = "predictive"
     default_threshold: ClassVar[float] = 0.5
     state_version: ClassVar[int] = 2
+    #: Flagged readings are learned winsorised (see ``BaseDetector.winsorised``).
+    learn_flagged: ClassVar[Literal["skip", "clip"]] = "clip"
 
     def __init__(self, p: int = 3, d: int = 1, n_std: float = 3.0, grace: int = 30) -> None:
         from river import linear_model, optim, preprocessing, stats, time_series

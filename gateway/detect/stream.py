@@ -18,7 +18,9 @@ class StreamPolicy:
 
     - ``threshold``: a score at or above it flags the reading.
     - ``warmup``: the first readings of a stream never flag (the model is still learning).
-    - ``relearn_after``: a flagged reading is kept out of the model, unless the stream has been
+    - ``relearn_after``: a flagged reading is kept out of the model (or, for a detector that
+      declares ``learn_flagged = "clip"``, learned winsorised at the threshold's edge:
+      :meth:`~gateway.detect.base.BaseDetector.winsorised`), unless the stream has been
       flagged this many times in a row: then the new level is the new normal (a drift, a
       replaced sensor) and the detector relearns from the flagged readings
       (:meth:`~gateway.detect.base.BaseDetector.relearned`) rather than alarming forever. So a
@@ -69,5 +71,5 @@ class StreamState:
             self.detector = self.detector.relearned(self.run)
             self.flagged_run, self.run = 0.0, []
         else:
-            self.detector.skip_value(value, ts_ms)
+            self.detector.absorb_flagged(value, ts_ms, policy.threshold)
         return score, True
