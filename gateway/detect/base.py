@@ -139,7 +139,11 @@ class BaseDetector(river_base.AnomalyDetector):
         if edge is None:
             self.skip_value(value, ts_ms)
         else:
-            self.learn_value(edge, ts_ms)
+            self.learn_edge(edge, ts_ms)
+
+    def learn_edge(self, edge: float, ts_ms: int) -> None:
+        """Learn the winsorised point of a flagged reading: like any reading, by default."""
+        self.learn_value(edge, ts_ms)
 
     def winsorised(self, value: float, ts_ms: int, threshold: float) -> float | None:
         """The flagged ``value`` moved back to the edge of what the model accepts; None: skip.
@@ -164,23 +168,33 @@ class BaseDetector(river_base.AnomalyDetector):
           still relearned by :meth:`relearned` (winsorised readings move the model only to the
           boundary, about a threshold's width, which is what the relearn rule is for).
 
-        The boundary is the policy's own: the point between the model's centre (the middle of
-        :meth:`expected_range`) and ``value`` where the score reaches ``threshold``, found by
-        bisection (:data:`CLIP_STEPS` score evaluations, on flagged readings only, which are
-        rare), so it needs nothing from a detector but a centre and a score that grows away
-        from it. It returns the last point that scores below ``threshold``: never a point the
-        policy would itself flag. None (skip) when the detector declares ``"skip"``, has no
-        centre yet, or flags its own centre.
+        The boundary is the nearer of two: the detector's own :meth:`expected_range` (what it
+        calls normal, a few spreads wide: Huber's ``c``) and the policy's threshold. The reading
+        is first clipped into the expected range; if that point still scores at or above
+        ``threshold``, the point between the range's middle and it where the score reaches the
+        threshold is found by bisection (:data:`CLIP_STEPS` score evaluations, on flagged
+        readings only, which are rare). So the learned point is never one the policy would
+        itself flag, and never farther out than the model's normal range: clipping at the
+        threshold alone was tried and rejected, since a calibrated detector's threshold sits
+        at a tail probability of 1e-5 of a heavy-tailed raw score, many spreads out, and a
+        burst learned there inflated the forecaster's error spread without bound.
+        None (skip) when the detector declares ``"skip"``, has no range yet, or flags the
+        middle of its own range.
         """
         if self.learn_flagged != "clip":
             return None
         rng = self.expected_range()
         if rng is None:
             return None
-        inside = 0.5 * (rng[0] + rng[1])
-        if not math.isfinite(inside) or self.score_value(inside, ts_ms) >= threshold:
+        low, high = rng
+        inside = 0.5 * (low + high)
+        if not math.isfinite(inside):
             return None
-        outside = value
+        outside = min(max(value, low), high)
+        if self.score_value(outside, ts_ms) < threshold:
+            return outside
+        if self.score_value(inside, ts_ms) >= threshold:
+            return None
         for _ in range(CLIP_STEPS):
             mid = 0.5 * (inside + outside)
             if self.score_value(mid, ts_ms) < threshold:

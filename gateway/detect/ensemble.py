@@ -83,7 +83,7 @@ class EnsembleDetector(BaseDetector):
                 continue
             if cal is not None:
                 cal.learn(model.score_value(edge, ts_ms))
-            model.learn_value(edge, ts_ms)
+            model.learn_edge(edge, ts_ms)
 
     def relearned(self, recent: Sequence[tuple[float, int]]) -> EnsembleDetector:
         """Every member relearns by its own rule."""
