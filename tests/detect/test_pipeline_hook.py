@@ -44,7 +44,8 @@ def _score(tmp_path: Path, scorer: Any, msg: Message) -> list[AnomalyEvent]:
     db, dead, buffer = open_stores(settings)
     try:
         subs = [s.build() for s in settings.mqtt.subscriptions]
-        pipeline = Pipeline(db, subs, buffer, dead, DedupWindow(db), GatewayMetrics(), scorer=scorer)
+        pipeline = Pipeline(db, subs, buffer, dead, DedupWindow(db), GatewayMetrics(),
+                            scorer=scorer)
         return pipeline._score(msg)
     finally:
         db.close()
