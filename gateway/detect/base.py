@@ -45,6 +45,9 @@ class Detector(Protocol):
     default_threshold: ClassVar[float]
     #: Bumped whenever the pickled state changes shape: older saved state is then discarded.
     state_version: ClassVar[int]
+    #: Readings after an alarm whose scores the stream scales by ``alarm_damp`` (0: none).
+    alarm_refractory: ClassVar[int]
+    alarm_damp: ClassVar[float]
 
     def score_value(self, value: float, ts_ms: int) -> float:
         """The anomaly score of ``value`` in [0, 1], without learning from it."""
@@ -108,6 +111,11 @@ class BaseDetector(river_base.AnomalyDetector):
     #: What a flagged reading does to the model: ``"skip"`` (nothing but :meth:`skip_value`'s
     #: bookkeeping) or ``"clip"`` (learned winsorised at the flag boundary, :meth:`winsorised`).
     learn_flagged: ClassVar[Literal["skip", "clip"]] = "skip"
+    #: A refractory period the stream applies after an alarm (``StreamState.step``): scores
+    #: scaled by ``alarm_damp`` for that many readings; 0 for a detector with none or with its
+    #: own (sentinel's ``refractory``).
+    alarm_refractory: ClassVar[int] = 0
+    alarm_damp: ClassVar[float] = 1.0
 
     # -- River's protocol ------------------------------------------------------------------------
     def learn_one(self, x: dict[Any, Any]) -> None:

@@ -23,6 +23,9 @@ class GaussianDetector(BaseDetector):
     state_version: ClassVar[int] = 2
     #: Flagged readings are learned winsorised (see ``BaseDetector.winsorised``).
     learn_flagged: ClassVar[Literal["skip", "clip"]] = "clip"
+    #: One incident, one alarm: sentinel's refractory period and damping (its CV choice).
+    alarm_refractory: ClassVar[int] = 30
+    alarm_damp: ClassVar[float] = 0.3
 
     def __init__(self, window_size: int = 1000, grace_period: int = 100) -> None:
         from river import anomaly

@@ -30,6 +30,9 @@ class HalfSpaceTreesDetector(BaseDetector):
     state_version: ClassVar[int] = 2
     #: Flagged readings are learned winsorised (see ``BaseDetector.winsorised``).
     learn_flagged: ClassVar[Literal["skip", "clip"]] = "clip"
+    #: One incident, one alarm: sentinel's refractory period and damping (its CV choice).
+    alarm_refractory: ClassVar[int] = 30
+    alarm_damp: ClassVar[float] = 0.3
 
     def __init__(
         self, n_trees: int = 10, height: int = 6, window_size: int = 100, seed: int = 42

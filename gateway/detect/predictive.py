@@ -30,6 +30,9 @@ class PredictiveDetector(BaseDetector):
     state_version: ClassVar[int] = 2
     #: Flagged readings are learned winsorised (see ``BaseDetector.winsorised``).
     learn_flagged: ClassVar[Literal["skip", "clip"]] = "clip"
+    #: One incident, one alarm: sentinel's refractory period and damping (its CV choice).
+    alarm_refractory: ClassVar[int] = 30
+    alarm_damp: ClassVar[float] = 0.3
 
     def __init__(self, p: int = 3, d: int = 1, n_std: float = 3.0, grace: int = 30) -> None:
         from river import linear_model, optim, preprocessing, stats, time_series

@@ -24,6 +24,9 @@ class StandardAbsoluteDeviationDetector(BaseDetector):
     state_version: ClassVar[int] = 2
     #: Flagged readings are learned winsorised (see ``BaseDetector.winsorised``).
     learn_flagged: ClassVar[Literal["skip", "clip"]] = "clip"
+    #: One incident, one alarm: sentinel's refractory period and damping (its CV choice).
+    alarm_refractory: ClassVar[int] = 30
+    alarm_damp: ClassVar[float] = 0.3
 
     def __init__(self, scale: float = 4.0) -> None:
         from river import anomaly
