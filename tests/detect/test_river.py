@@ -190,3 +190,30 @@ def test_winsorising_flags_less_than_skipping_on_heavy_tailed_noise(
     monkeypatch.setattr(detector_class(name), "learn_flagged", "skip")
     _, skipped = _heavy_tailed_flags(name, 4000)
     assert clipped <= skipped
+
+
+def _spiky(name: str) -> tuple[StreamState, list[bool]]:
+    policy = DetectSettings(detector=name).policy()
+    state = StreamState(create_detector(name))
+    rng = np.random.default_rng(4)
+    values = 10.0 + rng.normal(0.0, 1.0, 3000)
+    values[1500:1540] += 25.0  # an incident lasting 40 readings
+    values[2000::97] += 15.0  # isolated spikes
+    flags = [state.step(float(v), i * 60_000, policy)[1] for i, v in enumerate(values)]
+    return state, flags
+
+
+@pytest.mark.parametrize("name", CLIP_NAMES)
+def test_the_refractory_period_changes_the_alarms_never_the_model(
+    name: str, monkeypatch: pytest.MonkeyPatch
+):
+    assert detector_class(name).alarm_refractory > 0
+    damped, damped_flags = _spiky(name)
+    monkeypatch.setattr(detector_class(name), "alarm_refractory", 0)
+    plain, plain_flags = _spiky(name)
+    assert all(p for d, p in zip(damped_flags, plain_flags, strict=True) if d)  # a subset
+    incident = slice(1500, 1540)
+    assert sum(damped_flags[incident]) <= max(1, sum(plain_flags[incident]) // 2)
+    probes = [(5.0 + 0.5 * k, 3000 * 60_000) for k in range(20)]
+    assert ([damped.detector.score_value(*p) for p in probes]
+            == [plain.detector.score_value(*p) for p in probes])
