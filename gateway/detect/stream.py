@@ -19,7 +19,7 @@ class StreamPolicy:
     - ``threshold``: a score at or above it flags the reading.
     - ``warmup``: the first readings of a stream never flag (the model is still learning).
     - ``relearn_after``: a flagged reading is kept out of the model (or, for a detector that
-      declares ``learn_flagged = "clip"``, learned winsorised at the threshold's edge:
+      declares ``learn_flagged = "clip"``, learned winsorised at the edge it accepts:
       :meth:`~gateway.detect.base.BaseDetector.winsorised`), unless the stream has been
       flagged this many times in a row: then the new level is the new normal (a drift, a
       replaced sensor) and the detector relearns from the flagged readings
