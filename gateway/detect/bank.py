@@ -31,7 +31,7 @@ from gateway.detect.stream import StreamState
 from gateway.scoring import AnomalyEvent
 
 #: Layout of the state files themselves; bump when the envelope changes.
-STATE_FORMAT = 2
+STATE_FORMAT = 3
 #: The "sensor" under which a device's joint model is kept and saved.
 DEVICE_KEY = "\0device"
 

@@ -72,6 +72,19 @@ class EnsembleDetector(BaseDetector):
         for model in self.models:
             model.skip_value(value, ts_ms)
 
+    def absorb_flagged(self, value: float, ts_ms: int, threshold: float) -> None:
+        """Every member follows the flagged reading by its own ``learn_flagged``, winsorised at
+        its own default threshold (the ensemble's threshold is about the combined score); a
+        calibration learns its member's raw score of what the member learned."""
+        for model, cal in zip(self.models, self.calibrations, strict=True):
+            edge = model.winsorised(value, ts_ms, model.default_threshold)
+            if edge is None:
+                model.skip_value(value, ts_ms)
+                continue
+            if cal is not None:
+                cal.learn(model.score_value(edge, ts_ms))
+            model.learn_edge(edge, ts_ms)
+
     def relearned(self, recent: Sequence[tuple[float, int]]) -> EnsembleDetector:
         """Every member relearns by its own rule."""
         self.models = [m.relearned(recent) for m in self.models]

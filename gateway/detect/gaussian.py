@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from gateway.detect.base import BaseDetector, clamp01
 
@@ -21,6 +21,11 @@ class GaussianDetector(BaseDetector):
     name: ClassVar[str] = "gaussian"
     default_threshold: ClassVar[float] = 0.9999
     state_version: ClassVar[int] = 2
+    #: Flagged readings are learned winsorised (see ``BaseDetector.winsorised``).
+    learn_flagged: ClassVar[Literal["skip", "clip"]] = "clip"
+    #: One incident, one alarm: sentinel's refractory period and damping (its CV choice).
+    alarm_refractory: ClassVar[int] = 30
+    alarm_damp: ClassVar[float] = 0.3
 
     def __init__(self, window_size: int = 1000, grace_period: int = 100) -> None:
         from river import anomaly

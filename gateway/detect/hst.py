@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from gateway.detect.base import BaseDetector, clamp01
 from gateway.detect.likelihood import AnomalyLikelihood
@@ -28,6 +28,11 @@ class HalfSpaceTreesDetector(BaseDetector):
     name: ClassVar[str] = "hst"
     default_threshold: ClassVar[float] = 0.5
     state_version: ClassVar[int] = 2
+    #: Flagged readings are learned winsorised (see ``BaseDetector.winsorised``).
+    learn_flagged: ClassVar[Literal["skip", "clip"]] = "clip"
+    #: One incident, one alarm: sentinel's refractory period and damping (its CV choice).
+    alarm_refractory: ClassVar[int] = 30
+    alarm_damp: ClassVar[float] = 0.3
 
     def __init__(
         self, n_trees: int = 10, height: int = 6, window_size: int = 100, seed: int = 42
@@ -61,3 +66,11 @@ class HalfSpaceTreesDetector(BaseDetector):
             self.calibration.learn(self._raw(value))
         self.model.learn_one(self._features(value))
         self.last = value
+
+    def expected_range(self) -> tuple[float, float] | None:
+        """The range of values seen so far (the scaler's), None before the first."""
+        scaler = self.model[0]
+        low, high = scaler.min.get("x"), scaler.max.get("x")
+        if low is None or high is None:
+            return None
+        return (float(low.get()), float(high.get()))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from gateway.detect.base import BaseDetector, squash
 
@@ -22,6 +22,11 @@ class StandardAbsoluteDeviationDetector(BaseDetector):
     name: ClassVar[str] = "sad"
     default_threshold: ClassVar[float] = 0.6
     state_version: ClassVar[int] = 2
+    #: Flagged readings are learned winsorised (see ``BaseDetector.winsorised``).
+    learn_flagged: ClassVar[Literal["skip", "clip"]] = "clip"
+    #: One incident, one alarm: sentinel's refractory period and damping (its CV choice).
+    alarm_refractory: ClassVar[int] = 30
+    alarm_damp: ClassVar[float] = 0.3
 
     def __init__(self, scale: float = 4.0) -> None:
         from river import anomaly

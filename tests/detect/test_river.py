@@ -15,7 +15,13 @@ import pytest
 from river import anomaly, compose, preprocessing
 from river import base as river_base
 
-from gateway.detect import DetectSettings, StreamState, create_detector, detector_names
+from gateway.detect import (
+    DetectSettings,
+    StreamState,
+    create_detector,
+    detector_class,
+    detector_names,
+)
 from gateway.detect.device import DeviceState, MahalanobisDetector
 from tests.detect.synthetic import sensor_series
 
@@ -141,3 +147,73 @@ def test_device_detector_same_seed_same_scores():
         sb.append(b.score_one(x))
         b.learn_one(x)
     assert sa == sb
+
+
+#: The River models, which learn a flagged reading winsorised rather than not at all.
+CLIP_NAMES = [n for n in NAMES if detector_class(n).learn_flagged == "clip"]
+
+
+def _heavy_tailed_flags(name: str, n: int) -> tuple[StreamState, int]:
+    policy = DetectSettings(detector=name).policy()
+    state = StreamState(create_detector(name))
+    rng = np.random.default_rng(2)
+    flags = sum(state.step(float(v), i * 60_000, policy)[1]
+                for i, v in enumerate(10.0 + rng.standard_t(2.5, n)))
+    return state, flags
+
+
+def test_the_river_models_learn_flagged_readings_winsorised():
+    assert {"gaussian", "sad", "hst", "predictive"} <= set(CLIP_NAMES)
+    assert detector_class("sentinel").learn_flagged == "skip"
+
+
+@pytest.mark.parametrize("name", CLIP_NAMES)
+def test_the_spread_does_not_collapse_after_a_burst_of_outliers(name: str):
+    policy = DetectSettings(detector=name).policy()
+    state, _ = _heavy_tailed_flags(name, 3000)
+    t = 3000 * 60_000
+    burst = [state.step(10.0 + 40.0 * (1 + k % 3), t + k * 60_000, policy)[1] for k in range(40)]
+    # Still flagged (winsorising does not hide it), once per refractory period.
+    assert burst[0] and sum(burst) == 2
+    rng = np.random.default_rng(3)
+    after = [state.step(float(v), t + (40 + i) * 60_000, policy)[1]
+             for i, v in enumerate(10.0 + rng.standard_t(2.5, 1000))]
+    assert sum(after) <= 20  # noise-level alarms: the model did not shrink onto the bulk
+    assert state.detector.score_value(10.0, t + 1040 * 60_000) < policy.threshold / 2
+
+
+@pytest.mark.parametrize("name", CLIP_NAMES)
+def test_winsorising_flags_less_than_skipping_on_heavy_tailed_noise(
+    name: str, monkeypatch: pytest.MonkeyPatch
+):
+    _, clipped = _heavy_tailed_flags(name, 4000)
+    monkeypatch.setattr(detector_class(name), "learn_flagged", "skip")
+    _, skipped = _heavy_tailed_flags(name, 4000)
+    assert clipped <= skipped
+
+
+def _spiky(name: str) -> tuple[StreamState, list[bool]]:
+    policy = DetectSettings(detector=name).policy()
+    state = StreamState(create_detector(name))
+    rng = np.random.default_rng(4)
+    values = 10.0 + rng.normal(0.0, 1.0, 3000)
+    values[1500:1540] += 25.0  # an incident lasting 40 readings
+    values[2000::97] += 15.0  # isolated spikes
+    flags = [state.step(float(v), i * 60_000, policy)[1] for i, v in enumerate(values)]
+    return state, flags
+
+
+@pytest.mark.parametrize("name", CLIP_NAMES)
+def test_the_refractory_period_changes_the_alarms_never_the_model(
+    name: str, monkeypatch: pytest.MonkeyPatch
+):
+    assert detector_class(name).alarm_refractory > 0
+    damped, damped_flags = _spiky(name)
+    monkeypatch.setattr(detector_class(name), "alarm_refractory", 0)
+    plain, plain_flags = _spiky(name)
+    assert all(p for d, p in zip(damped_flags, plain_flags, strict=True) if d)  # a subset
+    incident = slice(1500, 1540)
+    assert sum(damped_flags[incident]) <= max(1, sum(plain_flags[incident]) // 2)
+    probes = [(5.0 + 0.5 * k, 3000 * 60_000) for k in range(20)]
+    assert ([damped.detector.score_value(*p) for p in probes]
+            == [plain.detector.score_value(*p) for p in probes])
