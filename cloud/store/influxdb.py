@@ -34,7 +34,10 @@ from cloud.store.lineprotocol import (
     READINGS,
     anomaly_line,
     reading_lines,
+    series_format,
+    series_lines,
 )
+from ingest_protocol.columns import Series
 from common.httpx_hygiene import unbound
 
 _QL_AGG = {
@@ -72,6 +75,7 @@ class InfluxDBStore:
         self.settings = settings
         self._client: httpx.Client | None = None
         self._series: dict[tuple[str, str, str | None], str] = {}
+        self._formats: dict[tuple[str, str, str | None, str | None], str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -129,6 +133,37 @@ class InfluxDBStore:
             self._series.clear()
         lines, index, bad = reading_lines(points, prec, self._series)
         result.rejected += [Rejection(i, "bad_name", why) for i, why in bad]
+        return self._write_lines(lines, index, anomalies, result)
+
+    def write_series(self, series: Sequence[Series], anomalies: Sequence[AnomalyPoint]
+                     ) -> WriteResult:
+        """A batch held per series (:mod:`ingest_protocol.columns`): each series' lines come
+        from one format built once (:func:`series_format`). Reading rejections carry the
+        readings' batch positions (``Series.index``)."""
+        result = WriteResult()
+        prec = self.settings.precision
+        if len(self._formats) > _SERIES_CACHE_MAX:
+            self._formats.clear()
+        lines: list[str] = []
+        index: list[int] = []
+        for s in series:
+            key = (s.device, s.sensor, s.site, s.unit)
+            fmt = self._formats.get(key)
+            if fmt is None:
+                try:
+                    fmt = self._formats[key] = series_format(*key)
+                except UnwritableName as exc:
+                    result.rejected += [Rejection(i, "bad_name", str(exc)) for i in s.index]
+                    continue
+            lines += series_lines(fmt, s.ts, s.value, s.seq, s.quality, prec)
+            index += s.index
+        return self._write_lines(lines, index, anomalies, result)
+
+    def _write_lines(self, lines: list[str], index: list[int],
+                     anomalies: Sequence[AnomalyPoint], result: WriteResult) -> WriteResult:
+        """Write reading ``lines`` (``index``: what a rejection of each names) and the
+        anomalies, in chunks of ``batch_size``."""
+        prec = self.settings.precision
         n_readings = len(lines)
         for i, a in enumerate(anomalies):
             try:

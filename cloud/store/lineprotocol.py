@@ -120,3 +120,29 @@ def anomaly_line(a: AnomalyPoint, precision: str) -> str:
     if a.expected_high is not None:
         fields += f",expected_high={float(a.expected_high)!r}"
     return f"{ANOMALIES}{tags} {fields} {to_precision(a.ts_ms, precision)}"
+
+
+def series_format(device: str, sensor: str, site: str | None, unit: str | None) -> str:
+    """The ``%``-format of one series' lines: measurement, tags, ``unit`` and the constant
+    ``quality=0i`` escaped and checked once; ``%r``/``%d`` slots for value, seq, quality and
+    the timestamp. Raises :class:`UnwritableName` for names it cannot carry.
+
+    >>> series_format("pump 7", "t", None, "%") % (21.5, 3, 0, 1_700_000_000_000)
+    'readings,device=pump\\\\ 7,sensor=t value=21.5,seq=3i,quality=0i,unit="%" 1700000000000'
+    """
+    tags = _tag("device", device) + _tag("sensor", sensor)
+    if site:
+        tags += _tag("site", site)
+    unit_field = f",unit={field_string(unit)}" if unit else ""
+    return (READINGS + tags).replace("%", "%%") + " value=%r,seq=%di,quality=%di" + \
+        unit_field.replace("%", "%%") + " %d"
+
+
+def series_lines(fmt: str, ts: Sequence[int], values: Sequence[float], seq: Sequence[int],
+                 quality: Sequence[int], precision: str) -> list[str]:
+    """One series' lines, the same text :func:`reading_line` gives each reading (``values``
+    are floats), formatted in one C-level pass over the columns."""
+    mul, div = _SCALE[precision]
+    if (mul, div) != (1, 1):
+        ts = [t * mul // div for t in ts]
+    return list(map(fmt.__mod__, zip(values, seq, quality, ts, strict=True)))
