@@ -14,9 +14,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from collections.abc import Sequence
 from typing import Any
 
 from cloud.errors import CloudError, KeyInFlight, KeyReused, RequestRejected

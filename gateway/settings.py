@@ -134,6 +134,9 @@ class UplinkSection(_Section):
     linger_ms: float = Field(default=200.0, ge=0)
     timeout_s: float = Field(default=10.0, gt=0)
     gzip: bool = True
+    #: ``msgpack``: the contract's compact batch (readings per series); ``json``: the JSON
+    #: batch, as earlier releases sent it (for a cloud older than the compact batch).
+    encoding: Literal["msgpack", "json"] = "msgpack"
     retry_min_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=60.0, gt=0)
     retry_after_max_s: float = Field(default=300.0, gt=0)

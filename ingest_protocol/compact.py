@@ -71,9 +71,18 @@ class CompactEnvelope(msgspec.Struct):
     anomalies: list[FastAnomaly] = []
 
 
-_DECODERS = {MSGPACK: msgspec.msgpack.Decoder(CompactEnvelope),
-             COMPACT_JSON: msgspec.json.Decoder(CompactEnvelope)}
-_GENERIC = {MSGPACK: msgspec.msgpack.decode, COMPACT_JSON: msgspec.json.decode}
+_MSGPACK_DECODER = msgspec.msgpack.Decoder(CompactEnvelope)
+_JSON_DECODER = msgspec.json.Decoder(CompactEnvelope)
+
+
+def _decode(raw: bytes, media: str) -> CompactEnvelope:
+    if media == MSGPACK:
+        return _MSGPACK_DECODER.decode(raw)
+    return _JSON_DECODER.decode(raw)
+
+
+def _decode_any(raw: bytes, media: str) -> Any:
+    return msgspec.msgpack.decode(raw) if media == MSGPACK else msgspec.json.decode(raw)
 
 
 def media_type(content_type: str | None) -> str | None:
@@ -106,7 +115,7 @@ def parse(raw: bytes, media: str) -> ValidBatch | None:
     """The compact batch when every part of it is provably valid, else None (then judge
     :func:`to_json`'s JSON batch)."""
     try:
-        env = _DECODERS[media].decode(raw)
+        env = _decode(raw, media)
     except msgspec.MsgspecError:
         return None
     if env.v not in SUPPORTED_VERSIONS or not plain(env.gateway_id):
@@ -138,13 +147,14 @@ def _flatten(i: int, s: Any) -> list[dict[str, Any]]:
     quality = s.get("quality")
     if quality is not None:
         arrays.append(quality)
-    if not all(isinstance(a, list) for a in arrays) or len({len(a) for a in arrays}) > 1:
+    lists = [a for a in arrays if isinstance(a, list)]
+    if len(lists) < len(arrays) or len({len(a) for a in lists}) > 1:
         raise EnvelopeRejected(422, f"invalid batch: series.{i}: {_SHAPE}")
     head = {k: s[k] for k in ("device", "sensor") if k in s}
     tail = {k: s[k] for k in ("unit", "site") if k in s}
     keys = [*_ARRAYS, "quality"] if quality is not None else list(_ARRAYS)
     return [{**head, **dict(zip(keys, row, strict=True)), **tail}
-            for row in zip(*arrays, strict=True)]
+            for row in zip(*lists, strict=True)]
 
 
 def _bytes_as_null(obj: Any) -> Any:
@@ -158,7 +168,7 @@ def to_json(raw: bytes, media: str) -> bytes:
     as they are, ``series`` flattened into ``readings``. Raises :class:`EnvelopeRejected` 400
     when the body does not decode, 422 when ``series`` is not a list of well-formed series."""
     try:
-        data = _GENERIC[media](raw)
+        data = _decode_any(raw, media)
     except (msgspec.MsgspecError, RecursionError, ValueError) as exc:
         kind = "MessagePack" if media == MSGPACK else "JSON"
         raise EnvelopeRejected(400, f"the body is not valid {kind}: {exc}") from None

@@ -91,8 +91,13 @@ class Alerting:
 
     def on_stored(self, batch: StoredBatchLike) -> None:
         """The ingest service's listener (``IngestService.add_listener``): hands the accepted
-        readings and anomalies of one stored batch to :attr:`listener`."""
-        self.evaluator.on_ingested(batch.points, batch.anomalies)
+        readings and anomalies of one stored batch to :attr:`listener` (per series when the
+        batch is held that way: no reading becomes an object)."""
+        series = getattr(batch, "series", ())
+        if series:
+            self.evaluator.on_ingested_series(series, batch.anomalies)
+        else:
+            self.evaluator.on_ingested(batch.points, batch.anomalies)
 
     def install(self, app: FastAPI) -> None:
         """Add the ingest-availability middleware to ``app`` (the routers live in

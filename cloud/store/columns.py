@@ -55,10 +55,10 @@ class LazyPoints(Sequence[Point]):
     def __len__(self) -> int:
         return self._len
 
-    def __getitem__(self, i):  # type: ignore[no-untyped-def,override]
+    def __getitem__(self, i):  # type: ignore[no-untyped-def]
         return self._all()[i]
 
-    def __iter__(self):  # type: ignore[no-untyped-def,override]
+    def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._all())
 
 

@@ -37,8 +37,8 @@ from cloud.store.lineprotocol import (
     series_format,
     series_lines,
 )
-from ingest_protocol.columns import Series
 from common.httpx_hygiene import unbound
+from ingest_protocol.columns import Series
 
 _QL_AGG = {
     "mean": 'mean("value")', "min": 'min("value")', "max": 'max("value")',
