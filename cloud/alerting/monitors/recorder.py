@@ -8,6 +8,7 @@ batch, all upserts, so several replicas can record side by side.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import Counter
@@ -15,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from cloud.alerting.core.db import Database
 from cloud.alerting.core.listener import (
@@ -163,8 +165,11 @@ class IngestRecorder:
 
     def _flush_locked(self, now: int | None) -> None:
         with self._engine.begin() as conn:
-            upsert(conn, stream_stats, ("device", "sensor"), list(self._pending_streams.values()),
-                   _STREAM_UPDATE)
+            if self._pending_streams:
+                # last_ts_ms only moves forward: another replica may have written a newer one
+                # since this process last read the row.
+                conn.execute(_merged_upsert(conn.dialect.name), sorted(
+                    self._pending_streams.values(), key=lambda r: (r["device"], r["sensor"])))
             if self._pending_changes:
                 conn.execute(insert(schema_changes), self._pending_changes)
             increment(conn, t_volume, ("device", "bucket_ms"), ("readings",), [
@@ -260,6 +265,16 @@ class IngestRecorder:
                          "last_ts_ms": newest, "last_ingest_ms": now,
                          "last_lag_ms": max(0, now - r.ts_ms)})
         return rows, changes
+
+@functools.lru_cache(maxsize=4)
+def _merged_upsert(dialect: str) -> Any:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    greatest = func.greatest if dialect == "postgresql" else func.max
+    stmt = module.insert(stream_stats)
+    update = {name: stmt.excluded[name] for name in _STREAM_UPDATE}
+    update["last_ts_ms"] = greatest(stream_stats.c.last_ts_ms, stmt.excluded.last_ts_ms)
+    return stmt.on_conflict_do_update(index_elements=["device", "sensor"], set_=update)
+
 
 def _change(r: ReadingLike, change: str, detail: dict[str, Any], now: int) -> dict[str, Any]:
     return {"device": r.device, "sensor": r.sensor, "change": change,
