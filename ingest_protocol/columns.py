@@ -64,6 +64,12 @@ class ValidBatch:
     anomalies: list[dict[str, Any]]
     count: int
 
+    def newest_ts(self) -> int | None:
+        """The latest timestamp of any reading or anomaly (None for an empty batch)."""
+        stamps = [max(s.ts) for s in self.series if s.ts]
+        stamps += [a["ts"] for a in self.anomalies]
+        return max(stamps, default=None)
+
     @property
     def readings(self) -> list[dict[str, Any]]:
         """Every reading as a wire entry, in flattened order (for counts, dead letters)."""

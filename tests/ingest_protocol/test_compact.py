@@ -19,7 +19,7 @@ import pytest
 
 import ingest_protocol
 from ingest_protocol import EnvelopeRejected, judge
-from ingest_protocol.compact import COMPACT_JSON, MSGPACK, group_entries, parse
+from ingest_protocol.compact import COMPACT_JSON, MSGPACK, compact_body, group_entries, parse
 from ingest_protocol.fast import parse_json
 from ingest_protocol.receive import judge_any
 from tests.ingest_protocol.conftest import LIMITS, VECTORS, matches, outcome
@@ -142,3 +142,13 @@ def test_series_group_in_order_of_first_appearance():
     a, b = group_entries(rs)
     assert (a["device"], a["ts"], a["value"], "quality" in a) == ("a", [1, 2], [1.0, 3.0], False)
     assert (b["device"], b["quality"]) == ("b", [2])
+
+
+def test_a_receiver_refusing_future_stamps_gets_such_batches_on_the_exact_path():
+    from ingest_protocol.receive import fast_batch
+
+    entry = '{"device":"d","sensor":"t","ts":1700000000000,"value":1.5,"seq":1}'
+    body = compact_body("gw", "b", 1, [entry], [], MSGPACK)
+    assert fast_batch(body, MSGPACK, 1_700_000_000_000)[0] is not None
+    batch, raw = fast_batch(body, MSGPACK, 1_699_999_999_999)
+    assert batch is None and json.loads(raw)["readings"][0]["ts"] == 1_700_000_000_000
