@@ -189,6 +189,22 @@ def to_json(raw: bytes, media: str) -> bytes:
 # -- the sender's side ----------------------------------------------------------------------
 
 _ROWS = msgspec.json.Decoder(list[dict[str, Any]])
+
+
+class _Entry(msgspec.Struct, gc=False):
+    """A buffered reading entry as the sender reads it back (no rules: the cloud judges)."""
+
+    device: Any
+    sensor: Any
+    ts: Any
+    value: Any
+    seq: Any
+    unit: Any = None
+    quality: Any = 0
+    site: Any = None
+
+
+_ENTRIES = msgspec.json.Decoder(list[_Entry])
 _MSGPACK = msgspec.msgpack.Encoder()
 _JSONENC = msgspec.json.Encoder()
 
@@ -217,12 +233,42 @@ def group_entries(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _group_structs(entries: list[_Entry]) -> list[dict[str, Any]]:
+    """:func:`group_entries` for entries read as structs (the same series, faster)."""
+    groups: dict[tuple[Any, ...], tuple[list[Any], list[Any], list[Any], list[Any]]] = {}
+    for r in entries:
+        key = (r.device, r.sensor, r.site, r.unit)
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = ([], [], [], [])
+        g[0].append(r.ts)
+        g[1].append(r.value)
+        g[2].append(r.seq)
+        g[3].append(r.quality)
+    out = []
+    for (device, sensor, site, unit), (ts, value, seq, quality) in groups.items():
+        s: dict[str, Any] = {"device": device, "sensor": sensor}
+        if site is not None:
+            s["site"] = site
+        if unit is not None:
+            s["unit"] = unit
+        s.update(ts=ts, value=value, seq=seq)
+        if any(quality):
+            s["quality"] = quality
+        out.append(s)
+    return out
+
+
 def compact_body(gateway_id: str, batch_id: str, sent_at: int, readings: Sequence[str],
                  anomalies: Sequence[str], media: str = MSGPACK) -> bytes:
     """The compact batch of already-serialised JSON entries (as the gateway buffers them);
     the same entries always give the same bytes."""
-    entries = _ROWS.decode(f"[{','.join(readings)}]".encode())
+    text = f"[{','.join(readings)}]".encode()
+    try:
+        series = _group_structs(_ENTRIES.decode(text))
+    except msgspec.MsgspecError:  # an entry short of a field: the general (slower) way
+        series = group_entries(_ROWS.decode(text))
     events = _ROWS.decode(f"[{','.join(anomalies)}]".encode())
     env = {"gateway_id": gateway_id, "batch_id": batch_id, "sent_at": sent_at,
-           "series": group_entries(entries), "anomalies": events}
+           "series": series, "anomalies": events}
     return (_MSGPACK if media == MSGPACK else _JSONENC).encode(env)

@@ -152,3 +152,24 @@ def test_a_receiver_refusing_future_stamps_gets_such_batches_on_the_exact_path()
     assert fast_batch(body, MSGPACK, 1_700_000_000_000)[0] is not None
     batch, raw = fast_batch(body, MSGPACK, 1_699_999_999_999)
     assert batch is None and json.loads(raw)["readings"][0]["ts"] == 1_700_000_000_000
+
+
+def test_the_sender_groups_alike_however_it_reads_the_entries():
+    import random
+
+    import msgspec
+
+    from ingest_protocol.compact import _ENTRIES, _ROWS, _group_structs
+
+    rnd = random.Random(1)
+    entries = []
+    for i in range(1000):
+        e: dict[str, Any] = {"device": rnd.choice("ab"), "sensor": rnd.choice("th"), "ts": i,
+                             "value": rnd.choice([1.5, True, 3]), "seq": i}
+        for key, choices in (("unit", ["Cel", None]), ("site", ["p", None]), ("quality", [0, 3])):
+            if rnd.random() < 0.3:
+                e[key] = rnd.choice(choices)
+        entries.append(e)
+    raw = json.dumps(entries).encode()
+    assert msgspec.msgpack.encode(_group_structs(_ENTRIES.decode(raw))) == \
+        msgspec.msgpack.encode(group_entries(_ROWS.decode(raw)))
