@@ -135,10 +135,12 @@ class IngestService:
         (the gateway keeps the serialised batch; hashing a canonical form instead cost a
         third of the ingest time).
 
-        The common body (ASCII, no ``\\u`` escapes, every entry valid) is parsed and
-        validated in one pass into a :class:`ValidEnvelope`, which is ~40% cheaper than
-        ``json.loads`` and validating the objects. Anything else, and any problem, takes the
-        entry-by-entry path, which alone decides statuses and rejection reasons.
+        The common body is taken by the lean path (:meth:`_lean_parse`: msgspec, held per
+        series, stored by :meth:`_store_series`); a body it cannot prove valid tries the
+        one-pass pydantic parse into a :class:`ValidEnvelope`, then the entry-by-entry path,
+        which alone decides statuses and rejection reasons. A compact body (``media``) that
+        the lean path does not take is judged as the JSON batch it flattens to; the hash is
+        still of the bytes received.
         """
         body_hash = hashlib.sha256(raw).hexdigest()
         env, batch, raw = self._lean_parse(raw, media)
