@@ -94,12 +94,12 @@ def test_partition_names_are_unique(tmp_path: Path) -> None:
 def test_check_config_shows_one_partition(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, PARTITIONED)
-    assert iotgw(["gateway", "check-config", "--config", str(path), "--partition",
+    assert iotgw(["gateway", "check-config", "--json", "--config", str(path), "--partition",
                   "south"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["gateway"]["id"] == "edge-s" and shown["partition"] == []
     assert shown["uplink"]["token"] == "***" and "south-secret" not in json.dumps(shown)
-    assert iotgw(["gateway", "check-config", "--config", str(path)]) == 0
+    assert iotgw(["gateway", "check-config", "--json", "--config", str(path)]) == 0
     whole = capsys.readouterr().out
     assert "south-secret" not in whole and json.loads(whole)["partition"][1]["token"] == "***"
     assert iotgw(["gateway", "check-config", "--config", str(path), "--partition",
