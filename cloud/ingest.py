@@ -29,6 +29,7 @@ from ingest_protocol import (
     EnvelopeRejected,
     ValidEnvelope,
     check_anomalies,
+    check_future,
     check_limits,
     check_readings,
     fast_parse,
@@ -74,15 +75,19 @@ def _unpack(checked: Checked) -> tuple[list[int], list[Any], list[Rejection]]:
             [Rejection(r.index, "invalid", r.reason) for r in checked.rejected])
 
 
-def _entries(env: Envelope, raw: bytes) -> tuple[
+def _entries(env: Envelope, raw: bytes, now_ms: int, max_future_ms: int) -> tuple[
         list[int], list[Any], list[Rejection], list[int], list[Any], list[Rejection]]:
-    """Valid readings and anomalies with their indexes in the batch, and the rejections."""
+    """Valid readings and anomalies with their indexes in the batch, and the rejections
+    (entries stamped beyond ``now_ms + max_future_ms`` included)."""
     if isinstance(env, ValidEnvelope):
-        return (list(range(len(env.readings))), env.readings, [],
-                list(range(len(env.anomalies))), env.anomalies, [])
-    byte_limits = needs_byte_check(raw)  # only then can 64 characters exceed 64 bytes
-    return (*_unpack(check_readings(env.readings, byte_limits)),
-            *_unpack(check_anomalies(env.anomalies, byte_limits)))
+        readings = Checked(list(range(len(env.readings))), env.readings, [])
+        anomalies = Checked(list(range(len(env.anomalies))), env.anomalies, [])
+    else:
+        byte_limits = needs_byte_check(raw)  # only then can a name hold non-ASCII
+        readings = check_readings(env.readings, byte_limits)
+        anomalies = check_anomalies(env.anomalies, byte_limits)
+    return (*_unpack(check_future(readings, now_ms, max_future_ms)),
+            *_unpack(check_future(anomalies, now_ms, max_future_ms)))
 
 
 class IngestService:
@@ -197,7 +202,8 @@ class IngestService:
         return IngestOutcome(200, body)
 
     def _store(self, env: Envelope, raw: bytes) -> tuple[str, StoredBatch]:
-        r_index, readings, bad, a_index, anomalies, bad_a = _entries(env, raw)
+        r_index, readings, bad, a_index, anomalies, bad_a = _entries(
+            env, raw, int(time.time() * 1000), round(self.limits.max_future_skew_s * 1000))
         points = [Point(r["device"], r["sensor"], r["ts"], float(r["value"]), r["seq"],
                         r.get("unit"), r.get("quality", 0), r.get("site")) for r in readings]
         apoints = [AnomalyPoint.from_dict(a) for a in anomalies]

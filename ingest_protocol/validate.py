@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +27,16 @@ from pydantic import TypeAdapter, ValidationError
 from ingest_protocol.errors import EnvelopeRejected
 from ingest_protocol.model import (
     BYTE_LIMITS,
+    NAME_FIELDS,
     SUPPORTED_VERSIONS,
+    VALUE_REASON,
     Anomaly,
     Envelope,
     Reading,
     Rejection,
     ValidEnvelope,
 )
+from ingest_protocol.text import name_problem
 
 _READINGS: TypeAdapter[list[Reading]] = TypeAdapter(list[Reading])
 _READING: TypeAdapter[Reading] = TypeAdapter(Reading)
@@ -41,10 +45,66 @@ _ANOMALY: TypeAdapter[Anomaly] = TypeAdapter(Anomaly)
 
 
 def error_reason(exc: ValidationError) -> str:
-    """One line: the first problem, with the field it concerns."""
+    """One line: the first problem, with the field it concerns.
+
+    ``value`` is a union (boolean or number): its problem is said once, not per branch.
+    """
     err = exc.errors()[0]
+    if err["loc"][:1] == ("value",) and len(err["loc"]) > 1:
+        return VALUE_REASON
     loc = ".".join(str(p) for p in err["loc"])
-    return f"{loc}: {err['msg']}" if loc else str(err["msg"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg
+
+
+def names_problem(entry: Any) -> str | None:
+    """Why a validated entry's names are not acceptable, or None; normalises them to NFC in
+    place (``entry`` is the validated copy). Then the UTF-8 byte limits (:func:`utf8_problem`).
+
+    >>> e = {"device": "Cafe\u0301", "sensor": "t"}
+    >>> names_problem(e), e["device"]
+    (None, 'Café')
+    >>> names_problem({"device": "a\u2066b"})
+    'device: contains U+2066 (an invisible or direction-changing character)'
+    """
+    for key in NAME_FIELDS:
+        value = entry.get(key)
+        if isinstance(value, str) and not value.isascii():
+            problem = name_problem(value)
+            if problem is not None:
+                return f"{key}: {problem}"
+            entry[key] = unicodedata.normalize("NFC", value)
+    return utf8_problem(entry)
+
+
+def future_problem(ts_ms: int, now_ms: int, max_future_ms: int) -> str | None:
+    """Why a timestamp is too far ahead of the receiver's clock, or None.
+
+    >>> future_problem(1_000 + 3_600_001, 1_000, 3_600_000)
+    'ts: is 3600001 ms ahead of the receiver clock; the limit is 3600000 ms'
+    """
+    ahead = ts_ms - now_ms
+    if ahead > max_future_ms:
+        return f"ts: is {ahead} ms ahead of the receiver clock; the limit is {max_future_ms} ms"
+    return None
+
+
+def check_future(checked: Checked, now_ms: int, max_future_ms: int) -> Checked:
+    """``checked`` without the entries stamped beyond ``now_ms + max_future_ms`` (rejected
+    with :func:`future_problem`'s reason)."""
+    limit = now_ms + max_future_ms
+    if all(e["ts"] <= limit for e in checked.entries):
+        return checked
+    index, keep, bad = [], [], list(checked.rejected)
+    for i, entry in zip(checked.index, checked.entries, strict=True):
+        problem = future_problem(entry["ts"], now_ms, max_future_ms)
+        if problem is None:
+            index.append(i)
+            keep.append(entry)
+        else:
+            bad.append(Rejection(index=i, reason=problem))
+    bad.sort(key=lambda r: r.index)
+    return Checked(index, keep, bad)
 
 
 def utf8_problem(entry: Any) -> str | None:
@@ -69,7 +129,7 @@ def _problem(one: TypeAdapter[Any], entry: Any) -> str | None:
         valid = one.validate_python(entry)
     except ValidationError as exc:
         return error_reason(exc)
-    return utf8_problem(valid)
+    return names_problem(valid)
 
 
 def reading_problem(entry: Any) -> str | None:
@@ -108,7 +168,7 @@ def _check(many: TypeAdapter[Any], one: TypeAdapter[Any], entries: Sequence[Any]
     if byte_limits:
         keep_index, keep = [], []
         for i, entry in zip(index, good, strict=True):
-            problem = utf8_problem(entry)
+            problem = names_problem(entry)
             if problem is None:
                 keep_index.append(i)
                 keep.append(entry)
@@ -120,8 +180,9 @@ def _check(many: TypeAdapter[Any], one: TypeAdapter[Any], entries: Sequence[Any]
 
 
 def check_readings(entries: Sequence[Any], byte_limits: bool = True) -> Checked:
-    """Validate ``readings`` entries; ``byte_limits=False`` skips the UTF-8 byte check (only
-    safe when the body was ASCII without ``\\u`` escapes)."""
+    """Validate ``readings`` entries; ``byte_limits=False`` skips the name checks (NFC,
+    invisible characters, UTF-8 bytes): only safe when the body was ASCII without ``\\u``
+    escapes."""
     return _check(_READINGS, _READING, entries, byte_limits)
 
 
@@ -198,16 +259,23 @@ class Verdict:
         }
 
 
-def judge(raw: bytes, max_readings: int, max_anomalies: int) -> Verdict:
+def judge(raw: bytes, max_readings: int, max_anomalies: int, now_ms: int | None = None,
+          max_future_ms: int | None = None) -> Verdict:
     """The whole verdict on a decompressed body; raises :class:`EnvelopeRejected` (400, 422,
-    413) when it is not an acceptable batch at all."""
+    413) when it is not an acceptable batch at all. With ``now_ms`` and ``max_future_ms``,
+    entries stamped further ahead are rejected (:func:`check_future`)."""
     env: Envelope | None = fast_parse(raw)
     if env is None:
         env = parse_envelope(raw)
     check_limits(env, max_readings, max_anomalies)
     if isinstance(env, ValidEnvelope):
-        return Verdict(env, Checked(list(range(len(env.readings))), list(env.readings), []),
-                       Checked(list(range(len(env.anomalies))), list(env.anomalies), []))
-    byte_limits = needs_byte_check(raw)
-    return Verdict(env, check_readings(env.readings, byte_limits),
-                   check_anomalies(env.anomalies, byte_limits))
+        readings = Checked(list(range(len(env.readings))), list(env.readings), [])
+        anomalies = Checked(list(range(len(env.anomalies))), list(env.anomalies), [])
+    else:
+        byte_limits = needs_byte_check(raw)
+        readings = check_readings(env.readings, byte_limits)
+        anomalies = check_anomalies(env.anomalies, byte_limits)
+    if now_ms is not None and max_future_ms is not None:
+        readings = check_future(readings, now_ms, max_future_ms)
+        anomalies = check_future(anomalies, now_ms, max_future_ms)
+    return Verdict(env, readings, anomalies)
