@@ -65,9 +65,9 @@ class IngestOutcome:
     replayed: bool = False
 
 
-def _fast_parse(raw: bytes) -> ValidEnvelope | None:
+def _fast_parse(raw: bytes, max_entries: int | None = None) -> ValidEnvelope | None:
     """The contract's one-pass parse (:func:`ingest_protocol.fast_parse`)."""
-    return fast_parse(raw)
+    return fast_parse(raw, max_entries)
 
 
 def _unpack(checked: Checked) -> tuple[list[int], list[Any], list[Rejection]]:
@@ -143,7 +143,8 @@ class IngestService:
         entry-by-entry path, which alone decides statuses and rejection reasons.
         """
         body_hash = hashlib.sha256(raw).hexdigest()
-        env: Envelope | None = _fast_parse(raw)
+        env: Envelope | None = _fast_parse(
+            raw, self.limits.max_readings_per_batch + self.limits.max_anomalies_per_batch)
         if env is None:
             env = self._slow_parse(raw)
         if env.gateway_id != token_gateway:
@@ -183,17 +184,21 @@ class IngestService:
         return outcome
 
     def _ingest(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
+        # The slot is taken before the parse: parsing a large batch is the expensive part.
+        if not self._slots.acquire(blocking=False):
+            raise RequestRejected(429, "too many ingest requests in progress; retry later")
+        try:
+            return self._ingest_in_slot(raw, token_gateway, key)
+        finally:
+            self._slots.release()
+
+    def _ingest_in_slot(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
         env, body_hash = self.parse(raw, token_gateway)
         stored = self.idempotency.claim(env.gateway_id, key, body_hash)
         if stored is not None:
             return IngestOutcome(stored.status_code, stored.body, replayed=True)
         try:
-            if not self._slots.acquire(blocking=False):
-                raise RequestRejected(429, "too many ingest requests in progress; retry later")
-            try:
-                body, stored_batch = self._store(env, raw)
-            finally:
-                self._slots.release()
+            body, stored_batch = self._store(env, raw)
         except BaseException:
             self.idempotency.release(env.gateway_id, key)
             raise

@@ -23,10 +23,12 @@ from ingest_protocol.model import (
 )
 from ingest_protocol.text import clean_name, name_problem
 from ingest_protocol.validate import (
+    MAX_JSON_DEPTH,
     Checked,
     Verdict,
     anomaly_problem,
     check_anomalies,
+    check_depth,
     check_future,
     check_limits,
     check_readings,
@@ -34,6 +36,7 @@ from ingest_protocol.validate import (
     error_reason,
     fast_parse,
     future_problem,
+    json_depth,
     judge,
     names_problem,
     needs_byte_check,
@@ -43,6 +46,7 @@ from ingest_protocol.validate import (
 )
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "SUPPORTED_VERSIONS",
     "VERSION",
     "Anomaly",
@@ -60,6 +64,7 @@ __all__ = [
     "Verdict",
     "anomaly_problem",
     "check_anomalies",
+    "check_depth",
     "check_future",
     "check_limits",
     "check_readings",
@@ -68,6 +73,7 @@ __all__ = [
     "error_reason",
     "fast_parse",
     "future_problem",
+    "json_depth",
     "judge",
     "name_problem",
     "names_problem",

@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ from ingest_protocol.model import (
     ValidEnvelope,
 )
 from ingest_protocol.text import name_problem
+
+#: The deepest nesting of arrays and objects a body may have (an envelope's entries are at
+#: depth 3; the rest is room for unknown fields). Deeper bodies are refused (400) before
+#: they are parsed.
+MAX_JSON_DEPTH = 32
 
 _READINGS: TypeAdapter[list[Reading]] = TypeAdapter(list[Reading])
 _READING: TypeAdapter[Reading] = TypeAdapter(Reading)
@@ -196,24 +202,71 @@ def needs_byte_check(raw: bytes) -> bool:
     return b"\\u" in raw or not raw.isascii()
 
 
-def fast_parse(raw: bytes) -> ValidEnvelope | None:
+def fast_parse(raw: bytes, max_entries: int | None = None) -> ValidEnvelope | None:
     """The batch in one pass, when it is ASCII without escapes (so no name can exceed its byte
-    limit nor hold a lone surrogate), of a supported version, and everything in it is valid;
-    None means: use :func:`parse_envelope` and check the entries one by one."""
+    limit nor hold a lone surrogate), of a supported version, nested no deeper than an
+    envelope's entries (so within :data:`MAX_JSON_DEPTH`), holding at most ``max_entries``
+    objects (so a batch over its limits is counted before anything is validated), and
+    everything in it is valid; None means: use :func:`parse_envelope` and check the entries
+    one by one."""
     if needs_byte_check(raw):
+        return None
+    objects = raw.count(b"{")
+    if max_entries is not None and objects > max_entries + 1:
         return None
     try:
         env = ValidEnvelope.model_validate_json(raw)
     except ValidationError:
         return None
+    # Every "{" or "[" beyond the envelope, its two lists and their entries is nesting in
+    # unknown fields (or text in strings): leave those bodies to the depth check.
+    if objects + raw.count(b"[") > 3 + len(env.readings) + len(env.anomalies):
+        return None
     return env if env.v in SUPPORTED_VERSIONS else None
+
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_QUOTED = re.compile(rb'"[^"]*"')
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+_NOT_BRACKETS_OR_QUOTES = bytes(range(256)).translate(None, b'[]{}"')
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply ``raw`` (JSON text) nests arrays and objects, without parsing it.
+
+    Cheap and bounded (no recursion), so it can run before a parser that recurses. Brackets
+    inside strings do not count; for text that is not JSON the answer is only an estimate.
+
+    >>> json_depth(b'{"a": "[[[", "b": [[{}], 1]}'), json_depth(b'[' * 5000)
+    (4, 5000)
+    """
+    if b"\\" in raw:
+        brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    else:  # no escapes: a string is everything between two quotes
+        brackets = _QUOTED.sub(b"", raw.translate(None, _NOT_BRACKETS_OR_QUOTES))
+    depth = deepest = 0
+    for c in brackets:
+        if c in (91, 123):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def check_depth(raw: bytes) -> None:
+    """400 when ``raw`` nests deeper than :data:`MAX_JSON_DEPTH`."""
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise EnvelopeRejected(400, f"the body is not acceptable JSON: it nests deeper than "
+                                    f"{MAX_JSON_DEPTH} levels")
 
 
 def parse_envelope(raw: bytes) -> Envelope:
     """The envelope of a (decompressed) body; :class:`EnvelopeRejected` 400 or 422 if none."""
+    check_depth(raw)
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise EnvelopeRejected(400, f"the body is not valid JSON: {exc}") from None
     try:
         env = Envelope.model_validate(data)
@@ -264,7 +317,7 @@ def judge(raw: bytes, max_readings: int, max_anomalies: int, now_ms: int | None 
     """The whole verdict on a decompressed body; raises :class:`EnvelopeRejected` (400, 422,
     413) when it is not an acceptable batch at all. With ``now_ms`` and ``max_future_ms``,
     entries stamped further ahead are rejected (:func:`check_future`)."""
-    env: Envelope | None = fast_parse(raw)
+    env: Envelope | None = fast_parse(raw, max_readings + max_anomalies)
     if env is None:
         env = parse_envelope(raw)
     check_limits(env, max_readings, max_anomalies)

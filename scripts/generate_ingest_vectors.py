@@ -124,6 +124,8 @@ REFUSED: list[tuple[str, str]] = [
     ("too-many-anomalies", batch([], [a(ts=TS + i) for i in range(5)])),
     ("too-many-bad-readings", batch([5] * 9)),
     ("body-too-large", batch([r()], padding="x" * 2048)),
+    ("nested-too-deep", batch([r(note=json.loads("[" * 40 + "]" * 40))])),
+    ("nested-too-deep-bare", "[" * 1000 + "]" * 1000),
 ]
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cloud.api.deps import MetricsDep, ServicesDep
 from cloud.errors import CloudError
+from cloud.redact import first_line
 
 router = APIRouter(tags=["health"])
 
@@ -37,13 +38,13 @@ def readyz(s: ServicesDep) -> JSONResponse:
         s.store.ping()
         checks["store"] = "ok"
     except CloudError as exc:
-        checks["store"] = str(exc)
+        checks["store"] = first_line(exc)
     try:
         with s.meta.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         checks["metadata"] = "ok"
     except (SQLAlchemyError, CloudError) as exc:
-        checks["metadata"] = str(exc).splitlines()[0]
+        checks["metadata"] = first_line(exc)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503,
                         headers=None if ready else {"Retry-After": "5"})

@@ -16,7 +16,7 @@ T0 = 1_700_000_000_000
 FAST = [
     # Everything valid: integers for numbers, unknown fields, duplicate keys (last wins).
     b'{"gateway_id":"g","batch_id":"b","readings":[{"device":"d","sensor":"s","ts":1700000000000,'
-    b'"value":3,"seq":1,"quality":2,"unit":null,"site":"p","extra":[1]},'
+    b'"value":3,"seq":1,"quality":2,"unit":null,"site":"p","extra":1},'
     b'{"device":"d","sensor":"s","ts":1700000000000,"value":true,"seq":2},'
     b'{"device":"a","device":"b","sensor":"s","ts":1700000000001,"value":1.5,"seq":3}],'
     b'"anomalies":[{"device":"d","sensor":"s","ts":1700000000000,"value":1,"score":0.5,'
