@@ -62,7 +62,15 @@ class StreamInfo:
     sensor: str
     site: str | None
     unit: str | None
-    last_ts_ms: int
+    last_ts_ms: int  #: newest device timestamp
+    #: When the cloud last stored a reading of the stream (its own clock); None if unknown.
+    last_ingest_ms: int | None = None
+
+    @property
+    def heard_ms(self) -> int:
+        """When the stream was last heard of, by the cloud's clock (arrival time): a device
+        whose clock runs ahead cannot make itself look fresh."""
+        return self.last_ts_ms if self.last_ingest_ms is None else self.last_ingest_ms
 
 
 class SeriesSource(Protocol):
