@@ -52,9 +52,10 @@ class EndpointStore:
         self._clock = clock
         self._settings = settings
 
-    def check(self, url: str) -> None:
-        """Raise :class:`~cloud.alerting.core.errors.UnsafeTarget` for a disallowed target."""
-        check_url(url, self._settings.allow_loopback, self._settings.allow_private)
+    def check(self, url: str) -> list[str]:
+        """The addresses to connect to for ``url``, each checked;
+        :class:`~cloud.alerting.core.errors.UnsafeTarget` for a disallowed target."""
+        return check_url(url, self._settings.allow_loopback, self._settings.allow_private)
 
     def create(self, endpoint: WebhookIn) -> dict[str, Any]:
         """Register an endpoint; the returned dict is the only place its secret appears."""

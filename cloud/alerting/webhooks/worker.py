@@ -22,6 +22,7 @@ from cloud.alerting.webhooks.backoff import Backoff
 from cloud.alerting.webhooks.endpoints import EndpointStore
 from cloud.alerting.webhooks.outbox import Outbox, Outcome
 from cloud.alerting.webhooks.signing import headers
+from cloud.alerting.webhooks.ssrf import pinned
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +75,18 @@ class DeliveryWorker:
         if not endpoint["enabled"]:
             return Outcome("failed", None, "endpoint disabled", now_ms, 0)
         try:
-            self._endpoints.check(endpoint["url"])
+            addresses = self._endpoints.check(endpoint["url"])
         except UnsafeTarget as exc:
             return Outcome("failed", None, str(exc), now_ms, 0)
         body = row["payload"].encode()
         hdrs = headers(endpoint["secret"], row["id"], now_ms // 1000, body)
+        # Connect to the address just checked (no second DNS lookup), as the URL's host.
+        target = pinned(endpoint["url"], addresses[0])
+        hdrs = {**hdrs, "host": target.host}
+        extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
         try:
-            response = self._http().post(endpoint["url"], content=body, headers=hdrs)
+            response = self._http().post(target.url, content=body, headers=hdrs,
+                                         extensions=extensions)
             response.stream = httpx.ByteStream(b"")  # break httpx's response<->stream cycle
         except httpx.HTTPError as exc:
             return self._retry(row, None, f"{type(exc).__name__}: {exc}", None, started)
