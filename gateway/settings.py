@@ -137,6 +137,19 @@ class BufferSection(_Section):
     dedup_window: int = Field(default=256, ge=1, le=65536)
 
 
+class DeadLetterSection(_Section):
+    """Bounds of the dead-letter store (anything on the network can publish garbage)."""
+
+    #: Longer payloads are kept truncated, with their size and SHA-256.
+    max_payload_bytes: int = Field(default=64 * 1024, ge=256)
+    #: Past this many bytes of payloads the oldest entries are evicted (and counted).
+    max_total_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
+    #: Per-payload log lines for bad payloads: at most ``log_burst`` per ``log_interval_s``,
+    #: then one summary line per interval.
+    log_burst: int = Field(default=5, ge=0)
+    log_interval_s: float = Field(default=60.0, gt=0)
+
+
 class UplinkSection(_Section):
     """Forwarding batches to the cloud's ``POST /v1/ingest``."""
 
@@ -185,6 +198,7 @@ class GatewaySettings(BaseSettings):
     gateway: GatewaySection = GatewaySection()
     mqtt: MqttSection = MqttSection()
     buffer: BufferSection = BufferSection()
+    deadletter: DeadLetterSection = DeadLetterSection()
     uplink: UplinkSection = UplinkSection()
     health: HealthSection = HealthSection()
     log: LogSection = LogSection()

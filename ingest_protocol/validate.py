@@ -28,7 +28,9 @@ from pydantic import TypeAdapter, ValidationError
 from ingest_protocol.errors import EnvelopeRejected
 from ingest_protocol.model import (
     BYTE_LIMITS,
+    MAX_NAME_LEN,
     NAME_FIELDS,
+    NAME_PATTERN,
     SUPPORTED_VERSIONS,
     VALUE_REASON,
     Anomaly,
@@ -81,6 +83,33 @@ def names_problem(entry: Any) -> str | None:
                 return f"{key}: {problem}"
             entry[key] = unicodedata.normalize("NFC", value)
     return utf8_problem(entry)
+
+
+_NAME = re.compile(NAME_PATTERN)
+
+
+def name_value_problem(value: str, max_bytes: int = MAX_NAME_LEN) -> str | None:
+    """Why ``value`` cannot be a name in a batch (pattern, invisible characters, UTF-8
+    bytes), or None: what a sender checks before forwarding (the gateway dead-letters a
+    message whose names the cloud would refuse, rather than forward it).
+
+    >>> name_value_problem("x" * 65), name_value_problem("ok name")
+    ('is 65 bytes, the limit is 64', None)
+    """
+    if not value:
+        return "is empty"
+    if not value.isascii():
+        problem = name_problem(value)
+        if problem is not None:
+            return problem
+        size = len(unicodedata.normalize("NFC", value).encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            return f"is {size} bytes of UTF-8, the limit is {max_bytes}"
+    elif len(value) > max_bytes:
+        return f"is {len(value)} bytes, the limit is {max_bytes}"
+    if _NAME.match(value) is None:
+        return "is not a name the line protocol can carry (see NAME_PATTERN)"
+    return None
 
 
 def future_problem(ts_ms: int, now_ms: int, max_future_ms: int) -> str | None:
