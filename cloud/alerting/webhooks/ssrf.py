@@ -34,6 +34,8 @@ def _resolve(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise UnsafeTarget(f"cannot resolve {host}: {exc.strerror}") from None
+    except UnicodeError:  # not a valid internationalised domain name
+        raise UnsafeTarget(f"{host!r} is not a valid host name") from None
     return sorted({str(info[4][0]) for info in infos})
 
 
