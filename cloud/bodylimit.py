@@ -10,6 +10,7 @@ Bodies of routes other than ingest (small by that limit) are also checked for JS
 deeper than :data:`ingest_protocol.MAX_JSON_DEPTH` before any parser sees them (400): the
 standard parser recurses, and deep documents used to end in a 500. The ingest route does the
 same check itself, only on the bodies that need it (see :func:`ingest_protocol.fast_parse`).
+A GET, HEAD, DELETE or OPTIONS request that comes with a body is refused (413) unread.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 INGEST_PATH = "/v1/ingest"
+#: Methods whose requests carry no body here: one that comes with a body is refused unread.
+NO_BODY = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 
 
 def too_large(limit: int) -> HTTPException:
@@ -50,7 +53,10 @@ class BodyLimit:
             return
         ingest = scope.get("path") == INGEST_PATH
         limit = self.ingest_bytes if ingest else self.other_bytes
-        declared = _content_length(scope)
+        declared, chunked = _declared(scope)
+        if scope.get("method") in NO_BODY and (chunked or declared):
+            await _answer(send, 413, f"{scope['method']} requests take no body")
+            return
         if declared is not None and declared > limit:
             await _answer(send, 413, f"the body is larger than {limit} bytes")
             return
@@ -86,12 +92,16 @@ class _Counted:
         return message
 
 
-def _content_length(scope: Scope) -> int | None:
+def _declared(scope: Scope) -> tuple[int | None, bool]:
+    """The declared ``Content-Length`` (None when absent) and whether the body is chunked."""
+    length, chunked = None, False
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             text = value.decode("latin-1").strip()
-            return int(text) if text.isdigit() and len(text) < 20 else None
-    return None
+            length = int(text) if text.isdigit() and len(text) < 20 else None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return length, chunked
 
 
 async def _answer(send: Send, status: int, detail: str) -> None:
