@@ -19,10 +19,7 @@ import argparse
 import contextlib
 import gzip
 import json
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,13 +32,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tomli_w
-
 from cloud.store import Point
 from cloud.store.lineprotocol import reading_line
-from tests.support.servers import InfluxDB, free_port
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.processes import CloudProcess
+from tests.support.servers import InfluxDB
 
 T0 = 1_700_000_000_000
 
@@ -119,69 +113,37 @@ def _pids(influx: InfluxDB, cloud: CloudProcess | None) -> dict[str, int | None]
     return pids
 
 
-class CloudProcess:
-    """``iotgw cloud run`` in its own process (as deployed), on a free loopback port."""
-
-    def __init__(self, workdir: Path, store: dict, workers: int, settings: dict | None = None
-                 ) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.config = workdir / "cloud.toml"
-        self.config.write_text(tomli_w.dumps({
-            "data_dir": str(workdir / "data"), "store": store,
-            "server": {"port": self.port, "workers": workers, "log_level": "warning"},
-            "limits": {"max_concurrent_ingest": 64}, **(settings or {})}))
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def token(self) -> str:
-        out = subprocess.run([sys.executable, "-m", "simulators.iotgw", "cloud", "token",
-                              "create", "--gateway", "bench", "--config", str(self.config)],
-                             capture_output=True, text=True, env=self.env, check=True)
-        return out.stdout.strip()
-
-    def __enter__(self) -> CloudProcess:
-        self.proc = subprocess.Popen([sys.executable, "-m", "simulators.iotgw", "cloud", "run",
-                                      "--config", str(self.config)], env=self.env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("the cloud service did not become ready")
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(30)
-
-
 def bench_cloud(workdir: Path, store: dict, batches: list[list[dict]], concurrency: int,
                 workers: int, influx: InfluxDB, rules: int = 0) -> Run:
-    cloud = CloudProcess(workdir, store, workers)
-    token = cloud.token()
+    cloud = CloudProcess(workdir, store, {"max_concurrent_ingest": 64}, workers=workers)
+    token = cloud.create_token("bench")
     bodies = [(f"batch-{i}", gzip.compress(json.dumps(
         {"gateway_id": "bench", "batch_id": f"batch-{i}", "sent_at": T0, "readings": b}
     ).encode(), 1)) for i, b in enumerate(batches)]
-    with cloud, httpx.Client(base_url=cloud.url, timeout=60,
-                             limits=httpx.Limits(max_connections=concurrency)) as client:
+    cloud.start()
+    try:
+        with httpx.Client(base_url=cloud.url, timeout=60,
+                          limits=httpx.Limits(max_connections=concurrency)) as client:
+            return _post_all(client, token, bodies, concurrency, influx, cloud, rules)
+    finally:
+        cloud.stop()
 
-        def post(item: tuple[str, bytes]) -> None:
-            key, body = item
-            r = client.post("/v1/ingest", content=body, headers={
-                "Authorization": f"Bearer {token}", "Idempotency-Key": key,
-                "Content-Encoding": "gzip", "Content-Type": "application/json"})
-            assert r.status_code == 200 and not r.json()["rejected"], r.text
 
-        for i in range(rules):  # arrival rules the alerting listener evaluates per batch
-            r = client.post("/v1/rules", json={"kind": "threshold", "name": f"hot-{i}",
-                                               "op": "above", "limit": 1000.0 + i})
-            assert r.status_code == 201, r.text
-        post(("warm-up", bodies[0][1]))
-        return run_parallel(post, bodies, concurrency, _pids(influx, cloud))
+def _post_all(client: httpx.Client, token: str, bodies: list[tuple[str, bytes]],
+              concurrency: int, influx: InfluxDB, cloud: CloudProcess, rules: int) -> Run:
+    def post(item: tuple[str, bytes]) -> None:
+        key, body = item
+        r = client.post("/v1/ingest", content=body, headers={
+            "Authorization": f"Bearer {token}", "Idempotency-Key": key,
+            "Content-Encoding": "gzip", "Content-Type": "application/json"})
+        assert r.status_code == 200 and not r.json()["rejected"], r.text
+
+    for i in range(rules):  # arrival rules the alerting listener evaluates per batch
+        r = client.post("/v1/rules", json={"kind": "threshold", "name": f"hot-{i}",
+                                           "op": "above", "limit": 1000.0 + i})
+        assert r.status_code == 201, r.text
+    post(("warm-up", bodies[0][1]))
+    return run_parallel(post, bodies, concurrency, _pids(influx, cloud))
 
 
 def _line(label: str, n: int, run: Run) -> str:

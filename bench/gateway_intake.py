@@ -113,18 +113,23 @@ def baseline(broker: Mosquitto, items: list[tuple[str, bytes]], receive_max: int
     return (n - 1) / (state["last"] - state["first"])
 
 
-def metric(port: int, name: str) -> float:
+def metric(port: int, name: str, **labels: str) -> float:
+    """One sample of the gateway's /metrics (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.rsplit(" ", 1)[1])
+        text = resp.read().decode()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return float(s.value)
     return 0.0
 
 
 def start_gateway(config: Path, port: int, log: Path) -> psutil.Popen:
     import subprocess
 
-    proc = psutil.Popen([sys.executable, "-m", "simulators.iotgw", "gateway", "run", "--config",
+    proc = psutil.Popen([sys.executable, "-m", "iotgw.cli", "gateway", "run", "--config",
                          str(config)], stdout=log.open("ab"), stderr=subprocess.STDOUT,
                         cwd=Path(__file__).resolve().parents[1])
     deadline = time.monotonic() + 30
@@ -161,10 +166,9 @@ def gateway(broker: Mosquitto, items: list[tuple[str, bytes]], tmp: Path, receiv
     proc.wait(30)
     preload(broker, items)
     proc = start_gateway(config, port, log)
-    name = 'iotgw_messages_total{outcome="buffered"}'
     first_t, first_n = 0.0, 0.0
     while True:
-        got = metric(port, name)
+        got = metric(port, "iotgw_gateway_messages_total", outcome="buffered")
         now = time.perf_counter()
         if got > 0 and not first_t:
             first_t, first_n = now, got

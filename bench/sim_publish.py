@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as mqtt
 
-from simulators.iotgw import main as iotgw
+from iotgw.cli import main as iotgw
 from simulators.manifest import read_manifest
 from tests.support.servers import Mosquitto
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cloud.alerting.core.errors import InvalidRequest, InvalidRule, NotFound, UnsafeTarget
 from cloud.api import ROUTERS
 from cloud.bodylimit import BodyLimit
+from cloud.dashboard import mount_dashboard
 from cloud.errors import CloudError, MetadataError, QueryError, StoreError
 from cloud.redact import first_line, redact
 from cloud.services import Services
@@ -52,6 +53,7 @@ def create_app(settings: CloudSettings, services: Services | None = None) -> Fas
     for router in ROUTERS:
         app.include_router(router)
     svc.alerting.install(app)
+    mount_dashboard(app)
     _add_error_handlers(app, settings.limits.retry_after_s)
     app.add_middleware(BodyLimit, ingest_bytes=settings.limits.max_body_bytes,
                        other_bytes=settings.limits.max_admin_body_bytes)

@@ -6,14 +6,21 @@ Kept light at import: FastAPI, uvicorn and SQLAlchemy are imported inside the co
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 #: Environment variable through which ``run`` hands the config file to uvicorn's workers.
 CONFIG_ENV = "IOTGW_CLOUD_CONFIG"
+#: prometheus_client's multiprocess directory (``cloud.metrics.MULTIPROC_ENV``; not imported
+#: here to keep this module light).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def register(subparsers: Any) -> None:
@@ -57,38 +64,73 @@ def _usage(p: argparse.ArgumentParser) -> int:
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
-    from cloud.errors import SettingsError
     from cloud.settings import load_settings
+    from common.settings import ConfigError
 
     try:
         return load_settings(args.config, **overrides)
-    except SettingsError as exc:
-        print(f"iotgw cloud: bad settings: {exc}", file=sys.stderr)
+    except ConfigError as exc:
+        print(f"iotgw cloud: bad configuration: {exc}", file=sys.stderr)
         return None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate the settings, then hand over to uvicorn (which builds the app per worker)."""
+    from common.settings import EXIT_CONFIG
+
     settings = _settings(args)
     if settings is None:
-        return 2
+        return EXIT_CONFIG
     import uvicorn
 
     server = settings.server
     if args.config is not None:
         os.environ[CONFIG_ENV] = str(args.config.resolve())
-    uvicorn.run(
-        "cloud.app:app_from_environment", factory=True,
-        host=args.host or server.host, port=args.port if args.port is not None else server.port,
-        workers=args.workers or server.workers, log_level=server.log_level,
-    )
+    workers = args.workers or server.workers
+    with _metrics_dir(workers):
+        uvicorn.run(
+            "cloud.app:app_from_environment", factory=True,
+            host=args.host or server.host,
+            port=args.port if args.port is not None else server.port,
+            workers=workers, log_level=server.log_level,
+        )
     return 0
 
 
+@contextlib.contextmanager
+def _metrics_dir(workers: int) -> Iterator[None]:
+    """With several workers, a fresh private directory for prometheus_client's multiprocess
+    mode (each worker's counters live in files there and a scrape sums them all), removed at
+    exit. An operator-set ``PROMETHEUS_MULTIPROC_DIR`` is used instead, emptied first: files of
+    an earlier run would add that run's counts to this one's."""
+    if workers <= 1:
+        os.environ.pop(MULTIPROC_ENV, None)
+        yield
+        return
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for old in path.glob("*.db"):
+            old.unlink()
+        yield
+        return
+    path = Path(tempfile.mkdtemp(prefix="iotgw-cloud-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _tokens(args: argparse.Namespace) -> Any:
+    """The token repository, or the exit code to return (a bad config, a broken database)."""
+    from common.settings import EXIT_CONFIG
+
     settings = _settings(args)
     if settings is None:
-        return None
+        return EXIT_CONFIG
     from cloud.errors import MetadataError
     from cloud.meta import MetaDB, TokenRepo
 
@@ -97,14 +139,14 @@ def _tokens(args: argparse.Namespace) -> Any:
         db.start()
     except MetadataError as exc:
         print(f"iotgw cloud: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return None
+        return 1
     return TokenRepo(db)
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     repo = _tokens(args)
-    if repo is None:
-        return 1
+    if isinstance(repo, int):
+        return repo
     try:
         info, plain = repo.create(args.gateway)
     finally:
@@ -121,8 +163,8 @@ def _when(ms: int | None) -> str:
 
 def cmd_token_list(args: argparse.Namespace) -> int:
     repo = _tokens(args)
-    if repo is None:
-        return 1
+    if isinstance(repo, int):
+        return repo
     try:
         rows = repo.list()
     finally:
@@ -135,8 +177,8 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     repo = _tokens(args)
-    if repo is None:
-        return 1
+    if isinstance(repo, int):
+        return repo
     try:
         done = repo.revoke(args.token_id)
     finally:

@@ -3,7 +3,6 @@
 Hierarchy::
 
     CloudError
-    ├── SettingsError        a setting is missing or invalid (one line naming the key)
     ├── StoreError           the time-series store failed
     │   └── StoreUnavailable the store cannot be reached or is overloaded: retry later (503)
     ├── MetadataError        the metadata database failed (tokens, idempotency, devices)
@@ -19,6 +18,9 @@ Hierarchy::
         ├── UnsafeTarget     a webhook URL on a network not allowed (HTTP 422)
         └── InvalidSignature a webhook delivery that does not verify
 
+A bad setting is :class:`common.settings.ConfigError`, the one configuration error of every
+deployable (one message format, one exit code).
+
 Rejections of single readings are not exceptions: they travel as :class:`cloud.store.Rejection`
 values, so one bad reading never takes the rest of a batch with it.
 """
@@ -28,10 +30,6 @@ from __future__ import annotations
 
 class CloudError(Exception):
     """Base of every error raised by ``cloud``."""
-
-
-class SettingsError(CloudError):
-    """A setting is missing or invalid; the message names the key."""
 
 
 class StoreError(CloudError):

@@ -17,7 +17,7 @@ from cloud.alerting.service import Alerting
 from cloud.errors import MetadataError
 from cloud.ingest import IngestService
 from cloud.meta import DeadLetters, DeviceRegistry, IdempotencyRepo, MetaDB, TokenRepo
-from cloud.metrics import Metrics
+from cloud.metrics import CloudMetrics
 from cloud.query import QueryService
 from cloud.settings import CloudSettings
 from cloud.store import TimeSeriesStore, create_store
@@ -32,7 +32,7 @@ class Services:
     def __init__(self, settings: CloudSettings, store: TimeSeriesStore | None = None,
                  clock: Clock | None = None) -> None:
         self.settings = settings
-        self.metrics = Metrics()
+        self.metrics = CloudMetrics()
         self.meta = MetaDB(settings.metadata_url(), echo=settings.metadata.echo)
         self.store = store if store is not None else create_store(settings)
         limits = settings.limits
@@ -41,7 +41,7 @@ class Services:
                                            limits.idempotency_ttl_s)
         self.devices = DeviceRegistry(self.meta, settings.metadata.registry_flush_s)
         self.alerting = Alerting(settings.alerting, LazyEngine(lambda: self.meta.engine),
-                                 StoreSeriesSource(self.store), clock)
+                                 StoreSeriesSource(self.store), self.metrics, clock)
         self.dead_letters = DeadLetters(self.meta)
         self.ingest = IngestService(self.store, self.idempotency, self.devices,
                                     self.dead_letters, self.metrics, limits)

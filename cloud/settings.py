@@ -3,8 +3,9 @@
 Sections: ``[server]`` (uvicorn), ``[store]`` (time-series store), ``[metadata]`` (SQLAlchemy
 database for tokens, idempotency records and the device registry) and ``[limits]``. Environment
 variables override the file: ``IOTGW_CLOUD_<SECTION>__<KEY>``, e.g.
-``IOTGW_CLOUD_STORE__KIND=influxdb``. :func:`load_settings` validates everything at start-up and
-raises :class:`~cloud.errors.SettingsError` with one line naming the bad key.
+``IOTGW_CLOUD_STORE__KIND=influxdb``. :func:`load_settings` validates everything at start-up
+through the one loader, :func:`common.settings.load`, and raises
+:class:`~common.settings.ConfigError` with one line naming the file (or variable) and the key.
 
 >>> s = load_settings(None, store={"kind": "sqlite"})
 >>> s.store.kind, s.limits.series_point_budget
@@ -12,25 +13,22 @@ raises :class:`~cloud.errors.SettingsError` with one line naming the bad key.
 >>> load_settings(None, store={"kind": "mysql"})
 Traceback (most recent call last):
 ...
-cloud.errors.SettingsError: store.kind: Input should be 'sqlite' or 'influxdb'
+common.settings.ConfigError: store.kind: Input should be 'sqlite' or 'influxdb'
 """
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.alerting.settings import AlertingSettings
-from cloud.errors import SettingsError
+from common.settings import load
+
+ENV_PREFIX = "IOTGW_CLOUD_"
 
 
 class _Section(BaseModel):
@@ -123,7 +121,7 @@ class CloudSettings(BaseSettings):
     """Every setting of the cloud service."""
 
     model_config = SettingsConfigDict(
-        env_prefix="IOTGW_CLOUD_", env_nested_delimiter="__", extra="forbid",
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid",
     )
 
     #: Directory for the embedded SQLite files (metadata, series).
@@ -134,17 +132,6 @@ class CloudSettings(BaseSettings):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
-
     def metadata_url(self) -> str:
         """The metadata database URL, defaulting to SQLite in ``data_dir``."""
         return self.metadata.url or f"sqlite:///{self.data_dir / 'meta.sqlite3'}"
@@ -154,28 +141,8 @@ class CloudSettings(BaseSettings):
         return self.store.path if self.store.path.is_absolute() else self.data_dir / self.store.path
 
 
-def _first_error_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(settings)"
-    return f"{key}: {err['msg']}"
-
-
-def load_settings(path: Path | str | None = None, **overrides: Any) -> CloudSettings:
-    """Settings from ``path`` (TOML, optional), the environment and ``overrides`` (highest)."""
-    toml_file: Path | None = None
-    if path is not None:
-        toml_file = Path(path)
-        if not toml_file.is_file():
-            raise SettingsError(f"config file {toml_file} does not exist")
-        try:
-            tomllib.loads(toml_file.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"{toml_file}: not valid TOML: {exc}") from None
-
-    class _FromFile(CloudSettings):
-        model_config = SettingsConfigDict(toml_file=toml_file)
-
-    try:
-        return _FromFile(**overrides)
-    except ValidationError as exc:
-        raise SettingsError(_first_error_line(exc)) from None
+def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None,
+                  **overrides: Any) -> CloudSettings:
+    """Settings from ``path`` (TOML, optional), ``env`` (default: the process environment, read
+    only) and ``overrides`` (highest); :class:`~common.settings.ConfigError` if invalid."""
+    return load(CloudSettings, path, env_prefix=ENV_PREFIX, env=env, overrides=overrides)

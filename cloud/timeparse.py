@@ -15,9 +15,10 @@ cloud.errors.QueryError: 'soon' is not a duration: use 500ms, 10s, 5m, 1h, 1d or
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from cloud.errors import QueryError
+from firmware_protocol.errors import TimestampError
+from firmware_protocol.timestamps import parse_iso
 
 _UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _DURATION = re.compile(r"^\s*(\d{1,12})\s*(ms|s|m|h|d|w)\s*$")
@@ -54,6 +55,8 @@ def parse_time(text: str, now_ms: int) -> int:
 
 
 def _parse_time(text: str, now_ms: int) -> int:
+    """The query syntax (``now``, ``-1h``, bare epoch milliseconds) here; an absolute ISO time
+    goes to the one parser, :func:`firmware_protocol.timestamps.parse_iso`."""
     t = text.strip()
     if t == "now":
         return now_ms
@@ -62,13 +65,10 @@ def _parse_time(text: str, now_ms: int) -> int:
     if re.fullmatch(r"\d{1,15}", t):
         return int(t)
     try:
-        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_iso(t)
+    except TimestampError:
         raise QueryError(f"{text!r} is not a time; use epoch milliseconds, ISO 8601, "
                          "'now' or '-1h'") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
 
 
 def auto_every(span_ms: int, budget: int) -> int:

@@ -5,6 +5,7 @@ Hierarchy::
     ProtocolError
     ├── EncodeError          a message cannot be put on the wire (too large, bad value, ...)
     ├── TopicError           a bad topic template, or a tag value that cannot go into a topic
+    ├── TimestampError       text that is not a timestamp (also a ValueError)
     └── DecodeError          bytes from a device cannot be turned into a Message
         ├── TruncatedFrame   the input ends before the structure it announced
         ├── ChecksumError    the CRC trailer does not match the frame
@@ -23,6 +24,10 @@ from __future__ import annotations
 
 class ProtocolError(Exception):
     """Base of every error raised by ``firmware_protocol``."""
+
+
+class TimestampError(ProtocolError, ValueError):
+    """Text that is not an ISO 8601 time or a Unix epoch (:mod:`firmware_protocol.timestamps`)."""
 
 
 class EncodeError(ProtocolError):

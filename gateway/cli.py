@@ -56,7 +56,7 @@ def register(subparsers: Any) -> None:
     pg.set_defaults(func=cmd_dlq_purge)
 
 
-def _fail(message: str, code: int = 2) -> int:
+def _fail(message: str, code: int = 2) -> int:  # 2: a usage error, as argparse's
     print(f"iotgw gateway: {message}", file=sys.stderr)
     return code
 
@@ -71,12 +71,13 @@ def _guard(func: Any) -> Any:
     """Turn the gateway's own errors into one line on stderr and a non-zero exit."""
 
     def wrapped(args: argparse.Namespace) -> int:
-        from gateway.errors import ConfigError, GatewayError
+        from common.settings import EXIT_CONFIG, ConfigError
+        from gateway.errors import GatewayError
 
         try:
             return int(func(args))
         except ConfigError as exc:
-            return _fail(f"bad configuration: {exc}")
+            return _fail(f"bad configuration: {exc}", EXIT_CONFIG)
         except GatewayError as exc:
             return _fail(str(exc), 1)
 
@@ -105,9 +106,11 @@ def _stores(args: argparse.Namespace) -> Any:
 
     settings = _settings(args)
     if not (settings.gateway.data_dir / "gateway.db").exists():
-        from gateway.errors import ConfigError
+        from common.settings import ConfigError
 
-        raise ConfigError(f"gateway.data_dir: no gateway database in {settings.gateway.data_dir}")
+        where = f"{args.config}: " if args.config else ""
+        raise ConfigError(
+            f"{where}gateway.data_dir: no gateway database in {settings.gateway.data_dir}")
     return settings, *open_stores(settings)
 
 
@@ -159,7 +162,7 @@ def cmd_dlq_show(args: argparse.Namespace) -> int:
 @_guard
 def cmd_dlq_replay(args: argparse.Namespace) -> int:
     from gateway.dedup import DedupWindow
-    from gateway.metrics import Metrics
+    from gateway.metrics import GatewayMetrics
     from gateway.pipeline import Pipeline
     from gateway.replay import replay
 
@@ -167,7 +170,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
         return _fail("name the dead letters to replay (IDs) or pass --all")
     settings, db, dead, buffer = _stores(args)
     pipeline = Pipeline(db, [s.build() for s in settings.mqtt.subscriptions], buffer, dead,
-                        DedupWindow(db, settings.buffer.dedup_window), Metrics())
+                        DedupWindow(db, settings.buffer.dedup_window), GatewayMetrics())
     ids = dead.all_ids() if args.all else args.ids
     result = replay(ids, db, dead, buffer, pipeline)
     db.close()

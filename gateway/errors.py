@@ -3,12 +3,14 @@
 Hierarchy::
 
     GatewayError
-    ├── ConfigError          a setting is missing or invalid (one line naming the key)
     ├── StoreError           the local SQLite database cannot be opened, read or written
     │   └── BufferFull       the buffer is at its size bound and the overflow policy is backpressure
     └── UplinkError          a batch could not be delivered to the cloud
         ├── RetryableUplinkError  try the same rows again later (5xx, 429, time-out, connection)
         └── BatchRejected    the cloud refused the batch as invalid (400, 413, 422): split it
+
+A bad setting is :class:`common.settings.ConfigError`: one exception, one message format and one
+exit code for every deployable's configuration.
 
 Decoding errors are ``firmware_protocol.errors.DecodeError`` and never escape the pipeline: they
 become dead letters.
@@ -19,10 +21,6 @@ from __future__ import annotations
 
 class GatewayError(Exception):
     """Base of every error the gateway raises on purpose."""
-
-
-class ConfigError(GatewayError):
-    """A setting is missing or invalid; the message is one line that names the key."""
 
 
 class StoreError(GatewayError):

@@ -35,11 +35,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway.backoff import Backoff
+from common.backoff import Backoff
 from gateway.decode_worker import DecodeWorker
 from gateway.decoding import Result
 from gateway.errors import GatewayError, StoreError
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Incoming, Pipeline
 from gateway.settings import MqttSection
 
@@ -68,7 +68,7 @@ class Intake:
         filters: list[str],
         pipeline: Pipeline,
         room: RoomCheck,
-        metrics: Metrics,
+        metrics: GatewayMetrics,
         worker: DecodeWorker | None = None,
     ) -> None:
         self._s = settings
@@ -121,8 +121,7 @@ class Intake:
         """Publish a local notification (QoS 0); call from the pipeline's commit hooks only."""
         client = self._client
         if client is None or not self._connected:
-            self._metrics.inc("iotgw_local_publish_failed_total",
-                              help="local notifications not published (broker disconnected)")
+            self._metrics.local_publish_failures.inc()
             return
         client.publish(topic, payload, qos=0)
 
@@ -166,8 +165,7 @@ class Intake:
             except (OSError, ValueError) as exc:
                 delay = self._backoff.next()
                 log.warning("cannot connect to %s: %s; retrying in %.1f s", self._s.url, exc, delay)
-                self._metrics.inc("iotgw_broker_connect_failures_total",
-                                  help="failed broker connection attempts")
+                self._metrics.broker_connect_failures.inc()
                 self._stop.wait(delay)
                 continue
             self._serve(client)
@@ -243,15 +241,14 @@ class Intake:
 
     def _lose_worker(self, exc: Exception) -> None:
         log.error("%s; decoding inline from now on", exc)
-        self._metrics.inc("iotgw_decode_worker_failures_total", help="decode worker deaths")
+        self._metrics.decode_worker_failures.inc()
         if self._worker is not None:
             self._worker.stop()
         self._worker = None
 
     def _due(self, drained: bool) -> bool:
         if not self._room.has_room():
-            self._metrics.inc("iotgw_backpressure_waits_total",
-                              help="loop turns without committing because the buffer is full")
+            self._metrics.backpressure_waits.inc()
             if not drained:
                 return False
             time.sleep(0.01)
@@ -307,26 +304,22 @@ class Intake:
         """Commit ``batch`` in one transaction; then PUBACK it, in arrival order."""
         if not batch:
             return
-        self._metrics.inc("iotgw_messages_received_total", len(batch),
-                          help="MQTT messages received")
+        self._metrics.messages_received.inc(len(batch))
         started = time.perf_counter()
         try:
             self._pipeline.handle([h.item for h in batch], results)
         except StoreError as exc:
             log.error("could not commit %d messages (%s); not acknowledging them, "
                       "reconnecting so the broker delivers them again", len(batch), exc)
-            self._metrics.inc("iotgw_commit_failures_total", help="failed group commits")
+            self._metrics.commit_failures.inc()
             self._lost = True
             if self._client is not None:
                 self._client.disconnect()
             return
-        self._metrics.observe("iotgw_commit_seconds", time.perf_counter() - started,
-                              help="group commit latency")
+        self._metrics.commit_duration.observe(time.perf_counter() - started)
         client = self._client
         if not ack or client is None or not self._connected:
-            self._metrics.inc("iotgw_acks_skipped_total", len(batch),
-                              help="committed messages not acknowledged (connection lost): "
-                              "the broker delivers them again")
+            self._metrics.acks_skipped.inc(len(batch))
             return
         for h in batch:
             if h.qos:

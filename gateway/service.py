@@ -19,6 +19,7 @@ from collections.abc import Callable
 from types import FrameType
 from urllib.parse import urlsplit
 
+from common.backoff import Backoff
 from gateway.buffer import SqliteBuffer
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
@@ -27,12 +28,12 @@ from gateway.dedup import DedupWindow
 from gateway.detect.bank import DetectorBank
 from gateway.health import HealthServer
 from gateway.intake import Intake
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics, ScrapeValues
 from gateway.pipeline import Pipeline
 from gateway.ratelog import RateLimitedLog
 from gateway.scoring import AnomalyEvent, Scorer
 from gateway.settings import GatewaySettings
-from gateway.uplink import CircuitBreaker, HttpSender, RetryPolicy, Uplink
+from gateway.uplink import CircuitBreaker, HttpSender, Uplink
 from gateway.uplink.forwarder import breaker_code
 
 log = logging.getLogger("gateway.service")
@@ -84,13 +85,12 @@ class GatewayService:
     def __init__(self, settings: GatewaySettings, scorer: Scorer | None = None) -> None:
         self.settings = settings
         self.scorer = scorer
-        self.metrics = Metrics()
+        self.metrics = GatewayMetrics()
         self.health: HealthServer | None = None
         self._parts: dict[str, object] = {}
 
     def _evicted(self, n: int) -> None:
-        self.metrics.inc("iotgw_dead_letters_evicted_total", n,
-                         help="dead letters evicted (oldest first) to keep the store bounded")
+        self.metrics.dead_letters_evicted.inc(n)
 
     def start(self) -> None:
         s = self.settings
@@ -118,16 +118,17 @@ class GatewayService:
         self.uplink = Uplink(
             s.gateway.id, buffer,
             HttpSender(u.url, u.token.get_secret_value(), u.timeout_s, u.gzip),
-            RetryPolicy(u.retry_min_s, u.retry_max_s, u.retry_after_max_s),
+            Backoff(u.retry_min_s, u.retry_max_s, u.retry_after_max_s),
             CircuitBreaker(u.breaker_failures, u.breaker_reset_s), self.metrics,
             u.max_batch_rows, u.max_batch_bytes, u.linger_ms, u.shutdown_flush_s,
         )
-        self.metrics.add_collector(self._collect)
+        self.metrics.add_source(self)
         self.uplink.start()
         if s.health.port:
             self.health = HealthServer(s.health.host, s.health.port, self.metrics,
-                                       {"broker_connected": lambda: self.intake.connected,
-                                        "buffer_writable": self._buffer_writable})
+                                       {"broker_connected": self._broker_check,
+                                        "buffer_writable": self._buffer_check,
+                                        "uplink_auth": lambda: self.uplink.auth_refused})
             self.health.start()
         self.intake.start()
         log.info("gateway %s started: broker %s, cloud %s, data in %s", s.gateway.id,
@@ -151,30 +152,25 @@ class GatewayService:
                                                event.sensor)
         self.intake.publish(topic, json.dumps(event.to_dict()).encode())
 
-    def _buffer_writable(self) -> bool:
-        with self.db.transaction():
-            return self.buffer.has_room()
+    def _broker_check(self) -> str | None:
+        return None if self.intake.connected else "not connected to the MQTT broker"
 
-    def _collect(self, m: Metrics) -> None:
+    def _buffer_check(self) -> str | None:
+        with self.db.transaction():
+            return None if self.buffer.has_room() else "the buffer is full"
+
+    def scrape_values(self) -> ScrapeValues:
+        """The values ``/metrics`` reads at each scrape (the buffer's and the parts' state)."""
         st = self.buffer.stats()
         now = time.time_ns() // 10**6
-        m.set("iotgw_buffer_rows", st.rows, help="rows waiting in the buffer")
-        m.set("iotgw_buffer_bytes", st.bytes, help="bytes the buffered rows account for")
-        m.set("iotgw_buffer_file_bytes", self.db.file_bytes(), help="database size on disk")
-        m.set("iotgw_buffer_oldest_age_seconds",
-              (now - st.oldest_ms) / 1000 if st.oldest_ms else 0,
-              help="age of the oldest unsent row")
-        m.set("iotgw_dropped_readings", st.dropped_readings, reason="overflow",
-              help="readings dropped from the buffer (counter; persisted across restarts)")
-        m.set("iotgw_dropped_readings", st.expired_readings, reason="expired")
-        m.set("iotgw_dropped_anomalies", st.dropped_anomalies, reason="overflow",
-              help="anomaly events dropped from the buffer")
-        m.set("iotgw_dropped_anomalies", st.expired_anomalies, reason="expired")
-        m.set("iotgw_breaker_state", breaker_code(self.uplink.breaker_state),
-              help="uplink circuit breaker: 0 closed, 1 open, 2 half-open")
-        m.set("iotgw_broker_connected", int(self.intake.connected), help="1 when connected")
-        m.set("iotgw_intake_backlog", self.intake.backlog,
-              help="messages received and not yet committed")
+        return ScrapeValues(
+            buffer_rows=st.rows, buffer_bytes=st.bytes, buffer_file_bytes=self.db.file_bytes(),
+            buffer_oldest_age_s=(now - st.oldest_ms) / 1000 if st.oldest_ms else 0.0,
+            dropped_readings={"overflow": st.dropped_readings, "expired": st.expired_readings},
+            dropped_anomalies={"overflow": st.dropped_anomalies,
+                               "expired": st.expired_anomalies},
+            breaker_state=breaker_code(self.uplink.breaker_state),
+            broker_connected=self.intake.connected, intake_backlog=self.intake.backlog)
 
 
 def run(settings: GatewaySettings, scorer: Scorer | None = None,

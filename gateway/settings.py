@@ -4,8 +4,9 @@ Each concern is a nested section (``[gateway]``, ``[mqtt]``, ``[buffer]``, ``[up
 ``[health]``, ``[log]``, and the detectors' ``[detect]``); other features add their own
 section the same way. Environment
 variables override the file: ``IOTGW_GATEWAY_<SECTION>__<KEY>``, e.g.
-``IOTGW_GATEWAY_UPLINK__TOKEN``. A bad setting raises :class:`~gateway.errors.ConfigError`
-with one line naming the key.
+``IOTGW_GATEWAY_UPLINK__TOKEN``. Loaded by the one loader, :func:`common.settings.load`: a bad
+setting raises :class:`~common.settings.ConfigError` with one line naming the file (or the
+variable) and the key.
 
 >>> s = GatewaySettings.load(None, env={})
 >>> s.buffer.overflow, s.buffer.durability, s.health.host
@@ -14,33 +15,19 @@ with one line naming the key.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.settings import load as load_settings
 from firmware_protocol.errors import TopicError
 from firmware_protocol.topics import Subscription
 from gateway.detect.settings import DetectSettings
-from gateway.errors import ConfigError
 
 ENV_PREFIX = "IOTGW_GATEWAY_"
 
@@ -205,44 +192,12 @@ class GatewaySettings(BaseSettings):
     detect: DetectSettings = Field(default_factory=DetectSettings)
 
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment beats the TOML file; the file is read by the subclass load() makes.
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
-
-    @classmethod
     def load(
         cls, path: Path | str | None, env: Mapping[str, str] | None = None
     ) -> GatewaySettings:
-        """Settings from ``path`` (TOML) and the environment; :class:`ConfigError` if invalid."""
-        if path is not None and not Path(path).is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        toml_file = Path(path) if path is not None else None
-
-        class _FromFile(cls):  # type: ignore[valid-type,misc]
-            model_config = SettingsConfigDict(toml_file=toml_file)
-
-        saved = None
-        if env is not None:
-            saved = dict(os.environ)
-            os.environ.clear()
-            os.environ.update(env)
-        try:
-            return cls.model_validate(_FromFile().model_dump())
-        except ValidationError as exc:
-            raise ConfigError(describe(exc, path)) from None
-        except ValueError as exc:  # TOML syntax errors
-            raise ConfigError(f"{path}: {exc}") from None
-        finally:
-            if saved is not None:
-                os.environ.clear()
-                os.environ.update(saved)
+        """Settings from ``path`` (TOML) and ``env`` (default: the process environment, read
+        only); :class:`~common.settings.ConfigError` (one line) if invalid or unreadable."""
+        return load_settings(cls, path, env_prefix=ENV_PREFIX, env=env)
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data with every secret replaced by ``***``."""
@@ -261,15 +216,3 @@ def _mask(data: dict[str, Any], model: BaseModel) -> dict[str, Any]:
         elif isinstance(value, BaseModel):
             data[name] = _mask(data[name], value)
     return data
-
-
-def describe(exc: ValidationError, path: Path | str | None) -> str:
-    """One line naming the first bad key, e.g. ``gateway.toml: mqtt.url: must look like ...``."""
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(root)"
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown setting"
-    where = f"{path}: " if path else ""
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{where}{key}: {msg}{more}"

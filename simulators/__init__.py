@@ -1,4 +1,4 @@
-"""Sensor fleet simulator and the ``iotgw`` command-line entry point.
+"""Sensor fleet simulator: signals, faults, manifest, CSV replay and its ``iotgw sim`` group.
 
 May import ``firmware_protocol`` only.
 """

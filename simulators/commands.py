@@ -16,10 +16,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from firmware_protocol.errors import TimestampError
+from firmware_protocol.timestamps import parse_iso
 from simulators.errors import ConfigError, SimulatorError
 
 if TYPE_CHECKING:
@@ -49,10 +50,9 @@ def parse_start_ms(text: str | None) -> int:
     if text.isdigit():
         return int(text)
     try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_iso(text)
+    except TimestampError:
         raise ConfigError(f"--start: {text!r} is not ISO 8601 or epoch milliseconds") from None
-    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 @contextlib.contextmanager

@@ -3,16 +3,13 @@
 The first row is a header: the first column holds timestamps, every other column is a sensor
 named after its header (or after ``--sensor``). Each data row becomes one message whose device
 timestamp is the row's timestamp, so the CSV's own times reach the store; ``seq`` is the row's
-index among the rows sent. Timestamps may be ``2014-04-01 00:05:00`` (UTC when no zone is
-given), ISO 8601 with ``T``/``Z``/offsets, or Unix epoch seconds or milliseconds.
+index among the rows sent. Timestamps are read by the one parser,
+:func:`firmware_protocol.timestamps.parse_timestamp` (as ``iotgw detect`` reads them):
+``2014-04-01 00:05:00`` (UTC when no zone is given), ISO 8601 with ``T``/``Z``/offsets, or Unix
+epoch seconds or milliseconds, rounded half to even to whole milliseconds.
 
 An empty cell leaves that sensor out of the row's message; a row whose timestamp or values
 cannot be read is skipped and counted (the first such row is reported), never fatal.
-
->>> parse_timestamp("2014-04-01 00:05:00")
-1396310700000
->>> parse_timestamp("1396310700"), parse_timestamp("1396310700000")
-(1396310700000, 1396310700000)
 """
 
 from __future__ import annotations
@@ -20,27 +17,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from firmware_protocol.codec import Codec
 from firmware_protocol.errors import EncodeError
 from firmware_protocol.model import MAX_SEQ, Message, Reading, Value
+from firmware_protocol.timestamps import parse_timestamp
 from simulators.errors import ReplayFileError
 from simulators.outgoing import Outgoing, TopicFormatter
-
-
-def parse_timestamp(text: str) -> int:
-    """UTC milliseconds of a CSV timestamp; ``ValueError`` when it is not one."""
-    text = text.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        return int(dt.timestamp() * 1000)
-    return round(number if number >= 1e11 else number * 1000)
 
 
 def parse_value(text: str) -> Value:

@@ -7,7 +7,7 @@ import threading
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from simulators.embedded_broker import EmbeddedBroker
+from iotgw.embedded_broker import EmbeddedBroker
 
 
 def test_embedded_broker_qos1_round_trip_with_manual_ack() -> None:

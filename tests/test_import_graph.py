@@ -17,8 +17,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP_DIRS = {"tests", "bench", "docs", "examples", "scripts", "deploy", "build", "dist"}
-#: Cycles another change removes; the test for their package is expected to fail until then.
-KNOWN_CYCLES = {"gateway": "gateway.detect.scorefile imports gateway.detect.cli locally"}
 
 
 def top_packages(root: Path = ROOT) -> list[str]:
@@ -124,18 +122,12 @@ def _within(graph: Mapping[str, set[str]], pkg: str) -> dict[str, set[str]]:
 GRAPH = build_graph()
 
 
-def _case(pkg: str) -> object:
-    if pkg in KNOWN_CYCLES:
-        return pytest.param(pkg, marks=pytest.mark.xfail(reason=KNOWN_CYCLES[pkg], strict=False))
-    return pkg
-
-
-@pytest.mark.parametrize("pkg", [_case(p) for p in top_packages()])
+@pytest.mark.parametrize("pkg", top_packages())
 def test_no_module_cycle(pkg: str) -> None:
     assert find_cycle(_within(GRAPH, pkg)) is None
 
 
-@pytest.mark.parametrize("pkg", [_case(p) for p in top_packages()])
+@pytest.mark.parametrize("pkg", top_packages())
 def test_no_cycle_between_siblings(pkg: str) -> None:
     for parent, siblings in sibling_graphs(_within(GRAPH, pkg)).items():
         assert find_cycle(siblings) is None, f"in {parent}"

@@ -19,6 +19,7 @@ from cloud.alerting.core.clock import Clock, SystemClock
 from cloud.alerting.core.db import Database
 from cloud.alerting.core.listener import IngestListener, StoredBatchLike
 from cloud.alerting.evaluator import RuleEvaluator
+from cloud.alerting.metrics import AlertingCollector
 from cloud.alerting.middleware import IngestOutcomeMiddleware
 from cloud.alerting.monitors import (
     FreshnessCheck,
@@ -40,6 +41,7 @@ from cloud.alerting.webhooks.endpoints import EndpointStore
 from cloud.alerting.webhooks.outbox import Outbox
 from cloud.alerting.webhooks.worker import DeliveryWorker
 from cloud.meta.db import metadata
+from cloud.metrics import CloudMetrics
 
 #: Every subpackage declares its own tables on the cloud's metadata; these are all of them.
 TABLE_MODULES = (_monitors_tables, _rules_tables, _alerts_tables, _webhooks_tables)
@@ -57,7 +59,7 @@ class Alerting:
 
     def __init__(
         self, settings: AlertingSettings, engine: Database, source: SeriesSource,
-        clock: Clock | None = None,
+        metrics: CloudMetrics, clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -79,8 +81,9 @@ class Alerting:
         ])
         self.context = StoreContext(engine, source, s.bucket_s)
         self.evaluator = RuleEvaluator(self.rules, self.alerts, self.recorder, self.health,
-                                       self.context, c, s.evaluate_every_s)
-        self.worker = DeliveryWorker(self.outbox, self.endpoints, s.webhooks, c)
+                                       self.context, c, s.evaluate_every_s, metrics)
+        self.worker = DeliveryWorker(self.outbox, self.endpoints, s.webhooks, c, metrics)
+        metrics.add_collector(AlertingCollector(engine))
         self._started = False
 
     @property

@@ -3,6 +3,7 @@
 from cloud.api import (
     alerts,
     devices,
+    fleet,
     health,
     ingest,
     pipeline,
@@ -13,6 +14,6 @@ from cloud.api import (
 )
 
 ROUTERS = (health.router, ingest.router, devices.router, series.router, rules.router,
-           alerts.router, silences.router, webhooks.router, pipeline.router)
+           alerts.router, silences.router, webhooks.router, pipeline.router, fleet.router)
 
 __all__ = ["ROUTERS"]

@@ -15,7 +15,7 @@ from cloud.alerting.webhooks.endpoints import EndpointStore
 from cloud.alerting.webhooks.outbox import Outbox
 from cloud.ingest import IngestService
 from cloud.meta import DeviceRegistry, TokenInfo
-from cloud.metrics import Metrics
+from cloud.metrics import CloudMetrics
 from cloud.query import QueryService
 from cloud.services import Services
 from cloud.settings import LimitsSettings
@@ -46,7 +46,7 @@ def get_store(s: ServicesDep) -> TimeSeriesStore:
     return s.store
 
 
-def get_metrics(s: ServicesDep) -> Metrics:
+def get_metrics(s: ServicesDep) -> CloudMetrics:
     return s.metrics
 
 
@@ -82,7 +82,7 @@ IngestDep = Annotated[IngestService, Depends(get_ingest)]
 QueriesDep = Annotated[QueryService, Depends(get_queries)]
 DevicesDep = Annotated[DeviceRegistry, Depends(get_devices)]
 StoreDep = Annotated[TimeSeriesStore, Depends(get_store)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+MetricsDep = Annotated[CloudMetrics, Depends(get_metrics)]
 LimitsDep = Annotated[LimitsSettings, Depends(get_limits)]
 RulesDep = Annotated[RuleRepository, Depends(get_rules)]
 AlertsDep = Annotated[AlertManager, Depends(get_alerts)]

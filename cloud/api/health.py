@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -51,6 +52,7 @@ def readyz(s: ServicesDep) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(m: MetricsDep) -> PlainTextResponse:
-    """Prometheus text format: ingest rate, rejections by reason, store and query latency."""
-    return PlainTextResponse(m.render(), media_type="text/plain; version=0.0.4")
+def metrics(m: MetricsDep) -> Response:
+    """Prometheus text format: ingest, rejections by reason, store and query latency, alerting
+    and webhooks, ``process_*``; summed over all workers (see docs/metrics.md)."""
+    return Response(m.render(), media_type=CONTENT_TYPE_LATEST)

@@ -35,6 +35,7 @@ from cloud.store.lineprotocol import (
     anomaly_line,
     reading_lines,
 )
+from common.httpx_hygiene import unbound
 
 _QL_AGG = {
     "mean": 'mean("value")', "min": 'min("value")', "max": 'max("value")',
@@ -56,17 +57,6 @@ _SERIES_CACHE_MAX = 100_000
 
 class DatabaseMissing(StoreUnavailable):
     """The database does not exist (yet)."""
-
-
-def _unbound(resp: httpx.Response) -> httpx.Response:
-    """``resp`` with its body already read and the reference cycle httpx leaves broken.
-
-    httpx wraps a response's stream in one that points back at the response, so every request
-    (its gzip body included) lives until the cyclic collector runs; under the cloud's raised
-    ``gc_threshold`` they piled up into the older generations (soak finding).
-    """
-    resp.stream = httpx.ByteStream(b"")
-    return resp
 
 
 def _code(message: str) -> str:
@@ -125,7 +115,7 @@ class InfluxDBStore:
 
     def ping(self) -> None:
         try:
-            resp = _unbound(self.client.get("/ping"))
+            resp = unbound(self.client.get("/ping"))
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc
         if resp.status_code != 204:
@@ -192,7 +182,7 @@ class InfluxDBStore:
             data = gzip.compress(data, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         try:
-            resp = _unbound(
+            resp = unbound(
                 self.client.post("/write", params=params, content=data, headers=headers))
         except httpx.HTTPError as exc:
             raise StoreUnavailable(f"InfluxDB at {s.url} is unreachable: {exc}") from exc
@@ -216,9 +206,9 @@ class InfluxDBStore:
             params["db"] = self.settings.database
         try:
             if method == "POST":
-                resp = _unbound(self.client.post("/query", data=params))
+                resp = unbound(self.client.post("/query", data=params))
             else:
-                resp = _unbound(self.client.get("/query", params=params))
+                resp = unbound(self.client.get("/query", params=params))
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc
         if resp.status_code >= 500:

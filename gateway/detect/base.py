@@ -1,24 +1,41 @@
-"""The detector role: score one reading of one stream in [0, 1], then learn from it.
+"""The detector role, as a River anomaly detector: score one reading in [0, 1], then learn it.
 
-A detector sees one (device, sensor) stream, one reading at a time, in order, with no look-ahead.
-``score_one`` must not change the model (so a flagged reading can be kept out of it);
-``learn_one`` folds the reading in. Scores are in [0, 1]; the reading is anomalous when the score
-reaches the detector's threshold (``default_threshold`` unless the settings override it).
+Every detector is a :class:`river.base.AnomalyDetector` (the class River 0.26 also exposes as
+the base of ``river.anomaly``'s models): ``learn_one(x)`` / ``score_one(x)`` take a feature
+dict ``{"value": v, "t": ts}`` (``t``: UTC epoch milliseconds or a ``datetime``, optional), so a
+detector is used from a notebook exactly like River's own models and composes with
+``river.compose`` and ``river.preprocessing`` (``compose.Select("value") | scaler | det``).
 
-Every detector pickles (its whole state is plain attributes) and is deterministic for a given
+The gateway calls the same model through the float path (:meth:`BaseDetector.score_value`,
+``learn_value``, ``skip_value``): the River methods adapt a dict to it here, in one place, and
+the per-stream host (:class:`~gateway.detect.stream.StreamState`) uses it directly, so a
+reading costs no dict. ``score_*`` never changes the model (a flagged reading can be kept out
+of it); ``learn_*`` folds the reading in. A reading is anomalous when its score reaches the
+detector's threshold (``default_threshold`` unless the settings override it).
+
+Every detector pickles (its whole state is plain attributes), clones (River's ``clone()``:
+every constructor argument is kept under its own name) and is deterministic for a given
 ``seed``: the :class:`~gateway.detect.bank.DetectorBank` saves them to disk between runs.
 """
 
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
-from typing import ClassVar, Protocol, runtime_checkable
+from abc import abstractmethod
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from river import base as river_base
+
+#: Feature names of River's dict: the reading and (optionally) its time.
+VALUE_KEY = "value"
+TIME_KEY = "t"
 
 
 @runtime_checkable
 class Detector(Protocol):
-    """One stream's online anomaly model."""
+    """One stream's online anomaly model, as the gateway drives it."""
 
     #: Registry name, e.g. ``"hst"``.
     name: ClassVar[str]
@@ -27,15 +44,15 @@ class Detector(Protocol):
     #: Bumped whenever the pickled state changes shape: older saved state is then discarded.
     state_version: ClassVar[int]
 
-    def score_one(self, value: float, ts_ms: int) -> float:
+    def score_value(self, value: float, ts_ms: int) -> float:
         """The anomaly score of ``value`` in [0, 1], without learning from it."""
         ...
 
-    def learn_one(self, value: float, ts_ms: int) -> None:
+    def learn_value(self, value: float, ts_ms: int) -> None:
         """Fold ``value`` into the model."""
         ...
 
-    def skip_one(self, value: float, ts_ms: int) -> None:
+    def skip_value(self, value: float, ts_ms: int) -> None:
         """A reading that was flagged: keep it out of the model of normal.
 
         Only bookkeeping that must follow every reading (the previous value, time since the
@@ -43,29 +60,80 @@ class Detector(Protocol):
         """
         ...
 
+    def relearned(self, recent: Sequence[tuple[float, int]]) -> Detector:
+        """The model after a lasting shift: ``recent`` (the flagged run) is the new normal."""
+        ...
+
     def expected_range(self) -> tuple[float, float] | None:
         """What the model currently expects (low, high), or None when it has no opinion yet."""
         ...
 
 
-class BaseDetector(ABC):
-    """Shared plumbing: :meth:`step` (score then learn) and finite-value guarding."""
+def reading(x: dict[Any, Any]) -> tuple[float, int]:
+    """``(value, ts_ms)`` of River's feature dict.
+
+    The value is ``x["value"]``, or the one feature other than ``"t"`` (so a preprocessing step
+    that renames nothing, or a one-feature dict, works as is). The time is ``x["t"]`` (epoch
+    milliseconds or a ``datetime``), 0 when absent: time-of-day habits then stay unused.
+    """
+    if VALUE_KEY in x:
+        value = x[VALUE_KEY]
+    else:
+        others = [v for k, v in x.items() if k != TIME_KEY]
+        if len(others) != 1:
+            raise ValueError(f"expected a {VALUE_KEY!r} feature (got {sorted(map(str, x))})")
+        value = others[0]
+    t = x.get(TIME_KEY)
+    if t is None:
+        ts_ms = 0
+    elif isinstance(t, datetime):
+        ts_ms = int(t.timestamp() * 1000)
+    else:
+        ts_ms = int(t)
+    return float(value), ts_ms
+
+
+class BaseDetector(river_base.AnomalyDetector):
+    """Shared plumbing: River's dict protocol, :meth:`step`, and the default relearn rule."""
 
     name: ClassVar[str] = ""
     default_threshold: ClassVar[float] = 0.5
     state_version: ClassVar[int] = 1
 
+    # -- River's protocol ------------------------------------------------------------------------
+    def learn_one(self, x: dict[Any, Any]) -> None:
+        """River: fold the reading ``x`` (``{"value": v, "t": ts_ms}``) into the model."""
+        self.learn_value(*reading(x))
+
+    def score_one(self, x: dict[Any, Any]) -> float:
+        """River: the anomaly score of ``x`` in [0, 1] (high is anomalous), model unchanged."""
+        return self.score_value(*reading(x))
+
+    # -- the gateway's float path ----------------------------------------------------------------
     @abstractmethod
-    def score_one(self, value: float, ts_ms: int) -> float:
+    def score_value(self, value: float, ts_ms: int) -> float:
         """The anomaly score of ``value`` in [0, 1], without learning from it."""
 
     @abstractmethod
-    def learn_one(self, value: float, ts_ms: int) -> None:
+    def learn_value(self, value: float, ts_ms: int) -> None:
         """Fold ``value`` into the model."""
 
-    def skip_one(self, value: float, ts_ms: int) -> None:
+    def skip_value(self, value: float, ts_ms: int) -> None:
         """A flagged reading: by default nothing changes."""
         return None
+
+    def relearned(self, recent: Sequence[tuple[float, int]]) -> BaseDetector:
+        """After a lasting shift: the model learns the flagged run ``recent``, in place.
+
+        Each relearn moves the model ``relearn_after`` readings towards the new normal, so a
+        level shift alarms a bounded number of times (a windowed model: about a tenth of its
+        window for a shift of ten standard deviations). A fresh model that knew only the run
+        was measured too (bench/anomaly_nab.py): it cascades, since 50 readings are a sliver
+        of a daily cycle, and every reading outside the sliver is flagged again.
+        """
+        for value, ts_ms in recent:
+            self.learn_value(value, ts_ms)
+        return self
 
     def expected_range(self) -> tuple[float, float] | None:
         """No opinion by default."""
@@ -73,12 +141,9 @@ class BaseDetector(ABC):
 
     def step(self, value: float, ts_ms: int = 0) -> float:
         """Score ``value``, then learn from it; the score."""
-        score = self.score_one(value, ts_ms)
-        self.learn_one(value, ts_ms)
+        score = self.score_value(value, ts_ms)
+        self.learn_value(value, ts_ms)
         return score
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
 
 
 def clamp01(x: float) -> float:

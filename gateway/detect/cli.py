@@ -13,9 +13,11 @@ import csv
 import os
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TextIO
+
+#: ``--detector`` naming the per-device (multi-column) detector.
+DEVICE_DETECTOR = "mahalanobis"
 
 
 def register(subparsers: Any) -> None:
@@ -30,59 +32,30 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("file", metavar="FILE.csv", help="input CSV, or - for stdin")
-    parser.add_argument("--detector", metavar="NAME", help="detector to use (overrides the config)")
+    parser.add_argument(
+        "--detector",
+        metavar="NAME",
+        help="detector to use (overrides the config); 'mahalanobis': the per-device detector, "
+        "FILE.csv then has columns timestamp,sensorA,sensorB,... scored jointly",
+    )
     parser.add_argument(
         "--config", metavar="gateway.toml", type=Path, help="gateway settings; its [detect] table"
     )
     parser.set_defaults(func=run)
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = 2) -> int:
     print(f"iotgw detect: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    """The DetectSettings in force, or an error line (str)."""
-    import tomllib
+    """The DetectSettings in force; ConfigError (one line) when the config or flag is bad."""
+    from gateway.detect.settings import load_detect_settings
 
-    from pydantic import ValidationError
-
-    from gateway.detect.settings import DetectSettings, load_detect_settings
-
-    overrides = {} if args.detector is None else {"detector": args.detector}
-    try:
-        if args.config is None:
-            return DetectSettings(**overrides)
-        return load_detect_settings(args.config, overrides)
-    except OSError as exc:
-        return f"cannot read config {args.config}: {exc.strerror or exc}"
-    except tomllib.TOMLDecodeError as exc:
-        return f"config {args.config} is not valid TOML: {exc}"
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in ("detect", *err["loc"]))
-        return f"bad setting {key}: {err['msg']} (fix it in the config or --detector)"
-    except ValueError as exc:
-        return f"bad config {args.config}: {exc}"
-
-
-def parse_timestamp(text: str) -> int | None:
-    """UTC milliseconds of an ISO-8601 time or a Unix epoch (s or ms); None if neither."""
-    text = text.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        pass
-    else:
-        return int(number if abs(number) >= 1e11 else number * 1000)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    device = args.detector == DEVICE_DETECTOR
+    overrides = {} if args.detector is None or device else {"detector": args.detector}
+    return load_detect_settings(args.config, overrides)
 
 
 class _Progress:
@@ -116,9 +89,12 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> int:
     """Score the file; 0 on success, 2 on a usage, config or file error."""
-    settings = _settings(args)
-    if isinstance(settings, str):
-        return _fail(settings)
+    from common.settings import EXIT_CONFIG, ConfigError
+
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        return _fail(f"bad configuration: {exc}", EXIT_CONFIG)
     try:
         fh: IO[str] = sys.stdin if args.file == "-" else open(args.file, newline="")  # noqa: SIM115
     except OSError as exc:
@@ -126,9 +102,10 @@ def run(args: argparse.Namespace) -> int:
     total = 0 if args.file == "-" else Path(args.file).stat().st_size
     progress = _Progress(total, sys.stderr)
     try:
-        from gateway.detect.scorefile import score_csv
+        from gateway.detect.scorefile import score_csv, score_device_csv
 
-        bad = score_csv(progress.lines(fh), sys.stdout, settings)
+        score = score_device_csv if args.detector == DEVICE_DETECTOR else score_csv
+        bad = score(progress.lines(fh), sys.stdout, settings)
     except UnicodeDecodeError:
         return _fail(f"{args.file} is not a UTF-8 text CSV file")
     except csv.Error as exc:

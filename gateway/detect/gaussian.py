@@ -13,22 +13,23 @@ class GaussianDetector(BaseDetector):
 
     >>> det = GaussianDetector(window_size=200, grace_period=20)
     >>> for i in range(200):
-    ...     _ = det.step(10.0 + (i % 5), i)
-    >>> det.score_one(12.0, 200) < 0.9 < det.score_one(40.0, 200)
+    ...     det.learn_one({"value": 10.0 + (i % 5)})
+    >>> det.score_one({"value": 12.0}) < 0.9 < det.score_one({"value": 40.0})
     True
     """
 
     name: ClassVar[str] = "gaussian"
     default_threshold: ClassVar[float] = 0.9999
-    state_version: ClassVar[int] = 1
+    state_version: ClassVar[int] = 2
 
     def __init__(self, window_size: int = 1000, grace_period: int = 100) -> None:
         from river import anomaly
 
         self.model: Any = anomaly.GaussianScorer(window_size=window_size, grace_period=grace_period)
         self.window_size = window_size
+        self.grace_period = grace_period
 
-    def score_one(self, value: float, ts_ms: int) -> float:
+    def score_value(self, value: float, ts_ms: int) -> float:
         """Tail mass of ``value`` under the fitted normal (River's formula, guarded)."""
         if self.model.gaussian.n_samples < self.model.grace_period:
             return 0.0
@@ -45,7 +46,7 @@ class GaussianDetector(BaseDetector):
             sigma = 0.0
         return float(g.mu), float(sigma)
 
-    def learn_one(self, value: float, ts_ms: int) -> None:
+    def learn_value(self, value: float, ts_ms: int) -> None:
         """Add ``value`` to the window."""
         self.model.learn_one(None, value)
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from common.settings import load
 from gateway.detect.registry import DEFAULT_DETECTOR, detector_class, detector_names
 from gateway.detect.stream import StreamPolicy
 
 Limits = dict[str, tuple[float, float]]
+
+#: The gateway's environment prefix: ``[detect]`` is a section of the gateway's settings.
+ENV_PREFIX = "IOTGW_GATEWAY_"
 
 
 class DetectSettings(BaseModel):
@@ -26,7 +30,7 @@ class DetectSettings(BaseModel):
 
     enabled: bool = True
     detector: str = DEFAULT_DETECTOR
-    params: dict[str, float | int | None] = Field(default_factory=dict)
+    params: dict[str, float | int | str | None] = Field(default_factory=dict)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     warmup: int = Field(default=100, ge=0)
     relearn_after: int = Field(default=50, ge=1)
@@ -37,6 +41,11 @@ class DetectSettings(BaseModel):
     #: is an anomaly (detector ``"range"``, score 1) whatever the model says, and is not learned.
     limits: Limits = Field(default_factory=dict)
     anomaly_topic: str = "gateway/{gateway_id}/anomalies/{device}/{sensor}"
+    #: Also score each device's readings jointly (:mod:`gateway.detect.device`): an event
+    #: names the device and, as its ``sensor``, the contributing sensors joined by ``+``.
+    device_detector: bool = False
+    #: Parameters of the per-device detector (see ``MahalanobisDetector``).
+    device_params: dict[str, float | int] = Field(default_factory=dict)
 
     @field_validator("detector")
     @classmethod
@@ -98,15 +107,15 @@ class DetectSettings(BaseModel):
         return self.anomaly_topic.format(gateway_id=gateway_id, device=device, sensor=sensor)
 
 
-def load_detect_settings(path: Path, overrides: dict[str, Any] | None = None) -> DetectSettings:
-    """The ``[detect]`` table of a gateway TOML file (absent table: defaults).
+def load_detect_settings(
+    path: Path | None, overrides: dict[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> DetectSettings:
+    """The ``[detect]`` table of a gateway TOML file (absent table or no file: defaults), under
+    the gateway's ``IOTGW_GATEWAY_DETECT__<KEY>`` variables and ``overrides``.
 
-    Raises ``OSError`` for an unreadable file, ``tomllib.TOMLDecodeError`` for bad TOML and
-    ``pydantic.ValidationError`` for bad values.
+    Loaded by the one loader, :func:`common.settings.load`; raises
+    :class:`~common.settings.ConfigError` (one line, e.g. ``FILE: detect.threshold: ...``).
     """
-    with path.open("rb") as fh:
-        data = tomllib.load(fh)
-    table = data.get("detect", {})
-    if not isinstance(table, dict):
-        raise ValueError("[detect] must be a table")
-    return DetectSettings(**{**table, **(overrides or {})})
+    return load(DetectSettings, path, env_prefix=ENV_PREFIX, env=env, section="detect",
+                overrides={"detect": overrides or {}})

@@ -12,9 +12,10 @@ import gzip
 
 import httpx
 
+from common.backoff import parse_retry_after
+from common.httpx_hygiene import unbound
 from gateway.errors import BatchRejected, RetryableUplinkError
 from gateway.uplink.base import IngestResult, OutgoingBatch
-from gateway.uplink.retry import parse_retry_after
 
 REJECT = {400, 413, 422}
 
@@ -38,10 +39,8 @@ class HttpSender:
             body = gzip.compress(body, compresslevel=1, mtime=0)
             headers["Content-Encoding"] = "gzip"
         try:
-            resp = self._client.post(self.url, content=body, headers=headers)
-            # httpx's bound stream points back at the response: break that cycle so the
-            # request and its body are freed now, not at the next collection (soak finding).
-            resp.stream = httpx.ByteStream(b"")
+            # unbound(): the request and its body are freed now, not at the next collection.
+            resp = unbound(self._client.post(self.url, content=body, headers=headers))
         except httpx.TimeoutException as exc:
             raise RetryableUplinkError(f"time-out talking to {self.url}: {exc!r}") from exc
         except httpx.HTTPError as exc:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloud.errors import SettingsError
 from cloud.settings import load_settings
+from common.settings import ConfigError
 
 
 def test_alerting_settings_from_toml_and_environment(tmp_path, monkeypatch):
@@ -28,6 +28,6 @@ def test_alerting_settings_from_toml_and_environment(tmp_path, monkeypatch):
 def test_a_bad_alerting_setting_names_its_key(tmp_path, toml, key):
     path = tmp_path / "cloud.toml"
     path.write_text(toml)
-    with pytest.raises(SettingsError) as err:
+    with pytest.raises(ConfigError) as err:
         load_settings(path)
-    assert str(err.value).startswith(key)
+    assert str(err.value).startswith(f"{path}: {key}:")

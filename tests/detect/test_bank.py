@@ -200,3 +200,27 @@ def test_a_state_dir_that_cannot_be_written_costs_state_not_scoring(
         bank.stop()
     assert bank.save_errors == 3
     assert len([r for r in caplog.records if "cannot save" in r.getMessage()]) == 1
+
+
+def _machine(i: int, rng: np.random.Generator, wear: float = 0.0) -> dict[str, float]:
+    load = 0.5 + 0.4 * np.sin(i / 150.0)
+    return {"current": 10 * load + rng.normal(0, 0.1),
+            "vibration": 2 * load + wear + rng.normal(0, 0.05)}
+
+
+def test_device_detector_is_off_by_default_and_names_the_sensors(tmp_path: Path):
+    rng = np.random.default_rng(1)
+    off = _bank(tmp_path / "off")
+    assert off.observe_device("m", 0, _machine(0, rng)) is None
+    bank = _bank(tmp_path / "on", device_detector=True)
+    events = [bank.observe_device("m", i * 60_000, _machine(i, rng)) for i in range(1200)]
+    assert not any(events)
+    worn = [bank.observe_device("m", (1200 + i) * 60_000, _machine(1200 + i, rng, i / 50.0))
+            for i in range(100)]
+    event = next(e for e in worn if e is not None)
+    assert event.device == "m" and "vibration" in event.sensor.split("+")
+    assert event.detector == "device:mahalanobis"
+    bank.stop()  # saved with the streams, restored on the next message
+    again = _bank(tmp_path / "on", device_detector=True)
+    again.observe_device("m", 1300 * 60_000, _machine(1300, rng))
+    assert again.restored == 1

@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from gateway.detect import DetectorBank, DetectSettings
+from gateway.detect import DetectorBank, DetectSettings, detector_names
 
 ROOT = Path(__file__).resolve().parents[2]
 NAB = ROOT / "bench" / "data" / "nab" / "data"
@@ -20,7 +21,7 @@ NAB = ROOT / "bench" / "data" / "nab" / "data"
 def iotgw(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "simulators.iotgw", *args],
+        [sys.executable, "-m", "iotgw.cli", *args],
         capture_output=True,
         text=True,
         input=stdin,
@@ -64,12 +65,11 @@ def test_flags_match_what_the_gateway_bank_raises(nab_slice: Path, tmp_path: Pat
     out = _rows(iotgw("detect", str(nab_slice), "--config", str(config)).stdout)
     bank = DetectorBank(DetectSettings(threshold=0.4, warmup=50), tmp_path / "state")
     bank.start()
-    from gateway.detect.cli import parse_timestamp
+    from firmware_protocol.timestamps import parse_timestamp
 
     expected = []
     for row in _rows(nab_slice.read_text()):
         ts = parse_timestamp(row["timestamp"])
-        assert ts is not None
         score, event = bank.step("dev", "speed", ts, float(row["value"]))
         expected.append((f"{score:.6f}", "1" if event else "0"))
     assert [(r["anomaly_score"], r["is_anomaly"]) for r in out] == expected
@@ -99,10 +99,10 @@ def test_stdin_and_bad_rows_keep_one_row_per_input_row():
 @pytest.mark.parametrize(
     ("args", "config", "message"),
     [
-        (["--detector", "nope"], None, "bad setting detect.detector"),
-        ([], '[detect]\nthreshold = 3\n', "bad setting detect.threshold"),
-        ([], '[detect]\ncolour = "red"\n', "bad setting detect.colour"),
-        ([], "[detect\n", "is not valid TOML"),
+        (["--detector", "nope"], None, "bad configuration: detect.detector: unknown detector"),
+        ([], '[detect]\nthreshold = 3\n', "gateway.toml: detect.threshold: "),
+        ([], '[detect]\ncolour = "red"\n', "gateway.toml: detect.colour: unknown setting"),
+        ([], "[detect\n", "gateway.toml: cannot read: not valid TOML"),
     ],
 )
 def test_bad_settings_are_one_line_errors(
@@ -124,7 +124,7 @@ def test_missing_file_and_missing_config_are_one_line_errors(tmp_path: Path, nab
     missing = iotgw("detect", str(tmp_path / "none.csv"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
     no_config = iotgw("detect", str(nab_slice), "--config", str(tmp_path / "none.toml"))
-    assert no_config.returncode == 2 and "cannot read config" in no_config.stderr
+    assert no_config.returncode == 2 and "none.toml: cannot read" in no_config.stderr
     assert "Traceback" not in missing.stderr + no_config.stderr
 
 
@@ -140,7 +140,7 @@ def test_progress_bar_goes_to_a_terminal_stderr(nab_slice: Path):
     master, slave = pty.openpty()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulators.iotgw", "detect", str(nab_slice)],
+        [sys.executable, "-m", "iotgw.cli", "detect", str(nab_slice)],
         stdout=subprocess.PIPE,
         stderr=slave,
         cwd=ROOT,
@@ -169,3 +169,32 @@ def test_binary_input_is_a_one_line_error(tmp_path: Path):
     result = iotgw("detect", str(path))
     assert result.returncode == 2 and "not a UTF-8 text CSV file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", [*detector_names()])
+def test_every_registered_detector_scores_a_file(nab_slice: Path, name: str):
+    result = iotgw("detect", str(nab_slice), "--detector", name)
+    assert result.returncode == 0, result.stderr
+    out = _rows(result.stdout)
+    assert len(out) == 2500 and all(0.0 <= float(r["anomaly_score"]) <= 1.0 for r in out)
+
+
+def test_multi_column_csv_is_scored_jointly_by_the_device_detector(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    lines = ["timestamp,current,vibration,temperature"]
+    for i in range(3000):
+        load = 0.5 + 0.4 * np.sin(i / 200.0) + rng.normal(0, 0.02)
+        wear = 0.0 if i < 2500 else (i - 2500) / 300.0
+        lines.append(f"{1_700_000_000 + 60 * i},{10 * load + rng.normal(0, 0.1):.3f},"
+                     f"{2 * load + wear + rng.normal(0, 0.05):.3f},"
+                     f"{30 + 15 * load + rng.normal(0, 0.2):.3f}")
+    path = tmp_path / "machine.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = iotgw("detect", str(path), "--detector", "mahalanobis")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "timestamp,anomaly_score,is_anomaly,sensors"
+    out = _rows(result.stdout)
+    assert len(out) == 3000
+    flagged = [r for r in out if r["is_anomaly"] == "1"]
+    assert flagged and all(int(r["timestamp"]) >= 1_700_000_000 + 60 * 2500 for r in flagged)
+    assert "vibration" in flagged[0]["sensors"]

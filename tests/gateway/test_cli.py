@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import ConfigError
+from common.settings import ConfigError
 from gateway.settings import GatewaySettings
-from simulators.iotgw import main as iotgw
+from iotgw.cli import main as iotgw
 
 CONFIG = """
 [gateway]
@@ -72,7 +72,7 @@ def test_a_bad_setting_is_one_line_naming_the_key(tmp_path: Path, text: str, key
         GatewaySettings.load(path, env={})
     assert f": {key}:" in str(info.value) and "\n" not in str(info.value)
     proc = subprocess.run(
-        [sys.executable, "-m", "simulators.iotgw", "gateway", "run", "--config", str(path)],
+        [sys.executable, "-m", "iotgw.cli", "gateway", "run", "--config", str(path)],
         capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and key in proc.stderr and "Traceback" not in proc.stderr
@@ -81,7 +81,7 @@ def test_a_bad_setting_is_one_line_naming_the_key(tmp_path: Path, text: str, key
 def test_missing_config_file_and_missing_database_are_clear_errors(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert iotgw(["gateway", "check-config", "--config", str(tmp_path / "nope.toml")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "nope.toml: cannot read: no such file" in capsys.readouterr().err
     path = write(tmp_path, f'[gateway]\ndata_dir = "{tmp_path / "empty"}"\n')
     assert iotgw(["gateway", "dlq", "list", "--config", str(path)]) == 2
     assert "gateway.data_dir" in capsys.readouterr().err
@@ -108,7 +108,7 @@ def test_a_busy_health_port_is_one_line(tmp_path: Path) -> None:
                                f'[health]\nport = {port}\n'
                                '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n')
         proc = subprocess.run(
-            [sys.executable, "-m", "simulators.iotgw", "gateway", "run", "--config", str(path)],
+            [sys.executable, "-m", "iotgw.cli", "gateway", "run", "--config", str(path)],
             capture_output=True, text=True, timeout=60,
             cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 1

@@ -18,15 +18,9 @@ from simulators.manifest import (
     published_readings,
     read_manifest,
 )
-from tests.gateway.helpers import (
-    GatewayProcess,
-    finish_sim,
-    gateway_config,
-    run_sim,
-    wait_until,
-    write_config,
-)
+from tests.gateway.helpers import finish_sim, gateway_config, run_sim, wait_until
 from tests.support.cloud_sink import CloudSink
+from tests.support.processes import GatewayProcess
 from tests.support.servers import Mosquitto
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -37,12 +31,10 @@ def gateway(tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink,
             request: pytest.FixtureRequest) -> Iterator[GatewayProcess]:
     extra = getattr(request, "param", {})
     cfg = gateway_config(tmp_path, mosquitto, sink.url, sink.token, **extra)
-    gw = GatewayProcess(write_config(tmp_path, cfg), cfg["health"]["port"],
-                        tmp_path / "gateway.log")
-    gw.start()
+    gw = GatewayProcess(tmp_path, cfg)
+    gw.start(timeout=30.0)
     yield gw
-    if gw.proc is not None and gw.proc.poll() is None:
-        gw.kill()
+    gw.kill()
 
 
 def test_kill_9_mid_stream_loses_no_acknowledged_reading(
@@ -59,7 +51,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_reading(
     assert len(want) > 5000
     assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
     assert sink.keys() <= published_readings(manifest)
-    assert gateway.terminate() == 0
+    assert gateway.stop() == 0
 
 
 def test_cloud_outage_buffers_then_drains_without_duplicates(
@@ -68,22 +60,22 @@ def test_cloud_outage_buffers_then_drains_without_duplicates(
     sink.mode, sink.retry_after = "503", 1
     sim = run_sim(mosquitto, manifest, "--devices", "8", "--rate", "0", "--count", "1500",
                   "--seed", "3")
-    assert wait_until(lambda: gateway.metric("iotgw_uplink_retries_total") >= 1, 30)
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_uplink_retries_total") >= 1, 30)
     sink.mode = "hang"  # then it stops answering (the gateway times out after 2 s)
-    assert wait_until(lambda: gateway.metric("iotgw_uplink_retries_total") >= 3, 30)
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_uplink_retries_total") >= 3, 30)
     sink.down()  # then it disappears altogether (connection refused)
     finish_sim(sim, manifest)
     want = expected_readings(manifest)
-    assert wait_until(lambda: gateway.metric("iotgw_buffer_rows") >= 1500, 60)
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_buffer_rows") >= 1500, 60)
     assert not sink.keys()
     sink.mode = "ok"
     sink.up()
     assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
-    assert wait_until(lambda: gateway.metric("iotgw_buffer_rows") == 0, 30)
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_buffer_rows") == 0, 30)
     assert not sink.duplicates()
-    m = gateway.metrics()
-    assert m['iotgw_uplink_batches_total{outcome="failed"}'] >= 1
-    assert gateway.terminate() == 0
+    m = gateway.metrics_by_label()
+    assert m['iotgw_gateway_uplink_batches_total{outcome="failed"}'] >= 1
+    assert gateway.stop() == 0
 
 
 def test_broker_restart_gateway_reconnects_and_nothing_is_lost(
@@ -99,7 +91,7 @@ def test_broker_restart_gateway_reconnects_and_nothing_is_lost(
     want = expected_readings(manifest)
     assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
     assert gateway.ready()
-    assert gateway.metric("iotgw_broker_connected") == 1
+    assert gateway.metric("iotgw_gateway_broker_connected") == 1
     assert not sink.duplicates()
 
 
@@ -113,11 +105,11 @@ def test_buffer_bound_drops_exactly_what_it_counts(
     finish_sim(sim, manifest)
     want = expected_readings(manifest)
     assert wait_until(
-        lambda: gateway.metric('iotgw_messages_total{outcome="buffered"}') >= 2000, 60)
-    dropped = gateway.metric('iotgw_dropped_readings{reason="overflow"}')
+        lambda: gateway.metric('iotgw_gateway_messages_total{outcome="buffered"}') >= 2000, 60)
+    dropped = gateway.metric('iotgw_gateway_dropped_readings_total{reason="overflow"}')
     assert dropped > 0
     sink.up()
-    assert wait_until(lambda: gateway.metric("iotgw_buffer_rows") == 0, 60)
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_buffer_rows") == 0, 60)
     missing = want - sink.keys()
     assert len(missing) == dropped
     assert not sink.duplicates()
@@ -138,13 +130,13 @@ def test_backpressure_stops_acknowledging_and_loses_nothing(
     sim = run_sim(mosquitto, manifest, "--devices", "5", "--rate", "0", "--count", "1500",
                   "--seed", "13")
     finish_sim(sim, manifest)
-    assert wait_until(lambda: gateway.metric("iotgw_backpressure_waits_total") > 0, 30)
-    buffered = gateway.metric('iotgw_messages_total{outcome="buffered"}')
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_backpressure_waits_total") > 0, 30)
+    buffered = gateway.metric('iotgw_gateway_messages_total{outcome="buffered"}')
     assert buffered < 1500  # the rest waits, unacknowledged, at the broker
     sink.up()
     want = expected_readings(manifest)
     assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
-    assert gateway.metric('iotgw_dropped_readings{reason="overflow"}') == 0
+    assert gateway.metric('iotgw_gateway_dropped_readings_total{reason="overflow"}') == 0
     assert not sink.duplicates()
 
 
@@ -160,11 +152,12 @@ def test_malformed_payloads_interleaved_are_dead_lettered_with_reasons(
     assert sink.keys() <= published_readings(manifest)
     n_bad = dead_letter_count(manifest)
     assert n_bad > 0
-    assert wait_until(lambda: sum(v for k, v in gateway.metrics().items()
-                                  if k.startswith("iotgw_dead_letters_total")) == n_bad, 30)
-    reasons = {k for k in gateway.metrics() if k.startswith("iotgw_dead_letters_total")}
+    dead = "iotgw_gateway_dead_letters_total"
+    assert wait_until(lambda: sum(v for k, v in gateway.metrics_by_label().items()
+                                  if k.startswith(dead)) == n_bad, 30)
+    reasons = {k for k in gateway.metrics_by_label() if k.startswith(dead)}
     assert any("bad_checksum" in r for r in reasons) and any("truncated" in r for r in reasons)
     dups = sum(1 for line in read_manifest(manifest)
                if line.get("duplicate") and not line.get("malformed") and line.get("acked"))
-    assert gateway.metric('iotgw_messages_total{outcome="duplicate"}') >= dups > 0
+    assert gateway.metric('iotgw_gateway_messages_total{outcome="duplicate"}') >= dups > 0
     assert not sink.duplicates()

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from common.backoff import Backoff
 from gateway.buffer import Lane, NewRow, SqliteBuffer
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
 from gateway.errors import BatchRejected, RetryableUplinkError
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics
 from gateway.uplink import (
     CircuitBreaker,
     HttpSender,
     IngestResult,
     OutgoingBatch,
-    RetryPolicy,
     Uplink,
     build_batch,
 )
@@ -60,8 +60,8 @@ class ScriptedSender:
 
 
 def make_uplink(buf: SqliteBuffer, sender: object) -> Uplink:
-    return Uplink("gw", buf, sender, RetryPolicy(0.01, 0.05, 1.0),  # type: ignore[arg-type]
-                  CircuitBreaker(3, 1.0), Metrics(), max_rows=64)
+    return Uplink("gw", buf, sender, Backoff(0.01, 0.05, 1.0),  # type: ignore[arg-type]
+                  CircuitBreaker(3, 1.0), GatewayMetrics(), max_rows=64)
 
 
 def test_bisection_isolates_each_bad_row_and_delivers_the_rest(store) -> None:  # type: ignore[no-untyped-def]
@@ -110,7 +110,7 @@ def test_http_sender_honours_retry_after(store, sink: CloudSink, mode: str) -> N
     with pytest.raises(RetryableUplinkError) as info:
         sender.send(build_batch("gw", buf.begin(1, 1 << 30)))
     assert info.value.retry_after == 7.0 and info.value.status == int(mode)
-    assert RetryPolicy(0.5, 60, 300).delay(info.value.retry_after) == 7.0
+    assert Backoff(0.5, 60, 300).next(info.value.retry_after) == 7.0
     sender.close()
 
 
@@ -150,12 +150,12 @@ def test_http_sender_times_out_on_a_hanging_cloud(store, sink: CloudSink) -> Non
 
 
 def test_retry_policy_backs_off_with_jitter_up_to_the_cap() -> None:
-    p = RetryPolicy(1.0, 8.0, 30.0, rng=random.Random(3))
-    delays = [p.delay() for _ in range(8)]
+    p = Backoff(1.0, 8.0, 30.0, rng=random.Random(3))
+    delays = [p.next() for _ in range(8)]
     assert all(0.5 <= d <= 8.0 for d in delays) and max(delays[4:]) > 4.0
     assert len(set(delays)) == len(delays)  # jittered
     p.reset()
-    assert p.delay() <= 1.0
+    assert p.next() <= 1.0
 
 
 def test_breaker_opens_after_consecutive_failures_and_probes() -> None:
@@ -178,12 +178,12 @@ def test_uplink_service_keeps_rows_through_an_outage(store, sink: CloudSink) -> 
     buf, _ = store
     buf.append([reading("d1", s) for s in range(50)])
     sink.mode = "500"
-    metrics = Metrics()
+    metrics = GatewayMetrics()
     up = Uplink("gw", buf, HttpSender(sink.url, sink.token, timeout_s=2),
-                RetryPolicy(0.02, 0.1, 1.0), CircuitBreaker(2, 0.2), metrics,
+                Backoff(0.02, 0.1, 1.0), CircuitBreaker(2, 0.2), metrics,
                 max_rows=20, linger_ms=0)
     up.start()
-    assert sink.wait_for(lambda: metrics.value("iotgw_uplink_retries_total") >= 3, 10)
+    assert sink.wait_for(lambda: metrics.value("iotgw_gateway_uplink_retries_total") >= 3, 10)
     assert buf.stats().rows == 50 and not sink.keys()
     sink.mode = "ok"
     assert sink.wait_for(lambda: buf.stats().rows == 0, 10)

@@ -75,3 +75,16 @@ def test_a_poisoned_rule_leaves_every_other_rule_firing(cloud, caplog):
     assert any(a["rule_id"] == nan_limit for a in cloud.alerts())
     health = cloud.client.get("/v1/pipeline/health").json()
     assert [r["id"] for r in health["rules"]["broken"]] == [huge_format]
+
+
+def test_a_clock_running_ahead_cannot_make_a_device_look_fresh(cloud):
+    quiet = cloud.rule(kind="deadman", name="quiet", after_s=60.0)
+    ahead = T0 + 50 * 60_000  # 50 minutes ahead: within the future-skew limit, so accepted
+    cloud.ingest([reading("clock-ahead", "t", ahead, 1.0)])
+    stale_after_s = cloud.services.settings.alerting.stale_after_s
+    cloud.clock.set(T0 + round(max(stale_after_s, 60.0) * 1000) + 1000)
+    cloud.tick()
+    health = cloud.client.get("/v1/pipeline/health").json()
+    [device] = health["freshness"]["devices"]
+    assert device["device"] == "clock-ahead" and device["stale"]
+    assert [a["rule_id"] for a in cloud.alerts(state="firing")] == [quiet]

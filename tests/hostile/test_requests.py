@@ -151,7 +151,8 @@ def sweep_queries(h: Hostile) -> None:
     for name in [*BAD_NAMES, "..", "a/b/../../c"]:
         h.send("GET", "/v1/devices/{device}",
                "/v1/devices/" + quote(name.encode("utf-8", "surrogatepass"), safe=""))
-    for route in ["/v1/devices", "/v1/pipeline/health", "/healthz", "/readyz", "/metrics"]:
+    for route in ["/v1/devices", "/v1/pipeline/health", "/healthz", "/readyz", "/metrics",
+                  "/v1/fleet", "/v1/pipeline/gateways"]:
         h.send("GET", route, params={"x": "\u202e", "y": "9" * 5000})
 
 

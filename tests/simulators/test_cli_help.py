@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from iotgw.cli import main
 from simulators.faults import FAULT_KINDS
-from simulators.iotgw import main
 
 
 def _help(*args: str, capsys: pytest.CaptureFixture[str]) -> str:

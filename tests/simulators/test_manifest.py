@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from simulators.iotgw import main
+from iotgw.cli import main
 from simulators.manifest import (
     ManifestWriter,
     dead_letter_count,

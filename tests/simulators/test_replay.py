@@ -11,10 +11,11 @@ import pytest
 from firmware_protocol.codec import DecodeContext
 from firmware_protocol.codecs import get_codec
 from firmware_protocol.model import Message
+from firmware_protocol.timestamps import parse_timestamp
+from iotgw.cli import main
 from simulators.errors import ReplayFileError
-from simulators.iotgw import main
 from simulators.manifest import read_manifest
-from simulators.replay import parse_timestamp, read_csv
+from simulators.replay import read_csv
 from tests.simulators.collector import Collector
 from tests.support.servers import Mosquitto
 

@@ -17,7 +17,7 @@ from firmware_protocol.codecs import CODEC_NAMES, get_codec
 from firmware_protocol.errors import DecodeError
 from firmware_protocol.model import Message
 from firmware_protocol.topics import TopicTemplate
-from simulators.iotgw import main
+from iotgw.cli import main
 from simulators.manifest import (
     dead_letter_count,
     expected_dead_letters,
@@ -166,7 +166,7 @@ def test_qos0_records_socket_writes(mosquitto: Mosquitto, tmp_path: Path) -> Non
 def test_unreachable_broker_is_one_clear_line_and_exit_3(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     out = subprocess.run(
-        [sys.executable, "-m", "simulators.iotgw", "sim", "run", "--broker",
+        [sys.executable, "-m", "iotgw.cli", "sim", "run", "--broker",
          f"mqtt://127.0.0.1:{port}", "--count", "5", "--manifest", str(tmp_path / "m.jsonl")],
         capture_output=True, text=True, timeout=60,
         env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])},

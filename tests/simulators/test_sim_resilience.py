@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _start_sim(url: str, manifest: Path, *extra: str) -> subprocess.Popen[str]:
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "simulators.iotgw", "sim", "run", "--broker", url,
+        [sys.executable, "-m", "iotgw.cli", "sim", "run", "--broker", url,
          "--devices", "5", "--manifest", str(manifest), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from simulators.iotgw import main
+from iotgw.cli import main
 from simulators.manifest import read_manifest
 from tests.support.servers import Mosquitto
 

@@ -1,6 +1,6 @@
 """Our own programs as real OS processes: the cloud, the gateway and the simulator.
 
-Each runs ``python -m simulators.iotgw ...`` (the ``iotgw`` command) from this checkout, with its
+Each runs ``python -m iotgw.cli ...`` (the ``iotgw`` command) from this checkout, with its
 own config file, log file and free loopback ports, and can be stopped (SIGTERM), killed
 (SIGKILL, as a crash or power cut would) and started again on the same ports and data directory.
 End-to-end tests, fault injection and ``bench/e2e.py`` build on these; nothing is mocked.
@@ -8,20 +8,17 @@ End-to-end tests, fault injection and ``bench/e2e.py`` build on these; nothing i
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from simulators.processes import iotgw_command
-from simulators.prometheus_text import parse_totals as parse_prometheus
-from tests.support.servers import LOOPBACK, _tail, free_port
+from iotgw.processes import LOOPBACK, ChildProcess, free_port, http_ok, iotgw_command
+from tests.support.metrics import sample_totals
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -56,48 +53,40 @@ def run_iotgw(args: Sequence[str], *, timeout: float = 60.0, cwd: Path | None = 
     return proc
 
 
-class IotgwProcess:
-    """A long-running ``iotgw`` command with start/stop/kill/restart and an HTTP readiness URL."""
+class IotgwProcess(ChildProcess):
+    """A long-running ``iotgw`` command with start/stop/kill/restart and an HTTP readiness URL.
+
+    Spawning, stopping, killing and log capture are :class:`iotgw.processes.ChildProcess`'s.
+    """
 
     name = "iotgw"
+    log_banner = True
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.log_path = workdir / f"{self.name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
+        super().__init__(self.name, None, workdir / f"{self.name}.log", cwd=workdir)
 
     def args(self) -> list[str]:
         raise NotImplementedError
 
-    def env(self) -> dict[str, str]:
+    def command(self) -> list[str]:
+        return iotgw_command(*self.args())
+
+    def environment(self) -> dict[str, str]:
+        return child_env(self.extra_env())
+
+    def extra_env(self) -> dict[str, str]:
         return {}
 
     @property
     def ready_url(self) -> str | None:
         return None
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.running and self.proc else None
-
     def start(self, wait: bool = True, timeout: float = 60.0) -> None:
         if self.running:
             return
-        with self.log_path.open("ab") as log:
-            log.write(f"\n===== start #{self.starts + 1} at {time.time():.3f}\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                iotgw_command(*self.args()), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=self.workdir, env=child_env(self.env()),
-                start_new_session=True,
-            )
-        self.starts += 1
+        super().start()
         if wait:
             try:
                 self.wait_ready(timeout)
@@ -107,51 +96,16 @@ class IotgwProcess:
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         url = self.ready_url
-        if url is None:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.proc.returncode}: {_tail(self.log_path, 40)}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url, timeout=2.0).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name}: {url} not ready after {timeout}s: {_tail(self.log_path)}")
+        if url is not None:
+            self.wait_http(url, timeout)
 
-    def stop(self, timeout: float = 30.0) -> int | None:
+    def stop(self, timeout: float = 30.0, sig: int = signal.SIGTERM) -> int | None:
         """SIGTERM and wait (the graceful path); SIGKILL if it hangs. Returns the exit code."""
-        if self.proc is None:
-            return None
-        code = self.proc.poll()
-        if code is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                code = self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                code = self.proc.wait()
-        self.proc = None
-        return code
+        return super().stop(timeout, sig)
 
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, exactly like a crash."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def log_tail(self, lines: int = 40) -> str:
-        return _tail(self.log_path, lines)
+    def ready(self) -> bool:
+        """Whether the readiness URL answers 2xx right now."""
+        return self.ready_url is not None and http_ok(self.ready_url)
 
 
 class CloudProcess(IotgwProcess):
@@ -160,13 +114,14 @@ class CloudProcess(IotgwProcess):
     name = "cloud"
 
     def __init__(self, workdir: Path, store: dict[str, Any], limits: dict[str, Any] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, workers: int = 1) -> None:
         super().__init__(workdir)
         self.port = port or free_port()
         self.config_path = workdir / "cloud.toml"
         self.config: dict[str, Any] = {
             "data_dir": str(workdir / "data"),
-            "server": {"host": LOOPBACK, "port": self.port, "workers": 1, "log_level": "warning"},
+            "server": {"host": LOOPBACK, "port": self.port, "workers": workers,
+                       "log_level": "warning"},
             "store": store,
             "limits": limits or {},
         }
@@ -225,24 +180,31 @@ class GatewayProcess(IotgwProcess):
                    "breaker_reset_s": 1.0, "timeout_s": 5.0},
     }
 
-    def __init__(self, workdir: Path, broker_url: str, cloud_url: str, token: str,
-                 gateway_id: str = "gw-e2e", overrides: dict[str, dict[str, Any]] | None = None,
-                 fast_retries: bool = True) -> None:
+    def __init__(self, workdir: Path, config: dict[str, dict[str, Any]]) -> None:
+        """A gateway running exactly ``config`` (its ``health.port`` must be set)."""
         super().__init__(workdir)
-        self.health_port = free_port()
+        self.config = config
+        self.health_port = int(config["health"]["port"])
         self.config_path = workdir / "gateway.toml"
-        self.config: dict[str, dict[str, Any]] = {
+        self.config_path.write_text(toml_text(self.config))
+
+    @classmethod
+    def for_cloud(cls, workdir: Path, broker_url: str, cloud_url: str, token: str,
+                  gateway_id: str = "gw-e2e", overrides: dict[str, dict[str, Any]] | None = None,
+                  fast_retries: bool = True) -> GatewayProcess:
+        """A gateway between ``broker_url`` and ``cloud_url`` with test-speed retries."""
+        config: dict[str, dict[str, Any]] = {
             "gateway": {"id": gateway_id, "data_dir": str(workdir / "data")},
             "mqtt": {"url": broker_url},
             "uplink": {"url": cloud_url, "token": token},
-            "health": {"host": LOOPBACK, "port": self.health_port},
+            "health": {"host": LOOPBACK, "port": free_port()},
             "log": {"level": "INFO"},
         }
-        for section, values in (self.FAST_RETRIES if fast_retries else {}).items():
-            self.config[section].update(values)
+        for section, values in (cls.FAST_RETRIES if fast_retries else {}).items():
+            config[section].update(values)
         for section, values in (overrides or {}).items():
-            self.config.setdefault(section, {}).update(values)
-        self.config_path.write_text(toml_text(self.config))
+            config.setdefault(section, {}).update(values)
+        return cls(workdir, config)
 
     @property
     def health_url(self) -> str:
@@ -257,32 +219,34 @@ class GatewayProcess(IotgwProcess):
 
     def metrics(self) -> dict[str, float]:
         """The gateway's /metrics, summed over labels: ``{"name": value}``."""
-        return parse_prometheus(httpx.get(f"{self.health_url}/metrics", timeout=5).text)
+        return sample_totals(httpx.get(f"{self.health_url}/metrics", timeout=5).text)
 
     def metric(self, name: str) -> float:
-        """One metric of /metrics summed over its labels (0 when absent)."""
-        return self.metrics().get(name, 0.0)
+        """One metric of /metrics summed over its labels, or one labelled series when ``name``
+        has labels (``'x_total{reason="a"}'``); 0 when absent."""
+        values = self.metrics_by_label() if "{" in name else self.metrics()
+        return values.get(name, 0.0)
 
     def received(self) -> float:
-        return self.metric("iotgw_messages_received_total")
+        return self.metric("iotgw_gateway_messages_received_total")
 
     def dead_lettered(self) -> float:
-        return self.metric("iotgw_dead_letters_total")
+        return self.metric("iotgw_gateway_dead_letters_total")
 
     def anomalies_emitted(self) -> float:
-        return self.metric("iotgw_anomalies_total")
+        return self.metric("iotgw_gateway_anomalies_total")
 
     def dropped_readings(self) -> float:
-        return self.metric("iotgw_dropped_readings")
+        return self.metric("iotgw_gateway_dropped_readings_total")
 
     def uplink_attempts(self) -> float:
-        return self.metric("iotgw_uplink_batches_total")
+        return self.metric("iotgw_gateway_uplink_batches_total")
 
     def buffered_rows(self) -> float:
-        return self.metric("iotgw_buffer_rows")
+        return self.metric("iotgw_gateway_buffer_rows")
 
     def metrics_by_label(self) -> dict[str, float]:
         """The gateway's /metrics with labels kept: ``{'name{label="x"}': value}``."""
-        return parse_prometheus(
+        return sample_totals(
             httpx.get(f"{self.health_url}/metrics", timeout=5).text, keep_labels=True
         )

@@ -17,10 +17,8 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,7 +27,8 @@ from typing import Any
 
 import pytest
 
-LOOPBACK = "127.0.0.1"
+from iotgw.processes import LOOPBACK, ChildProcess, free_port, http_ok
+
 _SEARCH_PATH = os.pathsep.join(
     [os.environ.get("PATH", ""), "/usr/sbin", "/usr/bin", "/sbin", "/usr/local/sbin"]
 )
@@ -47,106 +46,47 @@ def find_binary(name: str) -> str | None:
     return shutil.which(name, path=_SEARCH_PATH)
 
 
-def need_binary(name: str) -> str:
-    """The path of ``name``; without it, fail under CI and skip elsewhere."""
+def need_binary(name: str, hint: str = INSTALL_HINT) -> str:
+    """The path of ``name``; without it, fail under CI and skip elsewhere (saying ``hint``)."""
     path = find_binary(name)
     if path is None:
-        message = f"`{name}` is not installed: {INSTALL_HINT}"
+        message = f"`{name}` is not installed: {hint}"
         if in_ci():
             pytest.fail(f"{message} (CI=true: integration tests must not be skipped)")
         pytest.skip(message)
     return path
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
+class _Server(ChildProcess):
+    """A server process with start/stop/kill/restart on a fixed port and data directory.
 
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {_tail(log)}")
-        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {LOOPBACK}:{port} after {timeout}s: {_tail(log)}")
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-class _Server:
-    """A server process with start/stop/kill/restart on a fixed port and data directory."""
+    Spawning, stopping, killing and log capture are :class:`iotgw.processes.ChildProcess`'s;
+    a server adds its command line and how to tell it is ready.
+    """
 
     name = "server"
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.log_path = workdir / f"{self.name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(self.name, None, workdir / f"{self.name}.log", cwd=workdir)
 
-    def command(self) -> list[str]:
+    def wait_ready(self) -> None:
         raise NotImplementedError
-
-    def wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
-        raise NotImplementedError
-
-    def popen_kwargs(self) -> dict[str, Any]:
-        """Extra ``subprocess.Popen`` arguments (e.g. the user to run as)."""
-        return {}
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> None:
         if self.running:
             return
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=self.workdir, start_new_session=True, **self.popen_kwargs(),
-        )
-        log.close()
+        super().start()
         try:
-            self.wait_ready(self.proc)
+            self.wait_ready()
         except Exception:
             self.kill()
             raise
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> int | None:
         """Stop gracefully (SIGTERM), so the server saves its state; kill if it hangs."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def kill(self) -> None:
-        """Stop abruptly (SIGKILL), as a crash or power cut would."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+        return super().stop(timeout, sig)
 
 
 class Mosquitto(_Server):
@@ -200,8 +140,8 @@ class Mosquitto(_Server):
         self.config_path.write_text(self.config_text())
         return [self.binary, "-c", str(self.config_path)]
 
-    def wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
-        wait_for_port(self.port, proc, 15.0, self.log_path)
+    def wait_ready(self) -> None:
+        self.wait_port(self.port, 15.0)
 
 
 class InfluxDB(_Server):
@@ -267,21 +207,10 @@ bind-address = "{LOOPBACK}:{self.rpc_port}"
         self.config_path.write_text(self.config_text())
         return [self.binary, "-config", str(self.config_path)]
 
-    def wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"influxd exited with {proc.returncode}: {_tail(self.log_path)}")
-            with (
-                contextlib.suppress(OSError, urllib.error.URLError),
-                urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp,
-            ):
-                if resp.status == 204:
-                    if self.username:
-                        self._bootstrap_admin()
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"influxd did not answer /ping within 30s: {_tail(self.log_path)}")
+    def wait_ready(self) -> None:
+        self.wait_for(lambda: http_ok(f"{self.url}/ping", timeout=1), 30.0, "answer /ping")
+        if self.username:
+            self._bootstrap_admin()
 
     def _bootstrap_admin(self) -> None:
         """With auth on, the first user must be an admin; creating it again is harmless."""
@@ -364,8 +293,9 @@ class PostgreSQL(_Server):
             self.run_as = os.environ.get("IOTGW_PG_USER", "nobody")
             pw = pwd.getpwnam(self.run_as)
             os.chown(workdir, pw.pw_uid, pw.pw_gid)
+        self.popen_kwargs = self._run_as_kwargs()
 
-    def popen_kwargs(self) -> dict[str, Any]:
+    def _run_as_kwargs(self) -> dict[str, Any]:
         if self.run_as is None:
             return {}
         pw = pwd.getpwnam(self.run_as)
@@ -376,7 +306,7 @@ class PostgreSQL(_Server):
             [str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
              "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"],
             capture_output=True, cwd=self.workdir, timeout=120, check=False,
-            **self.popen_kwargs(),
+            **self._run_as_kwargs(),
         )
         if out.returncode != 0:
             raise RuntimeError(f"initdb failed: {out.stderr.decode(errors='replace')[-2000:]}")
@@ -392,31 +322,20 @@ class PostgreSQL(_Server):
             "-c", "dynamic_shared_memory_type=mmap",
         ]
 
-    def wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
-        wait_for_port(self.port, proc, 30.0, self.log_path)
-        deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline:
-            ready = subprocess.run(
-                [str(self.bindir / "pg_isready"), "-h", LOOPBACK, "-p", str(self.port), "-q"],
-                check=False, timeout=10,
-            )
-            if ready.returncode == 0:
-                return
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"postgres is not ready: {_tail(self.log_path)}")
+    def wait_ready(self) -> None:
+        self.wait_port(self.port, 30.0)
+        self.wait_for(self._isready, 30.0, "accept connections")
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def _isready(self) -> bool:
+        ready = subprocess.run(
+            [str(self.bindir / "pg_isready"), "-h", LOOPBACK, "-p", str(self.port), "-q"],
+            check=False, timeout=10,
+        )
+        return ready.returncode == 0
+
+    def stop(self, timeout: float = 15.0, sig: int = signal.SIGINT) -> int | None:
         """Fast shutdown (SIGINT): SIGTERM would wait for every client to disconnect."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        return super().stop(timeout, sig)
 
     def url(self, database: str = "postgres") -> str:
         """SQLAlchemy URL (psycopg 3) of a database on this server."""

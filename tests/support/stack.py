@@ -8,12 +8,12 @@ as a process. Fault-injection tests drive the pieces' stop/kill/start methods in
 
 from __future__ import annotations
 
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iotgw.processes import ChildProcess
 from tests.support.processes import (
     CloudProcess,
     GatewayProcess,
@@ -39,7 +39,7 @@ class Simulation:
     broker_url: str
     options: dict[str, Any]
     name: str = "sim"
-    proc: subprocess.Popen[bytes] | None = None
+    child: ChildProcess | None = None
     manifest: Path = field(init=False)
     log_path: Path = field(init=False)
 
@@ -55,19 +55,16 @@ class Simulation:
         return args
 
     def start(self) -> Simulation:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                iotgw_command(*self.args()), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=self.workdir, env=child_env(),
-                start_new_session=True,
-            )
+        self.child = ChildProcess(self.name, iotgw_command(*self.args()), self.log_path,
+                                  cwd=self.workdir, env=child_env())
+        self.child.start()
         return self
 
     def wait(self, timeout: float = 120.0) -> int:
-        assert self.proc is not None
-        code = self.proc.wait(timeout)
+        assert self.child is not None
+        code = self.child.wait(timeout)
         if code != 0:
-            raise RuntimeError(f"simulator exited {code}: {self.log_path.read_text()[-2000:]}")
+            raise self.child.fail(f"exited {code}")
         return code
 
     def run(self, timeout: float = 120.0) -> Simulation:
@@ -77,7 +74,7 @@ class Simulation:
 
     @property
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.child is not None and self.child.running
 
     def acknowledged_lines(self) -> int:
         """Lines of the manifest so far (it is flushed line by line while the simulator runs)."""
@@ -113,7 +110,7 @@ class Stack:
     def start(self) -> Stack:
         self.cloud.start()
         token = self.cloud.create_token(self.gateway_id)
-        self.gateway = GatewayProcess(
+        self.gateway = GatewayProcess.for_cloud(
             self.workdir / "gateway", self.broker.url, self.cloud.url, token,
             gateway_id=self.gateway_id, overrides=self.gateway_overrides,
             fast_retries=self.fast_retries,

@@ -1,7 +1,8 @@
 """Freshness per device: last arrival against now, newest device time, and the ingest lag.
 
-Staleness is judged on the cloud's clock (when a reading was last stored), not on device
-timestamps: a device whose clock runs ahead cannot hide from the check.
+Staleness is judged on the newest device timestamp capped by the cloud's arrival time (when a
+reading was last stored): a device whose clock runs ahead cannot hide from the check, and a
+backlog of old readings still shows as old data.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from cloud.alerting.monitors.tables import stream_stats
 
 
 class FreshnessCheck:
-    """Devices not heard of (by arrival time) for ``stale_after_s`` are stale."""
+    """Devices whose newest data (capped by arrival time) is older than ``stale_after_s``."""
 
     name = "freshness"
 
@@ -38,8 +39,9 @@ class FreshnessCheck:
             d["last_ingest_ms"] = max(d["last_ingest_ms"], row.last_ingest_ms)
         findings = []
         for d in devices.values():
-            d["age_s"] = (now_ms - d["last_ingest_ms"]) / 1000
-            d["stale"] = now_ms - d["last_ingest_ms"] > self._stale_ms
+            heard = min(d["last_ts_ms"], d["last_ingest_ms"])
+            d["age_s"] = (now_ms - heard) / 1000
+            d["stale"] = now_ms - heard > self._stale_ms
             if d["stale"]:
                 findings.append(Finding("stale", SeriesRef(d["device"], "", d["site"]),
                                         f"no data from {d['device']} for {d['age_s']:.0f} s"))

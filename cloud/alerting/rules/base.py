@@ -68,9 +68,12 @@ class StreamInfo:
 
     @property
     def heard_ms(self) -> int:
-        """When the stream was last heard of, by the cloud's clock (arrival time): a device
-        whose clock runs ahead cannot make itself look fresh."""
-        return self.last_ts_ms if self.last_ingest_ms is None else self.last_ingest_ms
+        """How fresh the stream's data is: its newest device timestamp, capped by when the
+        cloud last stored a reading of it (arrival time). A device whose clock runs ahead
+        cannot make itself look fresh; a backlog of old readings still looks old."""
+        if self.last_ingest_ms is None:
+            return self.last_ts_ms
+        return min(self.last_ts_ms, self.last_ingest_ms)
 
 
 class SeriesSource(Protocol):

@@ -1,9 +1,9 @@
 """Deadman (no data) rule: a device or a stream that has not reported for ``after_s``.
 
 Evaluated on the schedule, from the ingest path's stream registry, so it needs no query
-against the time-series store. Silence is measured by the cloud's arrival time (when a
-reading of the stream was last stored), not the device's timestamps: one device whose clock
-runs a year ahead would otherwise never look silent.
+against the time-series store. Silence is measured from the newest device timestamp capped by
+the cloud's arrival time (:attr:`StreamInfo.heard_ms`): one device whose clock runs a year
+ahead would otherwise never look silent.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Signed webhooks (Standard Webhooks) with a durable outbox and a retrying delivery worker."""
 
-from cloud.alerting.webhooks.backoff import Backoff, parse_retry_after
 from cloud.alerting.webhooks.endpoints import EVENT_TYPES, EndpointStore, WebhookIn
 from cloud.alerting.webhooks.outbox import Outbox, Outcome
 from cloud.alerting.webhooks.signing import headers, new_secret, sign, verify
@@ -9,7 +8,6 @@ from cloud.alerting.webhooks.worker import DeliveryWorker
 
 __all__ = [
     "EVENT_TYPES",
-    "Backoff",
     "DeliveryWorker",
     "EndpointStore",
     "Outbox",
@@ -18,7 +16,6 @@ __all__ = [
     "check_url",
     "headers",
     "new_secret",
-    "parse_retry_after",
     "sign",
     "verify",
 ]

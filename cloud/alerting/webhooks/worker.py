@@ -18,13 +18,18 @@ import httpx
 from cloud.alerting.core.clock import Clock
 from cloud.alerting.core.errors import NotFound, UnsafeTarget
 from cloud.alerting.settings import WebhookSettings
-from cloud.alerting.webhooks.backoff import Backoff
 from cloud.alerting.webhooks.endpoints import EndpointStore
 from cloud.alerting.webhooks.outbox import Outbox, Outcome
 from cloud.alerting.webhooks.signing import headers
 from cloud.alerting.webhooks.ssrf import pinned
+from cloud.metrics import CloudMetrics
+from common.backoff import Backoff, parse_retry_after
+from common.httpx_hygiene import unbound
 
 log = logging.getLogger(__name__)
+
+#: Outcome state -> the ``outcome`` label of ``iotgw_cloud_webhook_deliveries_total``.
+OUTCOME_LABELS = {"delivered": "delivered", "pending": "retry", "failed": "failed"}
 
 
 class DeliveryWorker:
@@ -32,12 +37,13 @@ class DeliveryWorker:
 
     def __init__(
         self, outbox: Outbox, endpoints: EndpointStore, settings: WebhookSettings, clock: Clock,
-        backoff: Backoff | None = None,
+        metrics: CloudMetrics, backoff: Backoff | None = None,
     ) -> None:
         self._outbox = outbox
         self._endpoints = endpoints
         self._settings = settings
         self._clock = clock
+        self._deliveries = metrics.webhook_deliveries
         self._backoff = backoff or Backoff(
             settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_max_s)
         self._client: httpx.Client | None = None
@@ -62,7 +68,9 @@ class DeliveryWorker:
         lease_ms = round((s.claim_s + s.batch * s.timeout_s) * 1000)
         token, rows = self._outbox.claim(s.batch, lease_ms)
         for row in rows:
-            self._outbox.settle(row, token, self._attempt(row))
+            outcome = self._attempt(row)
+            self._outbox.settle(row, token, outcome)
+            self._deliveries.labels(outcome=OUTCOME_LABELS[outcome.state]).inc()
         return len(rows)
 
     def _attempt(self, row: Mapping[str, Any]) -> Outcome:
@@ -85,9 +93,8 @@ class DeliveryWorker:
         hdrs = {**hdrs, "host": target.host}
         extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
         try:
-            response = self._http().post(target.url, content=body, headers=hdrs,
-                                         extensions=extensions)
-            response.stream = httpx.ByteStream(b"")  # break httpx's response<->stream cycle
+            response = unbound(self._http().post(target.url, content=body, headers=hdrs,
+                                                 extensions=extensions))
         except httpx.HTTPError as exc:
             return self._retry(row, None, f"{type(exc).__name__}: {exc}", None, started)
         status = response.status_code
@@ -109,7 +116,7 @@ class DeliveryWorker:
         if attempts >= self._settings.max_attempts:
             return Outcome("failed", status, f"{error} (gave up after {attempts} attempts)",
                            now_ms, _ms_since(started))
-        delay = self._backoff.delay_s(attempts, retry_after, now_ms / 1000)
+        delay = self._backoff.delay(attempts, parse_retry_after(retry_after, now_ms / 1000))
         return Outcome("pending", status, error, now_ms + round(delay * 1000), _ms_since(started))
 
     def start(self) -> None:

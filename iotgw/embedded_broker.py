@@ -3,31 +3,33 @@
 It runs its own asyncio loop on a background thread and listens on loopback only. It is a
 convenience for trying iotgw on a bare machine; production uses Mosquitto (compose.yaml).
 
->>> broker = EmbeddedBroker(port=0)
->>> broker.port == 0
-True
+It speaks MQTT on the port it picked, and frees the port when stopped:
+
+>>> import socket
+>>> from iotgw.processes import port_open
+>>> broker = EmbeddedBroker()
+>>> broker.start()
+>>> with socket.create_connection((LOOPBACK, broker.port), timeout=5) as conn:
+...     _ = conn.sendall(bytes([0x10, 14, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, 2]) + b"dt")
+...     conn.recv(4)  # CONNACK, session present 0, return code 0 (accepted)
+b' \\x02\\x00\\x00'
+>>> broker.stop()
+>>> port_open(broker.port)
+False
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import threading
 from typing import Any
 
-LOOPBACK = "127.0.0.1"
+from iotgw.processes import LOOPBACK, free_port
 
 
 class EmbeddedBrokerError(RuntimeError):
     """The embedded broker could not start."""
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on at this moment, on loopback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
 
 
 class EmbeddedBroker:

@@ -10,6 +10,7 @@ down cleanly on Ctrl-C or after ``--duration``. Cloud and gateway run as real ch
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -23,10 +24,9 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-from simulators.demo_config import InfluxTarget, cloud_toml, gateway_toml
-from simulators.embedded_broker import EmbeddedBroker, free_port
-from simulators.processes import ChildFailed, ChildProcess, iotgw_command
-from simulators.prometheus_text import parse_totals
+from iotgw.demo_config import InfluxTarget, cloud_toml, gateway_toml
+from iotgw.embedded_broker import EmbeddedBroker
+from iotgw.processes import ChildFailed, ChildProcess, free_port, iotgw_command
 
 DEMO_FAULTS = "spike=0.004,stuck=0.0005/40,duplicate=0.005,bad-crc=0.002,truncated=0.001"
 
@@ -67,6 +67,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+#: Third-party modules the demo's parts need (the 'demo' extra), checked before anything starts.
+NEEDS = ("amqtt", "paho", "river", "fastapi", "uvicorn", "sqlalchemy")
+
+
+def _check_installed() -> None:
+    """Raise ``ModuleNotFoundError`` for the first missing module; the command root turns it
+    into one line naming the extra."""
+    for name in NEEDS:
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
 def _check_reachable(broker_url: str) -> None:
     """Fail fast, in one line, when ``--broker`` names a broker nobody answers for."""
     parts = urlsplit(broker_url)
@@ -96,11 +108,19 @@ def _get_json(url: str) -> Any:
 
 
 def _metrics(url: str) -> dict[str, float]:
+    """Each sample of ``url``'s /metrics summed over its labels (empty when unreachable)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
-            return parse_totals(resp.read().decode("utf-8", "replace"))
+            text = resp.read().decode("utf-8", "replace")
     except OSError:
         return {}
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            totals[s.name] = totals.get(s.name, 0.0) + s.value
+    return totals
 
 
 class Demo:
@@ -121,6 +141,7 @@ class Demo:
         print(text, flush=True)
 
     def start(self) -> None:
+        self.say(f"  dashboard {self.cloud_url}/ui/  (sign in with the token printed below)")
         broker_url = self.args.broker
         if broker_url is None:
             self.broker = EmbeddedBroker()
@@ -157,6 +178,7 @@ class Demo:
             _post_json(f"{self.cloud_url}/v1/rules", rule)
         store = "SQLite" if self.args.influx_url is None else f"InfluxDB {self.args.influx_url}"
         self.say(f"  cloud    {self.cloud_url}/docs  (store: {store})")
+        self.say(f"  token    {token}  (the demo gateway's; paste it into the dashboard)")
         return token
 
     def _start_gateway(self, broker_url: str, token: str) -> None:
@@ -190,10 +212,10 @@ class Demo:
         g = _metrics(f"{self.gateway_url}/metrics")
         c = _metrics(f"{self.cloud_url}/metrics")
         return (
-            f"received {g.get('iotgw_messages_received_total', 0):.0f} msgs | "
-            f"buffered {g.get('iotgw_buffer_rows', 0):.0f} rows | "
-            f"dead-lettered {g.get('iotgw_dead_letters_total', 0):.0f} | "
-            f"anomalies {g.get('iotgw_anomalies_total', 0):.0f} | "
+            f"received {g.get('iotgw_gateway_messages_received_total', 0):.0f} msgs | "
+            f"buffered {g.get('iotgw_gateway_buffer_rows', 0):.0f} rows | "
+            f"dead-lettered {g.get('iotgw_gateway_dead_letters_total', 0):.0f} | "
+            f"anomalies {g.get('iotgw_gateway_anomalies_total', 0):.0f} | "
             f"cloud stored {c.get('iotgw_cloud_ingest_readings_total', 0):.0f} readings | "
             f"alerts firing {len(self.firing())}"
         )
@@ -215,7 +237,7 @@ class Demo:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             g = _metrics(f"{self.gateway_url}/metrics")
-            if not g or g.get("iotgw_buffer_rows", 0) == 0:
+            if not g or g.get("iotgw_gateway_buffer_rows", 0) == 0:
                 return
             time.sleep(0.3)
 
@@ -243,6 +265,7 @@ def _sleep_until(deadline: float, step: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_installed()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="iotgw-demo-"))
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -257,7 +280,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         demo.start()
         until = "Ctrl-C to stop" if args.duration <= 0 else f"{args.duration:g} s"
-        print(f"running ({until}); API docs: {demo.cloud_url}/docs", flush=True)
+        print(f"running ({until}); dashboard: {demo.cloud_url}/ui/ · API docs: "
+              f"{demo.cloud_url}/docs", flush=True)
         end = time.monotonic() + (args.duration if args.duration > 0 else float("inf"))
         last = 0.0
         while time.monotonic() < end:
