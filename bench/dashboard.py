@@ -123,8 +123,8 @@ def run(settings: Any, days: int, repeat: int) -> tuple[list[float], list[float]
     n = load(settings, days, now)
     app = create_app(settings)
     with UvicornThread(app) as server, sync_playwright() as pw:
-        token = app.state.services.tokens.create("bench")[1]
-        register(server.url, token, now)
+        register(server.url, app.state.services.tokens.create("bench")[1], now)
+        token = app.state.services.tokens.create(scopes=["read"])[1]
         browser = pw.chromium.launch(executable_path=find_binary("chromium"),
                                      args=["--no-sandbox", "--disable-gpu"])
         try:

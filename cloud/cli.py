@@ -1,4 +1,5 @@
-"""``iotgw cloud``: run the cloud service and manage gateway tokens.
+"""``iotgw cloud``: run the cloud service; ``migrate``, ``token`` and ``device`` are in
+:mod:`cloud.admin_cli`.
 
 Kept light at import: FastAPI, uvicorn and SQLAlchemy are imported inside the commands.
 """
@@ -12,9 +13,10 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from cloud import admin_cli as admin_commands
 
 #: Environment variable through which ``run`` hands the config file to uvicorn's workers.
 CONFIG_ENV = "IOTGW_CLOUD_CONFIG"
@@ -26,7 +28,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 def register(subparsers: Any) -> None:
     """Add the ``cloud`` group to the ``iotgw`` command."""
     p = subparsers.add_parser("cloud", help="the cloud service: ingest API, trend queries",
-                              description="Run the cloud service and manage gateway tokens.")
+                              description="Run the cloud service; manage tokens, device owners "
+                                          "and the metadata schema.")
     sub = p.add_subparsers(dest="cloud_command", metavar="COMMAND")
     p.set_defaults(func=lambda _a: _usage(p))
 
@@ -37,20 +40,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--workers", type=int, help="worker processes (default: server.workers)")
     run.set_defaults(func=cmd_run)
 
-    tok = sub.add_parser("token", help="create, list and revoke gateway tokens")
-    tsub = tok.add_subparsers(dest="token_command", metavar="ACTION")
-    tok.set_defaults(func=lambda _a: _usage(tok))
-    create = tsub.add_parser("create", help="create a token for a gateway; prints it once")
-    _config_arg(create)
-    create.add_argument("--gateway", required=True, help="the gateway id the token is for")
-    create.set_defaults(func=cmd_token_create)
-    lst = tsub.add_parser("list", help="list tokens (never their secrets)")
-    _config_arg(lst)
-    lst.set_defaults(func=cmd_token_list)
-    revoke = tsub.add_parser("revoke", help="revoke a token by its id (see `token list`)")
-    _config_arg(revoke)
-    revoke.add_argument("token_id", help="the token's id")
-    revoke.set_defaults(func=cmd_token_revoke)
+    admin_commands.register(sub, _config_arg, _usage)
 
 
 def _config_arg(p: argparse.ArgumentParser) -> None:
@@ -63,27 +53,18 @@ def _usage(p: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
-    from cloud.settings import load_settings
-    from common.settings import ConfigError
-
-    try:
-        return load_settings(args.config, **overrides)
-    except ConfigError as exc:
-        print(f"iotgw cloud: bad configuration: {exc}", file=sys.stderr)
-        return None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate the settings, then hand over to uvicorn (which builds the app per worker)."""
     from common.settings import EXIT_CONFIG
 
-    settings = _settings(args)
+    settings = admin_commands.settings_or_none(args)
     if settings is None:
         return EXIT_CONFIG
     import uvicorn
 
     server = settings.server
+    if not admin_commands.prepare_schema(settings):
+        return 1
     if args.config is not None:
         os.environ[CONFIG_ENV] = str(args.config.resolve())
     workers = args.workers or server.workers
@@ -122,70 +103,3 @@ def _metrics_dir(workers: int) -> Iterator[None]:
     finally:
         os.environ.pop(MULTIPROC_ENV, None)
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _tokens(args: argparse.Namespace) -> Any:
-    """The token repository, or the exit code to return (a bad config, a broken database)."""
-    from common.settings import EXIT_CONFIG
-
-    settings = _settings(args)
-    if settings is None:
-        return EXIT_CONFIG
-    from cloud.errors import MetadataError
-    from cloud.meta import MetaDB, TokenRepo
-
-    db = MetaDB(settings.metadata_url())
-    try:
-        db.start()
-    except MetadataError as exc:
-        print(f"iotgw cloud: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 1
-    return TokenRepo(db)
-
-
-def cmd_token_create(args: argparse.Namespace) -> int:
-    repo = _tokens(args)
-    if isinstance(repo, int):
-        return repo
-    try:
-        info, plain = repo.create(args.gateway)
-    finally:
-        repo.db.stop()
-    print(plain)
-    print(f"token {info.token_id} for gateway {info.gateway_id!r}: shown once, store it now",
-          file=sys.stderr)
-    return 0
-
-
-def _when(ms: int | None) -> str:
-    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
-
-
-def cmd_token_list(args: argparse.Namespace) -> int:
-    repo = _tokens(args)
-    if isinstance(repo, int):
-        return repo
-    try:
-        rows = repo.list()
-    finally:
-        repo.db.stop()
-    print(f"{'ID':<14}{'GATEWAY':<24}{'CREATED':<19}REVOKED")
-    for r in rows:
-        print(f"{r.token_id:<14}{r.gateway_id:<24}{_when(r.created_ms):<19}{_when(r.revoked_ms)}")
-    return 0
-
-
-def cmd_token_revoke(args: argparse.Namespace) -> int:
-    repo = _tokens(args)
-    if isinstance(repo, int):
-        return repo
-    try:
-        done = repo.revoke(args.token_id)
-    finally:
-        repo.db.stop()
-    if not done:
-        print(f"iotgw cloud: no active token {args.token_id!r}; see `iotgw cloud token list`",
-              file=sys.stderr)
-        return 1
-    print(f"revoked {args.token_id}", file=sys.stderr)
-    return 0

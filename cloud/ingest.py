@@ -20,6 +20,7 @@ from typing import Any
 
 from cloud.errors import CloudError, KeyInFlight, KeyReused, RequestRejected
 from cloud.meta import DeadLetter, DeadLetters, DeviceRegistry, IdempotencyRepo, SeenStream
+from cloud.meta.ownership import DeviceOwnership
 from cloud.metrics import CloudMetrics
 from cloud.settings import LimitsSettings
 from cloud.store import AnomalyPoint, Point, Rejection, TimeSeriesStore
@@ -95,8 +96,9 @@ class IngestService:
 
     def __init__(self, store: TimeSeriesStore, idempotency: IdempotencyRepo,
                  devices: DeviceRegistry, dead_letters: DeadLetters, metrics: CloudMetrics,
-                 limits: LimitsSettings) -> None:
+                 limits: LimitsSettings, ownership: DeviceOwnership | None = None) -> None:
         self.store = store
+        self.ownership = ownership
         self.idempotency = idempotency
         self.devices = devices
         self.dead_letters = dead_letters
@@ -201,6 +203,11 @@ class IngestService:
     def _store(self, env: Envelope, raw: bytes) -> tuple[str, StoredBatch]:
         r_index, readings, bad, a_index, anomalies, bad_a = _entries(
             env, raw, int(time.time() * 1000), round(self.limits.max_future_skew_s * 1000))
+        if self.ownership is not None:  # another gateway's devices: rejected per entry
+            gw = env.gateway_id
+            own = self.ownership.keep_owned
+            r_index, readings, bad = own(gw, r_index, readings, bad, Rejection)
+            a_index, anomalies, bad_a = own(gw, a_index, anomalies, bad_a, Rejection)
         points = [Point(r["device"], r["sensor"], r["ts"], float(r["value"]), r["seq"],
                         r.get("unit"), r.get("quality", 0), r.get("site")) for r in readings]
         apoints = [AnomalyPoint.from_dict(a) for a in anomalies]

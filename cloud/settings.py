@@ -1,7 +1,8 @@
 """Typed settings of the cloud service: a TOML file plus the environment.
 
 Sections: ``[server]`` (uvicorn), ``[store]`` (time-series store), ``[metadata]`` (SQLAlchemy
-database for tokens, idempotency records and the device registry) and ``[limits]``. Environment
+database for tokens, idempotency records and the device registry), ``[limits]``, ``[alerting]``
+and ``[auth]``. Environment
 variables override the file: ``IOTGW_CLOUD_<SECTION>__<KEY>``, e.g.
 ``IOTGW_CLOUD_STORE__KIND=influxdb``. :func:`load_settings` validates everything at start-up
 through the one loader, :func:`common.settings.load`, and raises
@@ -83,6 +84,24 @@ class MetadataSettings(_Section):
     #: The device registry writes last-seen updates of known streams at most this often
     #: (merged in memory); a new device or sensor is written at once. 0 writes every batch.
     registry_flush_s: float = Field(default=1.0, ge=0)
+    #: Apply pending schema migrations when the cloud starts (``iotgw cloud migrate`` does it
+    #: by hand). With false, a database that needs migrating is refused at start.
+    auto_migrate: bool = True
+
+
+class AuthSettings(_Section):
+    """Access control (docs/security.md). Every ``/v1`` route needs a token with its scope."""
+
+    #: Who may read ``/readyz`` and ``/metrics``: ``loopback`` (clients on 127.0.0.1 or ::1
+    #: without a token, any other with a ``read`` token), ``token`` (a ``read`` token always)
+    #: or ``open`` (anyone). Behind a reverse proxy on the same host every client looks like
+    #: loopback: use ``token`` there, or block these paths at the proxy.
+    probes: Literal["loopback", "token", "open"] = "loopback"
+    #: A token's last use is written at most this often (per token and process).
+    last_used_every_s: float = Field(default=60.0, ge=0)
+    #: How long a process trusts its cached device owners: a binding made by another
+    #: process (worker, replica, the CLI) takes effect within this; one made here at once.
+    owner_cache_s: float = Field(default=30.0, ge=0)
 
 
 class LimitsSettings(_Section):
@@ -131,6 +150,7 @@ class CloudSettings(BaseSettings):
     metadata: MetadataSettings = Field(default_factory=MetadataSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     def metadata_url(self) -> str:
         """The metadata database URL, defaulting to SQLite in ``data_dir``."""

@@ -92,16 +92,18 @@ def _check_reachable(broker_url: str) -> None:
                            " start it or check --broker") from None
 
 
-def _post_json(url: str, body: dict[str, object]) -> None:
+def _post_json(url: str, body: dict[str, object], token: str) -> None:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req, timeout=10):
         pass
 
 
-def _get_json(url: str) -> Any:
+def _get_json(url: str, token: str) -> Any:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with urllib.request.urlopen(req, timeout=2) as resp:
             return json.loads(resp.read())
     except (OSError, ValueError):
         return None
@@ -134,6 +136,7 @@ class Demo:
         self.cloud_port = free_port()
         self.health_port = free_port()
         self.cloud_url = f"http://127.0.0.1:{self.cloud_port}"
+        self.admin_token = ""  # made with the cloud's gateway token, in _start_cloud
         self.gateway_url = f"http://127.0.0.1:{self.health_port}"
         self.manifest = data_dir / "manifest.jsonl"
 
@@ -165,21 +168,28 @@ class Demo:
     def _start_cloud(self) -> str:
         config = self.dir / "cloud.toml"
         config.write_text(cloud_toml(self.dir / "cloud", self.cloud_port, self._influx()))
-        made = ChildProcess("token", iotgw_command("cloud", "token", "create", "--gateway",
-                                                   "demo-gateway", "--config", str(config)),
-                            self.dir / "logs" / "token.log")
-        made.start()
-        if made.wait(120) != 0:
-            raise made.fail("could not create a gateway token")
-        token = (self.dir / "logs" / "token.log").read_text().split()[0]
+        token = self._token(config, "token", "--gateway", "demo-gateway")
+        self.admin_token = self._token(config, "admin-token", "--scope", "admin", "--name", "demo")
+        viewer = self._token(config, "viewer-token", "--scope", "read", "--scope", "alerts:write",
+                             "--name", "demo-dashboard")
         cloud = self._child("cloud", "cloud", "run", "--config", str(config))
         cloud.wait_http(f"{self.cloud_url}/readyz")
         for rule in DEMO_RULES:
-            _post_json(f"{self.cloud_url}/v1/rules", rule)
+            _post_json(f"{self.cloud_url}/v1/rules", rule, self.admin_token)
         store = "SQLite" if self.args.influx_url is None else f"InfluxDB {self.args.influx_url}"
         self.say(f"  cloud    {self.cloud_url}/docs  (store: {store})")
-        self.say(f"  token    {token}  (the demo gateway's; paste it into the dashboard)")
+        self.say(f"  token    {viewer}  (read + alerts:write; paste it into the dashboard)")
         return token
+
+    def _token(self, config: Path, name: str, *args: str) -> str:
+        """``iotgw cloud token create ARGS``: the token it prints (once)."""
+        log = self.dir / "logs" / f"{name}.log"
+        made = ChildProcess(name, iotgw_command("cloud", "token", "create", *args,
+                                                   "--config", str(config)), log)
+        made.start()
+        if made.wait(120) != 0:
+            raise made.fail("could not create a token")
+        return log.read_text().split()[0]
 
     def _start_gateway(self, broker_url: str, token: str) -> None:
         config = self.dir / "gateway.toml"
@@ -221,7 +231,7 @@ class Demo:
         )
 
     def firing(self) -> list[dict[str, Any]]:
-        alerts = _get_json(f"{self.cloud_url}/v1/alerts?state=firing")
+        alerts = _get_json(f"{self.cloud_url}/v1/alerts?state=firing", self.admin_token)
         return alerts if isinstance(alerts, list) else []
 
     def check_children(self) -> None:

@@ -128,8 +128,9 @@ def http() -> Iterator[Callable[[Any], UvicornThread]]:
 @pytest.fixture
 def make_cloud(tmp_path: Path, http: Callable[[Any], UvicornThread]) -> Iterator[Any]:
     """``make_cloud(kind="sqlite"|"influxdb", store=None, influx=None, metadata_url="",
-    **limits)`` -> a :class:`tests.support.cloud.CloudClient`: the cloud app served by real
-    uvicorn on a free loopback port, with a token for gateway ``gw-1``."""
+    auth=None, **limits)`` -> a :class:`tests.support.cloud.CloudClient`: the cloud app served
+    by real uvicorn on a free loopback port, with an ingest token for gateway ``gw-1`` and an
+    admin token (sent by its ``http`` client)."""
     from cloud.app import create_app
     from cloud.services import Services
     from cloud.settings import load_settings
@@ -138,7 +139,8 @@ def make_cloud(tmp_path: Path, http: Callable[[Any], UvicornThread]) -> Iterator
     clients: list[CloudClient] = []
 
     def make(kind: str = "sqlite", store: Any = None, influx: Any = None,
-             metadata_url: str = "", **limits: Any) -> CloudClient:
+             metadata_url: str = "", auth: dict[str, Any] | None = None,
+             **limits: Any) -> CloudClient:
         overrides: dict[str, Any] = {"data_dir": tmp_path / f"cloud{len(clients)}",
                                      "metadata": {"url": metadata_url}}
         if kind == "influxdb":
@@ -146,6 +148,8 @@ def make_cloud(tmp_path: Path, http: Callable[[Any], UvicornThread]) -> Iterator
                                   "database": influx.database, "timeout_s": 5}
         if limits:
             overrides["limits"] = limits
+        if auth:
+            overrides["auth"] = auth
         settings = load_settings(None, **overrides)
         app = create_app(settings, Services(settings, store=store))
         client = CloudClient(app, http(app))

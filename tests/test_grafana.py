@@ -140,6 +140,7 @@ def fleet_in_influx(_shared_influxdb: Any, tmp_path_factory: pytest.TempPathFact
     app = create_app(settings)
     with UvicornThread(app) as server:
         tokens = {gw: app.state.services.tokens.create(gw)[1] for gw in ("gw-a", "gw-b")}
-        populate(server.url, tokens, int(time.time() * 1000))
+        admin = app.state.services.tokens.create(scopes=["admin"])[1]
+        populate(server.url, tokens, int(time.time() * 1000), admin)
         yield _shared_influxdb.url, database
     _shared_influxdb.query(f'DROP DATABASE "{database}"', method="POST")

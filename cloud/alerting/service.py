@@ -40,18 +40,12 @@ from cloud.alerting.webhooks import tables as _webhooks_tables
 from cloud.alerting.webhooks.endpoints import EndpointStore
 from cloud.alerting.webhooks.outbox import Outbox
 from cloud.alerting.webhooks.worker import DeliveryWorker
-from cloud.meta.db import metadata
 from cloud.metrics import CloudMetrics
 
 #: Every subpackage declares its own tables on the cloud's metadata; these are all of them.
+#: The database's schema is made by the versioned migrations (``cloud/meta/migrations``),
+#: which the cloud's metadata database applies when it starts.
 TABLE_MODULES = (_monitors_tables, _rules_tables, _alerts_tables, _webhooks_tables)
-
-
-def create_tables(db: Database) -> None:
-    """Create the tables of :data:`TABLE_MODULES` (and any other of the metadata) that do not
-    exist yet (idempotent)."""
-    with db.begin() as conn:
-        metadata.create_all(conn)
 
 
 class Alerting:
@@ -104,13 +98,9 @@ class Alerting:
     def _record_request(self, ok: bool) -> None:
         self.recorder.record_request(ok, self.clock.now_ms())
 
-    def create_tables(self) -> None:
-        """Create the alerting tables (idempotent); :meth:`start` does it too."""
-        create_tables(self.engine)
-
     def start(self) -> None:
-        """Create tables, then start the scheduled evaluator and the delivery worker."""
-        self.create_tables()
+        """Start the scheduled evaluator and the delivery worker (the tables exist: the
+        metadata database's migrations made them)."""
         if self.settings.enabled and not self._started:
             self.evaluator.start()
             self.worker.start()

@@ -6,6 +6,7 @@ from cloud.api import (
     fleet,
     health,
     ingest,
+    owners,
     pipeline,
     rules,
     series,
@@ -13,7 +14,8 @@ from cloud.api import (
     webhooks,
 )
 
-ROUTERS = (health.router, ingest.router, devices.router, series.router, rules.router,
-           alerts.router, silences.router, webhooks.router, pipeline.router, fleet.router)
+ROUTERS = (health.router, ingest.router, owners.router, devices.router, series.router,
+           rules.router, alerts.router, silences.router, webhooks.router, pipeline.router,
+           fleet.router)
 
 __all__ = ["ROUTERS"]

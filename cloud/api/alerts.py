@@ -8,10 +8,14 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from cloud.api.alerting_errors import AlertId
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import AlertsDep
+from cloud.meta import Scope
 from cloud.validation import REQUEST_CONFIG, FreeText, OptionalName
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"],
+                   route_class=AuthFirstRoute)
+READ, WRITE = RequireScope(Scope.READ), RequireScope(Scope.ALERTS_WRITE)
 
 
 class AckIn(BaseModel):
@@ -46,7 +50,7 @@ class AlertOut(BaseModel):
     notified: bool
 
 
-@router.get("")
+@router.get("", dependencies=[READ])
 def list_alerts(
     alerts: AlertsDep,
     state: Literal["pending", "firing", "resolved"] | None = None,
@@ -58,13 +62,13 @@ def list_alerts(
     return _out_all(alerts.find(state, severity, device, limit))
 
 
-@router.get("/{alert_id}")
+@router.get("/{alert_id}", dependencies=[READ])
 def get_alert(alert_id: AlertId, alerts: AlertsDep) -> AlertOut:
     """One alert."""
     return AlertOut.model_validate(alerts.get(alert_id))
 
 
-@router.post("/{alert_id}/ack")
+@router.post("/{alert_id}/ack", dependencies=[WRITE])
 def ack_alert(alert_id: AlertId, alerts: AlertsDep, body: AckIn | None = None) -> AlertOut:
     """Acknowledge an alert (the first acknowledgement is kept)."""
     return AlertOut.model_validate(alerts.ack(alert_id, body.by if body else ""))

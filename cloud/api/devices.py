@@ -7,12 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import DevicesDep
-from cloud.meta import DeviceInfo
+from cloud.meta import DeviceInfo, Scope
 from cloud.models import DeviceOut, SensorOut
 from cloud.validation import NameText
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], dependencies=[RequireScope(Scope.READ)],
+                   route_class=AuthFirstRoute)
 
 
 def _out(d: DeviceInfo, now_ms: int) -> DeviceOut:

@@ -10,10 +10,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import AlertsDep, DevicesDep, PipelineHealthDep, QueriesDep, ServicesDep
 from cloud.fleet import ANOMALY_WINDOW_MS, FleetView
+from cloud.meta import Scope
 
-router = APIRouter(tags=["fleet"])
+router = APIRouter(tags=["fleet"], dependencies=[RequireScope(Scope.READ)],
+                   route_class=AuthFirstRoute)
 
 
 class FleetDeviceOut(BaseModel):

@@ -1,4 +1,8 @@
-"""``/healthz`` (the process answers), ``/readyz`` (store and metadata reachable), ``/metrics``."""
+"""``/healthz`` (the process answers), ``/readyz`` (store and metadata reachable), ``/metrics``.
+
+``/healthz`` is open; ``/readyz`` and ``/metrics`` follow ``auth.probes`` (open to loopback
+clients by default, a ``read`` token otherwise).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from cloud.api.auth import ProbeAccess
 from cloud.api.deps import MetricsDep, ServicesDep
 from cloud.errors import CloudError
 from cloud.redact import first_line
+from cloud.services import CREATE_ADMIN
 
 router = APIRouter(tags=["health"])
 
@@ -21,6 +27,9 @@ class ReadyOut(BaseModel):
 
     ready: bool
     checks: dict[str, str]
+    #: What needs the operator's attention but does not stop serving, e.g. ``admin_token``
+    #: when no admin token exists yet (with the command that creates one).
+    warnings: dict[str, str] = {}
 
 
 @router.get("/healthz")
@@ -29,7 +38,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={
+@router.get("/readyz", dependencies=[ProbeAccess], responses={
     200: {"model": ReadyOut},
     503: {"model": ReadyOut, "description": "The store or metadata is unreachable."}})
 def readyz(s: ServicesDep) -> JSONResponse:
@@ -47,11 +56,15 @@ def readyz(s: ServicesDep) -> JSONResponse:
     except (SQLAlchemyError, CloudError) as exc:
         checks["metadata"] = first_line(exc)
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503,
+    warnings: dict[str, str] = {}
+    if checks["metadata"] == "ok" and s.admin_token_missing():
+        warnings["admin_token"] = f"no admin token yet: create one with `{CREATE_ADMIN}`"
+    return JSONResponse({"ready": ready, "checks": checks, "warnings": warnings},
+                        status_code=200 if ready else 503,
                         headers=None if ready else {"Retry-After": "5"})
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[ProbeAccess])
 def metrics(m: MetricsDep) -> Response:
     """Prometheus text format: ingest, rejections by reason, store and query latency, alerting
     and webhooks, ``process_*``; summed over all workers (see docs/metrics.md)."""

@@ -11,13 +11,16 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import QueriesDep
 from cloud.errors import QueryError
+from cloud.meta import Scope
 from cloud.models import AnomalyOut
 from cloud.query import iso
 from cloud.validation import OptionalName
 
-router = APIRouter(tags=["queries"])
+router = APIRouter(tags=["queries"], dependencies=[RequireScope(Scope.READ)],
+                   route_class=AuthFirstRoute)
 Text = Annotated[str | None, Query(max_length=100)]
 Name = Annotated[OptionalName, Query(max_length=64)]
 _BAD: dict[int | str, dict[str, Any]] = {

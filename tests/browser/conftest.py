@@ -71,7 +71,8 @@ class Dashboard:
 
     @property
     def token(self) -> str:
-        return self.tokens["gw-a"]
+        """What a dashboard user signs in with: ``read`` and ``alerts:write``."""
+        return self.tokens["viewer"]
 
 
 @dataclass
@@ -112,10 +113,15 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
     try:
         services = app.state.services
         tokens = {gw: services.tokens.create(gw)[1] for gw in ("gw-a", "gw-b")}
+        admin = services.tokens.create(scopes=["admin"], name="test-admin")[1]
         nobody = f"http://{LOOPBACK}:{free_port()}/hook"
-        fleet = populate(server.url, tokens, int(time.time() * 1000), webhook_url=nobody)
+        fleet = populate(server.url, tokens, int(time.time() * 1000), admin, webhook_url=nobody)
+        tokens["viewer"] = services.tokens.create(scopes=["read", "alerts:write"],
+                                                  name="test-viewer")[1]
+        tokens["reader"] = services.tokens.create(scopes=["read"], name="test-reader")[1]
+        tokens["admin"] = admin
         api = httpx.Client(base_url=server.url, timeout=30,
-                           headers={"Authorization": f"Bearer {tokens['gw-a']}"})
+                           headers={"Authorization": f"Bearer {admin}"})
         _wait(lambda: any(a["device"] == "conveyor-09"
                           for a in api.get("/v1/alerts", params={"state": "firing"}).json()),
               "the stale-device alert")

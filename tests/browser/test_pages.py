@@ -12,11 +12,19 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 PAGES = {"fleet": "/fleet", "device": "/device/pump-01", "alerts": "/alerts",
          "pipeline": "/pipeline"}
+#: Webhook endpoints and deliveries need ``admin`` (their URLs may carry secrets), so the
+#: pipeline page is checked whole with an operator's token; a viewer's is checked below.
+NEEDS_ADMIN = {"pipeline"}
+
+
+def _token(dashboard: Dashboard, name: str) -> str:
+    return dashboard.tokens["admin"] if name in NEEDS_ADMIN else dashboard.token
 
 
 @pytest.mark.parametrize("name", list(PAGES))
-def test_every_page_loads_with_no_errors_and_no_failed_requests(open_page, name: str) -> None:
-    watch = open_page(PAGES[name])
+def test_every_page_loads_with_no_errors_and_no_failed_requests(
+        open_page, dashboard: Dashboard, name: str) -> None:
+    watch = open_page(PAGES[name], token=_token(dashboard, name))
     watch.wait_live()
     if name == "device":
         watch.page.wait_for_selector("svg.chart path.line")
@@ -24,9 +32,21 @@ def test_every_page_loads_with_no_errors_and_no_failed_requests(open_page, name:
     screenshot(watch, name)
 
 
+def test_a_viewer_sees_the_pipeline_and_is_told_webhooks_need_admin(
+        open_page, dashboard: Dashboard) -> None:
+    watch = open_page("/pipeline")  # read + alerts:write
+    watch.wait_live()
+    assert "need a token with the admin scope" in watch.page.inner_text("#pipeline-webhooks")
+    assert watch.page.locator("#pipeline-freshness tr[data-device]").count() > 0
+    # The one refused request (and the browser's console line about it) is the webhook list.
+    refused = [p for p in watch.problems if "403" in p]
+    assert refused and all("/v1/webhooks" in p or p.startswith("console:") for p in refused)
+    assert [p for p in watch.problems if "403" not in p] == []
+
+
 @pytest.mark.parametrize("name", list(PAGES))
-def test_every_page_fits_a_phone(open_page, name: str) -> None:
-    watch = open_page(PAGES[name], width=390, height=844)
+def test_every_page_fits_a_phone(open_page, dashboard: Dashboard, name: str) -> None:
+    watch = open_page(PAGES[name], token=_token(dashboard, name), width=390, height=844)
     watch.wait_live()
     overflow = watch.page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth")

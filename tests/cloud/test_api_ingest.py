@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from cloud.store import SQLiteStore
@@ -59,7 +60,7 @@ def test_auth_and_key_are_required(cloud):
     body = cloud.batch(_readings(1))
     assert cloud.ingest(body, key=None).status_code == 400
     assert cloud.ingest(body, token="nonsense").status_code == 401
-    r = cloud.http.post("/v1/ingest", json=body, headers={"Idempotency-Key": "k"})
+    r = httpx.post(f"{cloud.url}/v1/ingest", json=body, headers={"Idempotency-Key": "k"})
     assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
     assert cloud.ingest(cloud.batch(_readings(1), gateway_id="gw-other")).status_code == 403
     info, other = cloud.services.tokens.create("gw-2")

@@ -45,7 +45,8 @@ def test_the_metadata_database_and_its_companions_are_0600(make_cloud):
     cloud = make_cloud("sqlite")
     assert cloud.http.post("/v1/rules", json={"kind": "deadman", "name": "q"}).status_code == 201
     meta = cloud.services.settings.data_dir / "meta.sqlite3"
-    files = [p for p in meta.parent.iterdir() if p.name.startswith("meta.sqlite3")]
+    files = [p for p in meta.parent.iterdir()
+             if p.name in ("meta.sqlite3", "meta.sqlite3-wal", "meta.sqlite3-shm")]
     assert meta in files and len(files) >= 2  # the database and its WAL
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

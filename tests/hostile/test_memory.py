@@ -15,7 +15,7 @@ import socket
 import threading
 from pathlib import Path
 
-from tests.support.processes import CloudProcess
+from tests.support.processes import CloudProcess, run_iotgw
 from tests.support.servers import LOOPBACK
 
 BODY = 200 * 1024 * 1024
@@ -101,15 +101,22 @@ def test_a_200_mib_body_to_any_route_is_refused_within_20_mb(tmp_path):
     try:
         pid = server.pid
         assert pid is not None
-        token = server.create_token("gw-1")
+        ingest_token = server.create_token("gw-1")
+        admin_token = run_iotgw(["cloud", "token", "create", "--config", str(server.config_path),
+                                 "--scope", "admin", "--name", "memory"],
+                                cwd=server.workdir).stdout.strip().splitlines()[-1].strip()
+
+        def token_for(path: str) -> str:
+            return ingest_token if path == "/v1/ingest" else admin_token
         for method, path in ROUTES:  # warm up every route (imports, caches) before measuring
-            stream(server.port, method, path, False, token)
+            stream(server.port, method, path, False, token_for(path))
         baseline = rss(pid)
         results = []
         with Peak(pid) as peak:
             for method, path in ROUTES:
                 for chunked in (True, False):
-                    status, sent = stream(server.port, method, path, chunked, token)
+                    status, sent = stream(server.port, method, path, chunked,
+                                          token_for(path))
                     results.append((method, path, chunked, status, sent))
         growth = peak.peak - baseline
         print(f"\nRSS baseline {baseline / 2**20:.1f} MiB, peak {peak.peak / 2**20:.1f} MiB, "

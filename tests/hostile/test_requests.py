@@ -149,8 +149,16 @@ def sweep_queries(h: Hostile) -> None:
     for limit in ["-1", str(2**70), "NaN", "1.5", ""]:
         h.send("GET", "/v1/anomalies", params={"limit": limit})
     for name in [*BAD_NAMES, "..", "a/b/../../c"]:
-        h.send("GET", "/v1/devices/{device}",
-               "/v1/devices/" + quote(name.encode("utf-8", "surrogatepass"), safe=""))
+        quoted = quote(name.encode("utf-8", "surrogatepass"), safe="")
+        h.send("GET", "/v1/devices/{device}", "/v1/devices/" + quoted)
+        h.send("PUT", "/v1/devices/{device}/owner", f"/v1/devices/{quoted}/owner",
+               body={"gateway_id": "gw-1"})
+        h.send("DELETE", "/v1/devices/{device}/owner", f"/v1/devices/{quoted}/owner")
+    for gw in BAD_NAMES:
+        r = h.send("PUT", "/v1/devices/{device}/owner", "/v1/devices/good-0/owner",
+                   body={"gateway_id": gw})
+        if gw in INVISIBLE or gw == "":
+            assert refused(r), (gw, r.text)
     for route in ["/v1/devices", "/v1/pipeline/health", "/healthz", "/readyz", "/metrics",
                   "/v1/fleet", "/v1/pipeline/gateways"]:
         h.send("GET", route, params={"x": "\u202e", "y": "9" * 5000})

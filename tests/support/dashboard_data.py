@@ -93,12 +93,13 @@ def _readings(now_ms: int, fleet: DemoFleet) -> Iterator[tuple[str, dict[str, An
                                 "seq": k * 3 + seq_off, "unit": unit, "site": site}, anomaly
 
 
-def populate(base_url: str, tokens: dict[str, str], now_ms: int,
+def populate(base_url: str, tokens: dict[str, str], now_ms: int, admin: str,
              webhook_url: str | None = None) -> DemoFleet:
-    """Create the rules (and a webhook endpoint), then ingest the fleet's readings per gateway."""
+    """Create the rules (and a webhook endpoint) with the ``admin`` token, then ingest the
+    fleet's readings per gateway with its ingest token in ``tokens``."""
     fleet = DemoFleet(now_ms=now_ms)
     with httpx.Client(base_url=base_url, timeout=30,
-                      headers={"Authorization": f"Bearer {next(iter(tokens.values()))}"}) as c:
+                      headers={"Authorization": f"Bearer {admin}"}) as c:
         for rule in RULES:
             r = c.post("/v1/rules", json=rule)
             r.raise_for_status()

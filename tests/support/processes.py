@@ -159,11 +159,16 @@ class CloudProcess(IotgwProcess):
             con.close()
         return int(row[0])
 
-    def create_token(self, gateway_id: str) -> str:
-        """``iotgw cloud token create --gateway ID``: the token is the last line it prints."""
+    def create_token(self, gateway_id: str | None = None, scopes: Sequence[str] = ()) -> str:
+        """``iotgw cloud token create [--gateway ID] [--scope S ...]``: the token is the last
+        line it prints (``create_token("gw")``: the gateway's ingest token; ``scopes=["read"]``
+        for the read routes)."""
+        args = ["--gateway", gateway_id] if gateway_id else []
+        for scope in scopes:
+            args += ["--scope", scope]
         out = run_iotgw(
-            ["cloud", "token", "create", "--config", str(self.config_path), "--gateway",
-             gateway_id], cwd=self.workdir,
+            ["cloud", "token", "create", "--config", str(self.config_path), *args],
+            cwd=self.workdir,
         ).stdout
         return out.strip().splitlines()[-1].strip()
 

@@ -39,8 +39,11 @@ async function detail(res) {
   }
 }
 
-/** Call the API; 401/403 raise AuthError, any other non-2xx raises ApiError. */
-export async function api(path, { method = "GET", params, body } = {}) {
+/** Call the API. 401 raises AuthError (back to sign-in); 403 on a read raises AuthError too
+ * (the token cannot see the dashboard), except with `optional` (a part that needs a wider
+ * scope, e.g. webhooks need admin), where it answers null; 403 on an action raises ApiError,
+ * shown where the action was taken; any other non-2xx raises ApiError. */
+export async function api(path, { method = "GET", params, body, optional = false } = {}) {
   const t = token();
   if (!t) throw new AuthError(401, "sign in with an API token");
   const headers = { Authorization: `Bearer ${t}`, Accept: "application/json" };
@@ -48,7 +51,10 @@ export async function api(path, { method = "GET", params, body } = {}) {
   const res = await fetch(apiUrl(path, params), {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (res.status === 401 || res.status === 403) throw new AuthError(res.status, await detail(res));
+  if (res.status === 403 && optional) return null;
+  if (res.status === 401 || (res.status === 403 && method === "GET")) {
+    throw new AuthError(res.status, await detail(res));
+  }
   if (!res.ok) throw new ApiError(res.status, await detail(res));
   return res.status === 204 ? null : res.json();
 }

@@ -45,8 +45,9 @@ export default {
       title: "Pipeline",
       async refresh() {
         const [health, gateways, hooks] = await Promise.all([
-          api("/v1/pipeline/health"), api("/v1/pipeline/gateways"), api("/v1/webhooks")]);
-        const hookDeliveries = await Promise.all(hooks.map((ep) =>
+          api("/v1/pipeline/health"), api("/v1/pipeline/gateways"),
+          api("/v1/webhooks", { optional: true })]);
+        const hookDeliveries = await Promise.all((hooks || []).map((ep) =>
           api(`/v1/webhooks/${encodeURIComponent(ep.id)}/deliveries`, { params: { limit: 20 } })));
         fill(parts.status, h("p", { class: "summary" }, badge(health.status), ` ${health.problems.length} problems`),
           health.problems.length ? h("ul", {}, health.problems.map((p) => h("li", { text: `${p.check}: ${p.detail}` }))) : null);
@@ -71,7 +72,7 @@ export default {
           table("Vanished sensors", ["Device", "Sensor", "Last reading (UTC)"], sc.vanished.map((v) => h("tr", {},
             h("td", {}, deviceLink(v.device)), h("td", { text: v.sensor }), h("td", { text: when(v.last_ts_ms) })))));
         fill(parts.sla, sla(health.sla));
-        fill(parts.webhooks, hooks.length ? hooks.map((ep, i) => deliveries(ep, hookDeliveries[i], redeliver)) : empty("No webhook endpoint is registered."));
+        fill(parts.webhooks, hooks === null ? empty("Webhook deliveries need a token with the admin scope.") : hooks.length ? hooks.map((ep, i) => deliveries(ep, hookDeliveries[i], redeliver)) : empty("No webhook endpoint is registered."));
       },
     };
     const redeliver = (ep, d) => ctx.guarded(async () => {
