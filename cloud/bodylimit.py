@@ -10,7 +10,8 @@ Bodies of routes other than ingest (small by that limit) are also checked for JS
 deeper than :data:`ingest_protocol.MAX_JSON_DEPTH` before any parser sees them (400): the
 standard parser recurses, and deep documents used to end in a 500. The ingest route does the
 same check itself, only on the bodies that need it (see :func:`ingest_protocol.fast_parse`).
-A GET, HEAD, DELETE or OPTIONS request that comes with a body is refused (413) unread.
+A GET, HEAD or OPTIONS request that comes with a body is refused (413) unread (a DELETE
+body is only limited: authentication answers first there).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 INGEST_PATH = "/v1/ingest"
 #: Methods whose requests carry no body here: one that comes with a body is refused unread.
-NO_BODY = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def too_large(limit: int) -> HTTPException:
