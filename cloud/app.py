@@ -22,10 +22,12 @@ from cloud.alerting.core.errors import InvalidRequest, InvalidRule, NotFound, Un
 from cloud.api import ROUTERS, docs
 from cloud.api.auth import add_scopes_to_openapi
 from cloud.api.content_type import JsonBodiesOnly
+from cloud.api.webhook_events import add_webhook_docs
 from cloud.bodylimit import BodyLimit
 from cloud.dashboard import mount_dashboard
 from cloud.errors import CloudError, MetadataError, QueryError, StoreError
 from cloud.redact import first_line, redact
+from cloud.request_id import RequestIdMiddleware
 from cloud.services import Services
 from cloud.settings import CloudSettings
 
@@ -64,11 +66,13 @@ def create_app(settings: CloudSettings, services: Services | None = None) -> Fas
     app.include_router(docs.router)
     add_scopes_to_openapi(app)
     svc.alerting.install(app)
+    add_webhook_docs(app)
     mount_dashboard(app)
     app.add_middleware(JsonBodiesOnly)
     _add_error_handlers(app, settings.limits.retry_after_s)
     app.add_middleware(BodyLimit, ingest_bytes=settings.limits.max_body_bytes,
                        other_bytes=settings.limits.max_admin_body_bytes)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every response carries X-Request-ID
     return app
 
 
@@ -117,9 +121,11 @@ def app_from_environment() -> FastAPI:
     """
     import os
 
+    from cloud.runtime import configure_logging
     from cloud.settings import load_settings
 
     settings = load_settings(os.environ.get("IOTGW_CLOUD_CONFIG") or None)
+    configure_logging(settings.server)
     app = create_app(settings)
     tune_gc(settings.server.gc_threshold)
     return app

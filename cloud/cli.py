@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -40,6 +42,16 @@ def register(subparsers: Any) -> None:
     run.add_argument("--workers", type=int, help="worker processes (default: server.workers)")
     run.set_defaults(func=cmd_run)
 
+    sub.add_parser("config", help="print a commented sample configuration (every key, "
+                   "default and meaning)").set_defaults(func=cmd_config)
+    check = sub.add_parser("check-config",
+                           help="validate the settings and print them as TOML, secrets masked")
+    _config_arg(check)
+    check.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    check.add_argument("--connect", action="store_true",
+                       help="also try the store and the metadata database")
+    check.set_defaults(func=cmd_check_config)
+
     admin_commands.register(sub, _config_arg, _usage)
 
 
@@ -62,20 +74,85 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     import uvicorn
 
+    from cloud.runtime import SystemdReadiness, configure_logging, install_sighup, start_line
+
     server = settings.server
     if not admin_commands.prepare_schema(settings):
         return 1
     if args.config is not None:
         os.environ[CONFIG_ENV] = str(args.config.resolve())
+    host = args.host or server.host
+    port = args.port if args.port is not None else server.port
     workers = args.workers or server.workers
-    with _metrics_dir(workers):
-        uvicorn.run(
-            "cloud.app:app_from_environment", factory=True,
-            host=args.host or server.host,
-            port=args.port if args.port is not None else server.port,
-            workers=workers, log_level=server.log_level,
-        )
+    configure_logging(server)
+    start_line(settings, args.config, host, port, workers)
+    if workers == 1:
+        install_sighup(settings, lambda: _load_or_raise(args))
+    readiness = SystemdReadiness(host, port)
+    readiness.start()
+    # uvicorn re-raises the SIGTERM/SIGINT it handled once it has shut down, under the handler
+    # installed before it: this one lets the command finish (STOPPING=1, exit status 0).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: log_signal(signum))
+    try:
+        with _metrics_dir(workers):
+            uvicorn.run(
+                "cloud.app:app_from_environment", factory=True, host=host, port=port,
+                workers=workers, log_level=server.log_level, log_config=None,
+            )
+    finally:
+        readiness.stop()
     return 0
+
+
+def log_signal(signum: int) -> None:
+    import logging
+
+    logging.getLogger("cloud.runtime").info("stopped on %s", signal.Signals(signum).name)
+
+
+def _load_or_raise(args: argparse.Namespace) -> Any:
+    from cloud.settings import load_settings
+
+    return load_settings(args.config)
+
+
+SAMPLE_TITLE = """iotgw cloud configuration ({source}).
+
+Every key is optional; environment variables override the file:
+IOTGW_CLOUD_<SECTION>__<KEY>, e.g. IOTGW_CLOUD_STORE__PASSWORD (keep secrets there).
+Commented-out keys have no default value to show."""
+
+
+def cmd_config(_args: argparse.Namespace) -> int:
+    from cloud.settings import CloudSettings
+    from common.sample_config import render_toml
+
+    print(render_toml(CloudSettings, title=SAMPLE_TITLE.format(source="defaults")), end="")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate, print the effective settings (secrets masked); --connect tries the services."""
+    from common.settings import EXIT_CONFIG
+
+    settings = admin_commands.settings_or_none(args)
+    if settings is None:
+        return EXIT_CONFIG
+    from cloud.settings import CloudSettings
+    from common.sample_config import masked, render_toml
+
+    if args.json:
+        print(json.dumps(masked(settings), indent=2))
+    else:
+        source = f"effective: {args.config or 'no file'} + environment; secrets masked"
+        print(render_toml(CloudSettings, settings, SAMPLE_TITLE.format(source=source)), end="")
+    print("configuration OK", file=sys.stderr)
+    if not args.connect:
+        return 0
+    from cloud.checks import run_checks
+
+    return run_checks(settings)
 
 
 @contextlib.contextmanager

@@ -31,9 +31,14 @@ def register(subparsers: Any) -> None:
 
     with_config(sub.add_parser("run", help="run the gateway until SIGTERM/SIGINT")
                 ).set_defaults(func=cmd_run)
-    with_config(sub.add_parser("check-config",
-                               help="validate the settings and print them, secrets masked")
-                ).set_defaults(func=cmd_check_config)
+    sub.add_parser("config", help="print a commented sample configuration (every key, "
+                   "default and meaning)").set_defaults(func=cmd_config)
+    check = with_config(sub.add_parser(
+        "check-config", help="validate the settings and print them as TOML, secrets masked"))
+    check.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    check.add_argument("--connect", action="store_true",
+                       help="also try the broker and the cloud (with the token)")
+    check.set_defaults(func=cmd_check_config)
 
     dlq = sub.add_parser("dlq", help="inspect, replay or purge dead letters")
     dlq.set_defaults(func=lambda _a: (dlq.print_help(), 2)[1])
@@ -90,15 +95,41 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logs.configure(settings.log.level, settings.log.format)
-    return service.run(settings)
+    return service.run(settings, reload_from=lambda: _settings(args), config_file=args.config)
+
+
+SAMPLE_TITLE = """iotgw gateway configuration ({source}).
+
+Every key is optional; environment variables override the file:
+IOTGW_GATEWAY_<SECTION>__<KEY>, e.g. IOTGW_GATEWAY_UPLINK__TOKEN (keep secrets there).
+Commented-out keys have no default value to show."""
+
+
+def cmd_config(_args: argparse.Namespace) -> int:
+    from common.sample_config import render_toml
+    from gateway.settings import GatewaySettings
+
+    print(render_toml(GatewaySettings, title=SAMPLE_TITLE.format(source="defaults")), end="")
+    return 0
 
 
 @_guard
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from common.sample_config import render_toml
+    from gateway.settings import GatewaySettings
+
     settings = _settings(args)
-    print(json.dumps(settings.masked(), indent=2))
+    if args.json:
+        print(json.dumps(settings.masked(), indent=2))
+    else:
+        source = f"effective: {args.config or 'no file'} + environment; secrets masked"
+        print(render_toml(GatewaySettings, settings, SAMPLE_TITLE.format(source=source)), end="")
     print("configuration OK", file=sys.stderr)
-    return 0
+    if not args.connect:
+        return 0
+    from gateway.checks import run_checks
+
+    return run_checks(settings)
 
 
 def _stores(args: argparse.Namespace) -> Any:

@@ -20,6 +20,8 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 from common.backoff import Backoff
+from common.logs import version
+from common.sdnotify import Notifier
 from gateway.buffer import SqliteBuffer
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
@@ -31,6 +33,8 @@ from gateway.intake import Intake
 from gateway.metrics import GatewayMetrics, ScrapeValues
 from gateway.pipeline import Pipeline
 from gateway.ratelog import RateLimitedLog
+from gateway.reload import Reloaded
+from gateway.reload import apply as apply_reload
 from gateway.scoring import AnomalyEvent, Scorer
 from gateway.settings import GatewaySettings
 from gateway.uplink import CircuitBreaker, HttpSender, Uplink
@@ -82,8 +86,10 @@ def _loopback(host: str | None) -> bool:
 class GatewayService:
     """Every gateway part, wired together; ``scorer=None`` runs without detectors."""
 
-    def __init__(self, settings: GatewaySettings, scorer: Scorer | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, scorer: Scorer | None = None,
+                 config_file: str | None = None) -> None:
         self.settings = settings
+        self.config_file = config_file
         self.scorer = scorer
         self.metrics = GatewayMetrics()
         self.health: HealthServer | None = None
@@ -131,8 +137,16 @@ class GatewayService:
                                         "uplink_auth": lambda: self.uplink.auth_refused})
             self.health.start()
         self.intake.start()
-        log.info("gateway %s started: broker %s, cloud %s, data in %s", s.gateway.id,
-                 s.mqtt.url, u.url, s.gateway.data_dir)
+        health = f"http://{s.health.host}:{s.health.port}" if s.health.port else "off"
+        log.info("iotgw %s gateway %s started (config %s): broker %s, cloud %s, health %s, "
+                 "data in %s", version(), s.gateway.id, self.config_file or "none, defaults",
+                 s.mqtt.url, u.url, health, s.gateway.data_dir)
+
+    def reload(self, new: GatewaySettings) -> Reloaded:
+        """Apply what ``new`` changes and can change while running (SIGHUP)."""
+        result = apply_reload(self.settings, new, self.uplink, self._bank)
+        self.settings = result.settings
+        return result
 
     def stop(self) -> None:
         log.info("stopping: committing received messages, then a last uplink attempt")
@@ -174,21 +188,65 @@ class GatewayService:
 
 
 def run(settings: GatewaySettings, scorer: Scorer | None = None,
-        stop_event: threading.Event | None = None) -> int:
-    """Run until SIGTERM or SIGINT (or ``stop_event``), then shut down gracefully."""
+        stop_event: threading.Event | None = None,
+        reload_from: Callable[[], GatewaySettings] | None = None,
+        config_file: str | None = None) -> int:
+    """Run until SIGTERM or SIGINT (or ``stop_event``), then shut down gracefully.
+
+    SIGHUP re-reads the settings with ``reload_from`` and applies what can change while
+    running (see :mod:`gateway.reload`). Under systemd (``Type=notify``) it reports READY,
+    RELOADING and STOPPING and sends the watchdog's keep-alives from this loop.
+    """
     stop = stop_event or threading.Event()
+    wake = threading.Event()
+    hup: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        stop.set()
+        if signum == signal.SIGHUP:
+            hup.append(signum)
+        else:
+            log.info("received %s", signal.Signals(signum).name)
+            stop.set()
+        wake.set()
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-    service = GatewayService(settings, scorer)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, on_signal)
+    notifier = Notifier()
+    service = GatewayService(settings, scorer, config_file)
     service.start()
+    notifier.send("READY=1", f"STATUS=gateway {settings.gateway.id} running")
+    period = min(notifier.watchdog_interval_s() or 1.0, 1.0)
     try:
-        stop.wait()
+        while not stop.is_set():
+            wake.wait(period)
+            wake.clear()
+            notifier.send("WATCHDOG=1")
+            if hup:
+                hup.clear()
+                _reload(service, reload_from, notifier)
     finally:
+        notifier.send("STOPPING=1")
         service.stop()
     return 0
+
+
+def _reload(service: GatewayService, reload_from: Callable[[], GatewaySettings] | None,
+            notifier: Notifier) -> None:
+    from common.settings import ConfigError
+
+    log.info("received SIGHUP: reloading the settings")
+    if reload_from is None:
+        log.warning("reload: no settings source; nothing reloaded")
+        return
+    notifier.send("RELOADING=1")
+    try:
+        result = service.reload(reload_from())
+    except ConfigError as exc:
+        log.error("reload failed, keeping the running settings: %s", exc)
+    else:
+        log.info("reloaded: %s", ", ".join(result.applied) or "nothing changed that can reload")
+        if result.restart:
+            log.warning("reload: these settings need a restart to take effect: %s",
+                        ", ".join(result.restart))
+    notifier.send("READY=1")

@@ -60,6 +60,27 @@ class Uplink:
         self._thread: threading.Thread | None = None
         self._next_expire = 0.0
         self._auth_refused: str | None = None
+        self._swap_lock = threading.Lock()
+        self._next_parts: tuple[Sender | None, Backoff | None] = (None, None)
+
+    def reconfigure(self, sender: Sender | None = None, retry: Backoff | None = None) -> None:
+        """Use ``sender`` and ``retry`` from the next batch on (a configuration reload). The
+        uplink thread makes the swap between batches and closes the old sender."""
+        with self._swap_lock:
+            old_sender, old_retry = self._next_parts
+            self._next_parts = (sender or old_sender, retry or old_retry)
+            if old_sender is not None and sender is not None:
+                old_sender.close()
+
+    def _swap(self) -> None:
+        with self._swap_lock:
+            sender, retry = self._next_parts
+            self._next_parts = (None, None)
+        if sender is not None:
+            self._sender, old = sender, self._sender
+            old.close()
+        if retry is not None:
+            self._retry = retry
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="uplink", daemon=True)
@@ -70,6 +91,7 @@ class Uplink:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(self.shutdown_flush_s + 30.0)
+        self._swap()
         self._sender.close()
 
     @property
@@ -100,6 +122,7 @@ class Uplink:
         self._final_flush()
 
     def _step(self) -> None:
+        self._swap()
         if time.monotonic() >= self._next_expire:
             self._buffer.expire(time.time_ns() // 10**6)
             self._next_expire = time.monotonic() + EXPIRE_EVERY_S

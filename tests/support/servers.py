@@ -126,7 +126,7 @@ class Mosquitto(_Server):
                 "max_queued_messages 0",
                 "max_queued_bytes 0",
                 "max_inflight_messages 20",
-                "persistent_client_expiration 1d",
+                "persistent_client_expiration 7d",
                 f"log_dest file {self.log_path}",
                 "log_type error",
                 "log_type warning",
@@ -142,6 +142,35 @@ class Mosquitto(_Server):
 
     def wait_ready(self) -> None:
         self.wait_port(self.port, 15.0)
+
+
+SHIPPED_MOSQUITTO_CONF = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / \
+    "mosquitto.conf"
+
+
+class ShippedMosquitto(Mosquitto):
+    """Mosquitto running the shipped ``deploy/mosquitto/mosquitto.conf``, changed only where a
+    test must: the listener (a free loopback port), the data directory, the log file and the
+    user (mosquitto started as root would switch to a user that cannot reach our directories).
+    Every other line, the persistence and queue settings above all, is the shipped one."""
+
+    #: (shipped line, replacement) - each must match exactly one line of the shipped file.
+    def adaptations(self) -> list[tuple[str, str]]:
+        return [
+            ("listener 1883 0.0.0.0", f"listener {self.port} {LOOPBACK}\nuser {getpass.getuser()}"),
+            ("persistence_location /mosquitto/data/",
+             f"persistence_location {self.workdir / 'data'}/"),
+            ("log_dest stdout", f"log_dest file {self.log_path}"),
+        ]
+
+    def config_text(self) -> str:
+        lines = SHIPPED_MOSQUITTO_CONF.read_text().splitlines()
+        for shipped, replacement in self.adaptations():
+            hits = [i for i, line in enumerate(lines) if line.strip() == shipped]
+            if len(hits) != 1:
+                raise AssertionError(f"shipped mosquitto.conf: expected one line {shipped!r}")
+            lines[hits[0]] = replacement
+        return "\n".join([*lines, self.extra_config, ""])
 
 
 class InfluxDB(_Server):
