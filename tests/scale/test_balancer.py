@@ -67,11 +67,13 @@ def test_killing_a_replica_behind_the_balancer_loses_and_repeats_nothing(
         tmp_path: Path, balanced: tuple[HAProxy, list[CloudProcess]], mosquitto: Mosquitto,
         influxdb: InfluxDatabase) -> None:
     proxy, clouds = balanced
+    admin = {"Authorization": f"Bearer {clouds[0].create_token(scopes=['admin'])}"}
     with Receiver(time.time) as receiver:
-        hook = httpx.post(f"{proxy.url}/v1/webhooks", json={"url": receiver.url}, timeout=10)
+        hook = httpx.post(f"{proxy.url}/v1/webhooks", json={"url": receiver.url}, timeout=10,
+                          headers=admin)
         assert hook.status_code == 201, hook.text
         receiver.secret = hook.json()["secret"]
-        rule = httpx.post(f"{proxy.url}/v1/rules", timeout=10, json={
+        rule = httpx.post(f"{proxy.url}/v1/rules", timeout=10, headers=admin, json={
             "name": "any-temperature", "kind": "threshold", "op": "above", "limit": -1000.0,
             "scope": {"sensor": "temperature"}})
         assert rule.status_code == 201, rule.text
@@ -92,7 +94,8 @@ def test_killing_a_replica_behind_the_balancer_loses_and_repeats_nothing(
             firing = wait_alerts(proxy, receiver)
         finally:
             gateway.kill()
-    alerts = httpx.get(f"{proxy.url}/v1/alerts", params={"state": "firing"}, timeout=10).json()
+    alerts = httpx.get(f"{proxy.url}/v1/alerts", params={"state": "firing"}, timeout=10,
+                       headers=admin).json()
     assert sorted(a["device"] for a in alerts) == [f"dev-{i:04d}" for i in range(DEVICES)]
     ids = [r["id"] for r in receiver.received]
     assert all(r["valid"] for r in receiver.received)

@@ -150,14 +150,26 @@ SHIPPED_MOSQUITTO_CONF = Path(__file__).resolve().parents[2] / "deploy" / "mosqu
 
 class ShippedMosquitto(Mosquitto):
     """Mosquitto running the shipped ``deploy/mosquitto/mosquitto.conf``, changed only where a
-    test must: the listener (a free loopback port), the data directory, the log file and the
-    user (mosquitto started as root would switch to a user that cannot reach our directories).
-    Every other line, the persistence and queue settings above all, is the shipped one."""
+    test of its durability must: the listener (a free loopback port, plain MQTT, anonymous
+    clients: the test fleet and gateway carry no credentials), the data directory, the log
+    file and the user (mosquitto started as root would switch to a user that cannot reach our
+    directories). Every other line, the persistence and queue settings above all, is the
+    shipped one. The shipped accounts, ACL and TLS listener are tested on their own
+    (``tests/hostile/test_mosquitto_acl.py``)."""
 
-    #: (shipped line, replacement) - each must match exactly one line of the shipped file.
+    #: (shipped line, replacement; empty: the line is left out) - each shipped line must
+    #: match exactly one line of the shipped file.
     def adaptations(self) -> list[tuple[str, str]]:
         return [
-            ("listener 1883 0.0.0.0", f"listener {self.port} {LOOPBACK}\nuser {getpass.getuser()}"),
+            ("allow_anonymous false", "allow_anonymous true"),
+            ("password_file /mosquitto/secrets/passwd", ""),
+            ("acl_file /mosquitto/config/acl", ""),
+            ("listener 1883", f"listener {self.port} {LOOPBACK}\nuser {getpass.getuser()}"),
+            ("listener 8883", ""),
+            ("cafile /mosquitto/secrets/ca.crt", ""),
+            ("certfile /mosquitto/secrets/server.crt", ""),
+            ("keyfile /mosquitto/secrets/server.key", ""),
+            ("tls_version tlsv1.2", ""),
             ("persistence_location /mosquitto/data/",
              f"persistence_location {self.workdir / 'data'}/"),
             ("log_dest stdout", f"log_dest file {self.log_path}"),
