@@ -10,7 +10,7 @@ variable) and the key.
 
 >>> s = GatewaySettings.load(None, env={})
 >>> s.buffer.overflow, s.buffer.durability, s.health.host
-('drop_oldest', 'process', '127.0.0.1')
+('drop_oldest', 'power-loss', '127.0.0.1')
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class BufferSection(_Section):
 
     max_bytes: int = Field(default=1 << 30, ge=4096)
     overflow: Literal["drop_oldest", "backpressure"] = "drop_oldest"
-    durability: Literal["process", "power-loss"] = "process"
+    durability: Literal["process", "power-loss"] = "power-loss"
     retention_s: float = Field(default=7 * 24 * 3600, gt=0)
     dedup_window: int = Field(default=256, ge=1, le=65536)
 

@@ -101,6 +101,7 @@ class Uplink:
         try:
             self.deliver(rows)
         except RetryableUplinkError as exc:
+            self._buffer.release(rows)
             self._breaker.record_failure()
             delay = self._retry.next(exc.retry_after)
             self._metrics.inc("iotgw_uplink_batches_total", outcome="failed",
@@ -128,6 +129,7 @@ class Uplink:
             try:
                 self.deliver(rows)
             except RetryableUplinkError as exc:
+                self._buffer.release(rows)
                 log.warning("uplink: last flush failed (%s); %d+ rows stay buffered", exc,
                             len(rows))
                 return
