@@ -1,4 +1,4 @@
-"""MQTT intake: a message is PUBACKed only after its outcome is committed to disk.
+"""MQTT intake: a message is PUBACKed only after it is appended to the durable intake log.
 
 One thread owns the paho client (no other thread ever touches it). It connects with a
 persistent session (fixed client id, ``clean_session`` off, or MQTT 5 ``clean_start`` off with
@@ -8,18 +8,24 @@ a session expiry), then loops:
    paho does not acknowledge it);
 2. when the socket has nothing more to read right now, or the group reached
    ``commit_max_messages``, or its oldest message waited ``commit_max_delay_ms`` (when set),
-   run the pipeline over the whole group in **one** SQLite transaction, and only after the
-   commit send the PUBACKs, in the order the messages arrived.
+   append the whole group — topic, payload, arrival time — to the raw intake log
+   (:mod:`gateway.rawlog`) in **one** commit, and only after the commit send the PUBACKs, in the
+   order the messages arrived. That is all this thread does per message: decoding, validation,
+   de-duplication, scoring and buffering run in the processing stage
+   (:mod:`gateway.processor`), which consumes the log.
 
 Group commits form by themselves: while one commits, the next group queues up in the socket.
 The broker's in-flight window (``max_inflight_messages``; the MQTT 5 Receive Maximum) bounds
 how many unacknowledged messages the gateway can hold, so it bounds a group too.
 
-On a lost connection the pending group is still committed (it is durable either way) but not
-acknowledged: the broker redelivers it on the new connection and the de-duplication window
-recognises it. Under the ``backpressure`` overflow policy the thread keeps the connection alive
-(keepalives, reading up to the in-flight window) but commits and acknowledges nothing while the
-buffer is full, so the broker keeps the messages. Reconnects back off exponentially with jitter.
+On a lost connection the pending group is still appended (it is durable either way) but not
+acknowledged: the broker redelivers it on the new connection and the processing stage's
+de-duplication window recognises it. While :class:`RoomCheck` says no (the buffer is full under
+the ``backpressure`` policy, or the log holds ``intake.max_backlog`` unprocessed entries) the
+thread keeps the connection alive (keepalives, reading up to the in-flight window) but appends
+and acknowledges nothing, so the broker keeps the messages. Reconnects back off exponentially
+with jitter. Local notifications (anomaly events) are queued by any thread and published by this
+one.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import logging
 import ssl
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import paho.mqtt.client as mqtt
@@ -36,11 +44,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from common.backoff import Backoff
-from gateway.decode_worker import DecodeWorker
-from gateway.decoding import Result
-from gateway.errors import GatewayError, StoreError
+from gateway.errors import StoreError
 from gateway.metrics import Metrics
-from gateway.pipeline import Incoming, Pipeline
+from gateway.rawlog import Entry, RawLog
 from gateway.settings import MqttSection
 
 log = logging.getLogger("gateway.intake")
@@ -51,7 +57,7 @@ class _Held(NamedTuple):
 
     mid: int
     qos: int
-    item: Incoming
+    entry: Entry
 
 
 class RoomCheck(Protocol):
@@ -66,20 +72,22 @@ class Intake:
         settings: MqttSection,
         client_id: str,
         filters: list[str],
-        pipeline: Pipeline,
+        raw_log: RawLog,
         room: RoomCheck,
         metrics: Metrics,
-        worker: DecodeWorker | None = None,
+        on_logged: Callable[[], None] = lambda: None,
     ) -> None:
         self._s = settings
         self._client_id = client_id
         self._filters = filters
-        self._pipeline = pipeline
+        self._log = raw_log
         self._room = room
         self._metrics = metrics
+        self._on_logged = on_logged
         self._pending: list[_Held] = []
-        self._worker = worker
-        self._in_worker: list[_Held] = []
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        #: monotonic time of the last group appended (the processing stage yields while recent)
+        self.last_logged = 0.0
         self._first_ms = 0.0
         self._received = 0
         self._connected = False
@@ -93,8 +101,6 @@ class Intake:
     # -- life cycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._worker is not None:
-            self._worker.start()
         self._client = self._make_client()
         self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
         self._thread.start()
@@ -104,8 +110,6 @@ class Intake:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        if self._worker is not None:
-            self._worker.stop()
 
     @property
     def connected(self) -> bool:
@@ -115,16 +119,28 @@ class Intake:
     @property
     def backlog(self) -> int:
         """Messages received and not yet committed."""
-        return len(self._pending) + len(self._in_worker)
+        return len(self._pending)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a group was appended in the last 50 ms (messages are flowing)."""
+        return time.monotonic() - self.last_logged < 0.05
 
     def publish(self, topic: str, payload: bytes) -> None:
-        """Publish a local notification (QoS 0); call from the pipeline's commit hooks only."""
-        client = self._client
-        if client is None or not self._connected:
+        """Queue a local notification (QoS 0); the intake thread publishes it. Thread-safe."""
+        if len(self._outbox) >= 10_000:
             self._metrics.inc("iotgw_local_publish_failed_total",
                               help="local notifications not published (broker disconnected)")
             return
-        client.publish(topic, payload, qos=0)
+        self._outbox.append((topic, payload))
+
+    def _publish_queued(self, client: mqtt.Client) -> None:
+        while self._outbox:
+            topic, payload = self._outbox.popleft()
+            if not self._connected:
+                self._metrics.inc("iotgw_local_publish_failed_total")
+                continue
+            client.publish(topic, payload, qos=0)
 
     # -- connection --------------------------------------------------------------------------
 
@@ -188,65 +204,32 @@ class Intake:
             client.connect(self._s.host, self._s.port, self._s.keepalive_s)
 
     def _serve(self, client: mqtt.Client) -> None:
-        """Read, group-commit and acknowledge until the connection ends or stop() is called."""
-        worker = self._worker
+        """Read, group-append and acknowledge until the connection ends or stop() is called."""
         while not self._lost:
             if self._stop.is_set():
-                self._flush(ack=self._connected)
+                self._commit(ack=self._connected)
                 client.disconnect()
                 client.loop(0.1)  # flush the PUBACKs and the DISCONNECT
                 return
             before = self._received
-            busy = worker is not None and worker.busy
-            rc = client.loop(0.0 if self._pending or busy else 0.1)
+            rc = client.loop(0.0 if self._pending else 0.1)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 self._lost = True
                 break
             drained = self._received == before
-            if worker is not None and worker.busy and worker.ready(0.002 if drained else 0.0):
-                self._complete(ack=True)
-            if self._pending and not (worker is not None and worker.busy) and self._due(drained):
-                self._dispatch()
-        self._flush(ack=False)  # durable now; the broker redelivers, dedup recognises them
+            if self._pending and self._due(drained):
+                self._commit(ack=True)
+            elif not self._pending:
+                self._idle()
+            if self._outbox:
+                self._publish_queued(client)
+        self._commit(ack=False)  # durable now; the broker redelivers, dedup recognises them
 
-    def _dispatch(self) -> None:
-        """Hand the pending group to the worker, or commit it right here without one."""
-        if self._worker is None:
-            self._commit(ack=True)
-            return
-        group, self._pending = self._pending, []
+    def _idle(self) -> None:
         try:
-            self._worker.submit([(h.item.topic, h.item.payload, h.item.received_ms)
-                                 for h in group])
-        except GatewayError as exc:
-            self._lose_worker(exc)
-            self._pending = group + self._pending
-            self._commit(ack=True)
-            return
-        self._in_worker = group
-
-    def _complete(self, ack: bool) -> None:
-        """Collect the worker's results and commit that group."""
-        assert self._worker is not None
-        group, self._in_worker = self._in_worker, []
-        try:
-            results = self._worker.collect()
-        except GatewayError as exc:
-            self._lose_worker(exc)
-            results = None
-        self._commit_group(group, results, ack)
-
-    def _flush(self, ack: bool) -> None:
-        if self._worker is not None and self._worker.busy:
-            self._complete(ack)
-        self._commit(ack)
-
-    def _lose_worker(self, exc: Exception) -> None:
-        log.error("%s; decoding inline from now on", exc)
-        self._metrics.inc("iotgw_decode_worker_failures_total", help="decode worker deaths")
-        if self._worker is not None:
-            self._worker.stop()
-        self._worker = None
+            self._log.trim()
+        except StoreError as exc:
+            log.warning("%s", exc)
 
     def _due(self, drained: bool) -> bool:
         if not self._room.has_room():
@@ -292,26 +275,21 @@ class Intake:
         if not self._pending:
             self._first_ms = time.monotonic() * 1000
         self._received += 1
-        item = Incoming(message.topic, bytes(message.payload), time.time_ns() // 10**6)
-        self._pending.append(_Held(message.mid, message.qos, item))
+        entry = (message.topic, bytes(message.payload), time.time_ns() // 10**6)
+        self._pending.append(_Held(message.mid, message.qos, entry))
 
     # -- group commit ------------------------------------------------------------------------
 
     def _commit(self, ack: bool) -> None:
-        """Commit the pending group (decoded inline) and acknowledge it."""
+        """Append the pending group to the log in one commit; then PUBACK it, in arrival order."""
         batch, self._pending = self._pending, []
-        self._commit_group(batch, None, ack)
-
-    def _commit_group(self, batch: list[_Held], results: list[Result] | None,
-                      ack: bool) -> None:
-        """Commit ``batch`` in one transaction; then PUBACK it, in arrival order."""
         if not batch:
             return
         self._metrics.inc("iotgw_messages_received_total", len(batch),
-                          help="MQTT messages received")
+                          help="MQTT messages received (appended to the intake log)")
         started = time.perf_counter()
         try:
-            self._pipeline.handle([h.item for h in batch], results)
+            self._log.append([h.entry for h in batch])
         except StoreError as exc:
             log.error("could not commit %d messages (%s); not acknowledging them, "
                       "reconnecting so the broker delivers them again", len(batch), exc)
@@ -320,6 +298,8 @@ class Intake:
             if self._client is not None:
                 self._client.disconnect()
             return
+        self.last_logged = time.monotonic()
+        self._on_logged()
         self._metrics.observe("iotgw_commit_seconds", time.perf_counter() - started,
                               help="group commit latency")
         client = self._client

@@ -1,19 +1,22 @@
 """The gateway daemon composed from its parts: ``GatewayService.start()`` / ``.stop()``.
 
-Start order: database → stores → uplink → health → intake (the broker is last, so nothing is
-received before it can be committed). Stop order is the reverse of the data flow: the intake
-commits and acknowledges what it has and disconnects (anything unacknowledged stays with the
-broker and arrives again), the uplink makes one last delivery attempt within its deadline, then
-the health port and the database close.
+Start order: database → stores → intake log → processing stage → uplink → health → intake (the
+broker is last, so nothing is received before it can be committed). Stop order is the reverse of
+the data flow: the intake appends and acknowledges what it has and disconnects (anything
+unacknowledged stays with the broker and arrives again), the processing stage finishes its
+batch (the rest waits in the log), the uplink makes one last delivery attempt within its
+deadline, then the health port and the databases close.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 
 from common.backoff import Backoff
@@ -27,6 +30,8 @@ from gateway.health import HealthServer
 from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
+from gateway.processor import Processor, load_cursor
+from gateway.rawlog import RawLog
 from gateway.scoring import AnomalyEvent, Scorer
 from gateway.settings import GatewaySettings
 from gateway.uplink import CircuitBreaker, HttpSender, Uplink
@@ -35,6 +40,7 @@ from gateway.uplink.forwarder import breaker_code
 log = logging.getLogger("gateway.service")
 
 DB_FILE = "gateway.db"
+LOG_FILE = "intake.db"
 
 
 def open_stores(settings: GatewaySettings) -> tuple[Database, DeadLetterStore, SqliteBuffer]:
@@ -72,9 +78,14 @@ class GatewayService:
         if s.mqtt.decode_worker:
             worker = DecodeWorker([(sub.topic, sub.codec) for sub in s.mqtt.subscriptions],
                                   keep_messages=self.scorer is not None)
+        self.raw_log = RawLog(s.gateway.data_dir / LOG_FILE, s.buffer.durability)
+        self.raw_log.open(floor=load_cursor(db))
+        self.processor = Processor(db, self.raw_log, pipeline, self.metrics,
+                                   s.intake.process_batch, lambda: self.intake.busy,
+                                   s.intake.max_backlog // 2, worker)
         self.intake = Intake(s.mqtt, s.client_id, [sub.build().filter
                                                      for sub in s.mqtt.subscriptions],
-                             pipeline, buffer, self.metrics, worker)
+                             self.raw_log, self, self.metrics, self.processor.notify)
         u = s.uplink
         self.uplink = Uplink(
             s.gateway.id, buffer,
@@ -84,6 +95,7 @@ class GatewayService:
             u.max_batch_rows, u.max_batch_bytes, u.linger_ms, u.shutdown_flush_s,
         )
         self.metrics.add_collector(self._collect)
+        self.processor.start()
         self.uplink.start()
         if s.health.port:
             self.health = HealthServer(s.health.host, s.health.port, self.metrics,
@@ -97,7 +109,8 @@ class GatewayService:
     def stop(self) -> None:
         log.info("stopping: committing received messages, then a last uplink attempt")
         self.intake.stop()
-        if self._bank is not None:  # the intake thread, its only caller, has ended
+        self.processor.stop()
+        if self._bank is not None:  # the processing stage, its only caller, has ended
             self._bank.stop()
         self.uplink.stop()
         if self.health is not None:
@@ -105,7 +118,17 @@ class GatewayService:
         stats = self.buffer.stats()
         log.info("stopped: %d rows (%d bytes) stay buffered; dropped so far %d readings",
                  stats.rows, stats.bytes, stats.dropped_readings)
+        self.raw_log.close()
         self.db.close()
+
+    def has_room(self) -> bool:
+        """Whether the intake may acknowledge more: the buffer has room (``backpressure``)
+        and the intake log's backlog is under ``intake.max_backlog``."""
+        if self.raw_log.backlog >= self.settings.intake.max_backlog:
+            self.metrics.inc("iotgw_log_full_waits_total",
+                             help="loop turns not acknowledging: the intake log backlog is full")
+            return False
+        return self.buffer.has_room()
 
     def _publish_anomaly(self, event: AnomalyEvent) -> None:
         topic = self.settings.detect.topic_for(self.settings.gateway.id, event.device,
@@ -136,6 +159,18 @@ class GatewayService:
         m.set("iotgw_broker_connected", int(self.intake.connected), help="1 when connected")
         m.set("iotgw_intake_backlog", self.intake.backlog,
               help="messages received and not yet committed")
+        m.set("iotgw_log_backlog", self.raw_log.backlog,
+              help="messages acknowledged (in the intake log) and not yet processed")
+        m.set("iotgw_log_file_bytes", _file_bytes(self.raw_log.path),
+              help="intake log size on disk")
+
+
+def _file_bytes(path: Path) -> int:
+    total = 0
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            total += Path(f"{path}{suffix}").stat().st_size
+    return total
 
 
 def run(settings: GatewaySettings, scorer: Scorer | None = None,

@@ -1,9 +1,9 @@
 """Typed gateway settings: a TOML file plus environment variables, validated at start-up.
 
-Each concern is a nested section (``[gateway]``, ``[mqtt]``, ``[buffer]``, ``[uplink]``,
-``[health]``, ``[log]``, and the detectors' ``[detect]``); other features add their own
-section the same way. Environment
-variables override the file: ``IOTGW_GATEWAY_<SECTION>__<KEY>``, e.g.
+Each concern is a nested section (``[gateway]``, ``[mqtt]``, ``[intake]``, ``[buffer]``,
+``[uplink]``, ``[health]``, ``[log]``, and the detectors' ``[detect]``); other features add
+their own section the same way. Environment variables override the file:
+``IOTGW_GATEWAY_<SECTION>__<KEY>``, e.g.
 ``IOTGW_GATEWAY_UPLINK__TOKEN``. Loaded by the one loader, :func:`common.settings.load`: a bad
 setting raises :class:`~common.settings.ConfigError` with one line naming the file (or the
 variable) and the key.
@@ -114,6 +114,14 @@ class MqttSection(_Section):
         return urlsplit(self.url).port or (8883 if self.use_tls else 1883)
 
 
+class IntakeSection(_Section):
+    """The raw intake log between acknowledging and processing (``intake.db``, same durability
+    as ``buffer.durability``)."""
+
+    max_backlog: int = Field(default=200_000, ge=1000)
+    process_batch: int = Field(default=500, ge=1, le=100_000)
+
+
 class BufferSection(_Section):
     """The durable store-and-forward buffer (SQLite, WAL) in ``gateway.data_dir``."""
 
@@ -171,6 +179,7 @@ class GatewaySettings(BaseSettings):
 
     gateway: GatewaySection = GatewaySection()
     mqtt: MqttSection = MqttSection()
+    intake: IntakeSection = IntakeSection()
     buffer: BufferSection = BufferSection()
     uplink: UplinkSection = UplinkSection()
     health: HealthSection = HealthSection()
