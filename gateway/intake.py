@@ -46,6 +46,7 @@ from paho.mqtt.properties import Properties
 from common.backoff import Backoff
 from gateway.errors import StoreError
 from gateway.metrics import Metrics
+from gateway.mqtt_socket import Client, puback
 from gateway.rawlog import Entry, RawLog
 from gateway.settings import MqttSection
 
@@ -146,7 +147,7 @@ class Intake:
 
     def _make_client(self) -> mqtt.Client:
         v5 = self._s.protocol == "5"
-        client = mqtt.Client(
+        client = Client(
             CallbackAPIVersion.VERSION2,
             client_id=self._client_id,
             clean_session=None if v5 else False,
@@ -212,7 +213,7 @@ class Intake:
                 client.loop(0.1)  # flush the PUBACKs and the DISCONNECT
                 return
             before = self._received
-            rc = client.loop(0.0 if self._pending else 0.1)
+            rc = self._read(client)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 self._lost = True
                 break
@@ -224,6 +225,20 @@ class Intake:
             if self._outbox:
                 self._publish_queued(client)
         self._commit(ack=False)  # durable now; the broker redelivers, dedup recognises them
+
+    def _read(self, client: mqtt.Client) -> mqtt.MQTTErrorCode:
+        """Read: from the read-ahead buffer while it holds bytes, else one paho loop turn."""
+        sock = client.read_ahead if isinstance(client, Client) else None
+        if sock is None or not sock.pending():
+            if sock is not None and not sock.flush():
+                return client.loop(0.001)  # the kernel's send buffer is full: let it drain
+            return client.loop(0.0 if self._pending else 0.1)
+        limit = self._s.commit_max_messages
+        for _ in range(256):
+            rc = client.loop_read()
+            if rc != mqtt.MQTT_ERR_SUCCESS or not sock.pending() or len(self._pending) >= limit:
+                return rc
+        return mqtt.MQTT_ERR_SUCCESS
 
     def _idle(self) -> None:
         try:
@@ -308,6 +323,11 @@ class Intake:
                               help="committed messages not acknowledged (connection lost): "
                               "the broker delivers them again")
             return
-        for h in batch:
-            if h.qos:
-                client.ack(h.mid, h.qos)
+        sock = client.read_ahead if isinstance(client, Client) else None
+        if sock is not None and not client.want_write():
+            sock.queue(b"".join([puback(h.mid) for h in batch if h.qos]))
+        else:
+            for h in batch:
+                if h.qos:
+                    client.ack(h.mid, h.qos)
+        client.loop_misc()  # keepalive: our PUBACKs bypass paho's bookkeeping
