@@ -7,10 +7,12 @@ stay exact. Under ``drop_oldest`` an append that crosses the bound deletes the o
 that same transaction. Under ``backpressure`` nothing is dropped; :meth:`has_room` turns false.
 
 Rows in flight (handed out by :meth:`begin`, not yet settled by :meth:`end` or given back by
-:meth:`release`) are never dropped: the uplink may be delivering them, and a row that reaches
-the cloud must not also be counted as lost. So "readings missing at the cloud == the drop
-counter" holds exactly; the price is that the bound can be exceeded by at most one batch
-(``uplink.max_batch_bytes``) while a send is in progress. While the buffer keeps overflowing, one
+:meth:`release` because the request certainly never reached the cloud) are never dropped: the
+uplink may be delivering them, or a lost answer may hide that the cloud stored them, and a row
+that reaches the cloud must not also be counted as lost. So "readings missing at the cloud ==
+the drop counter" holds exactly; the price is that the bound can be exceeded by the rows in
+flight (about one batch, ``uplink.max_batch_bytes``: the uplink always retries the oldest rows
+first, so the rows in doubt are the ones it sends next). While the buffer keeps overflowing, one
 summary line is logged every :data:`DROP_LOG_EVERY_S` seconds, not one per write.
 """
 
@@ -188,8 +190,9 @@ class SqliteBuffer:
                 out.append(Row(r[0], Lane(r[1]), r[2], r[3], r[4], r[5], r[6]))
                 total += r[4]
             cur.close()
-            # One uplink reads the buffer: its new batch replaces whatever it held before.
-            self._inflight = {r.id for r in out}
+            # Rows stay in flight until end() settles them or release() says they never left:
+            # a batch whose answer was lost may be stored at the cloud.
+            self._inflight.update(r.id for r in out)
         return out
 
     def release(self, rows: Sequence[Row]) -> None:

@@ -101,7 +101,8 @@ class Uplink:
         try:
             self.deliver(rows)
         except RetryableUplinkError as exc:
-            self._buffer.release(rows)
+            if exc.undelivered:  # else the cloud may hold them: overflow must not count them
+                self._buffer.release(rows)
             self._breaker.record_failure()
             delay = self._retry.next(exc.retry_after)
             self._metrics.inc("iotgw_uplink_batches_total", outcome="failed",
@@ -129,7 +130,8 @@ class Uplink:
             try:
                 self.deliver(rows)
             except RetryableUplinkError as exc:
-                self._buffer.release(rows)
+                if exc.undelivered:
+                    self._buffer.release(rows)
                 log.warning("uplink: last flush failed (%s); %d+ rows stay buffered", exc,
                             len(rows))
                 return
