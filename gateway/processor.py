@@ -14,10 +14,10 @@ One thread, so per-stream order and per-stream detector state need nothing more.
 state as last saved, so its anomaly events may differ from the ones the crash cut short.
 
 The stage shares the interpreter with the intake thread; while the intake is busy receiving it
-yields after each batch for about as long as the batch took, so acknowledging stays ahead of
-processing, and the log absorbs bursts. The intake stops acknowledging when the log's backlog
-reaches ``intake.max_backlog`` (see :class:`~gateway.intake.Intake`), which bounds both the log
-and the time to catch up.
+yields after each batch for :data:`YIELD` times as long as the batch took, so acknowledging
+stays ahead of processing, and the log absorbs bursts. The intake stops acknowledging when the
+log's backlog reaches ``intake.max_backlog`` (see :class:`~gateway.intake.Intake`), which bounds
+both the log and the time to catch up.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ from gateway.pipeline import Incoming, Pipeline
 from gateway.rawlog import Logged, RawLog
 
 log = logging.getLogger("gateway.processor")
+
+#: While the intake is receiving, the stage sleeps this many times as long as its last batch
+#: took: the intake thread gets most of the interpreter (acknowledging stays ahead), the stage
+#: at least a third of it; past ``yield_below`` unprocessed entries it stops yielding.
+YIELD = 2.0
 
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS intake_cursor"
            " (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
@@ -108,7 +113,7 @@ class Processor:
             self._metrics.observe("iotgw_process_seconds", took,
                                   help="processing time per batch of log entries")
             if self._intake_busy() and self._log.backlog < self._yield_below:
-                self._stop.wait(took)  # let the intake thread have the interpreter
+                self._stop.wait(YIELD * took)  # let the intake thread have the interpreter
 
     def process(self, entries: Sequence[Logged]) -> None:
         """Run the pipeline over ``entries`` and advance the cursor, in one transaction."""
