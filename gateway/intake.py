@@ -87,8 +87,9 @@ class Intake:
         self._on_logged = on_logged
         self._pending: list[_Held] = []
         self._outbox: deque[tuple[str, bytes]] = deque()
-        #: monotonic time of the last group appended (the processing stage yields while recent)
-        self.last_logged = 0.0
+        #: monotonic time the intake last received a message (the processing stage yields
+        #: while it is recent)
+        self.last_active = 0.0
         self._first_ms = 0.0
         self._received = 0
         self._connected = False
@@ -124,8 +125,8 @@ class Intake:
 
     @property
     def busy(self) -> bool:
-        """Whether a group was appended in the last 50 ms (messages are flowing)."""
-        return time.monotonic() - self.last_logged < 0.05
+        """Whether messages arrived in the last 200 ms or wait for their commit."""
+        return bool(self._pending) or time.monotonic() - self.last_active < 0.2
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Queue a local notification (QoS 0); the intake thread publishes it. Thread-safe."""
@@ -218,6 +219,8 @@ class Intake:
                 self._lost = True
                 break
             drained = self._received == before
+            if not drained:
+                self.last_active = time.monotonic()
             if self._pending and self._due(drained):
                 self._commit(ack=True)
             elif not self._pending:
@@ -313,7 +316,6 @@ class Intake:
             if self._client is not None:
                 self._client.disconnect()
             return
-        self.last_logged = time.monotonic()
         self._on_logged()
         self._metrics.observe("iotgw_commit_seconds", time.perf_counter() - started,
                               help="group commit latency")
