@@ -23,11 +23,15 @@ b'@\\x02\\x00\\x01@\\x02\\x01\\x02'
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 READ_CHUNK = 65536
+
+#: What a non-blocking (TLS) socket raises when it cannot take bytes right now.
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
 
 
 def puback(mid: int) -> bytes:
@@ -77,7 +81,7 @@ class ReadAheadSocket:
         while self._wbuf:
             try:
                 sent = self._sock.send(self._wbuf)
-            except BlockingIOError:
+            except _WOULD_BLOCK:
                 return False
             del self._wbuf[:sent]
         return True
