@@ -30,6 +30,7 @@ one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import threading
@@ -188,7 +189,13 @@ class Intake:
                                   help="failed broker connection attempts")
                 self._stop.wait(delay)
                 continue
-            self._serve(client)
+            try:
+                self._serve(client)
+            except Exception:  # never let the MQTT thread die: reconnect, the broker redelivers
+                log.exception("intake loop failed; reconnecting")
+                self._pending = []
+                with contextlib.suppress(Exception):
+                    client.disconnect()
             self._connected = self._subscribed = False
             if not self._stop.is_set():
                 delay = self._backoff.next()

@@ -77,12 +77,16 @@ class ReadAheadSocket:
         self.flush()
 
     def flush(self) -> bool:
-        """Send queued bytes; True when none are left."""
+        """Send queued bytes; True when none are left. A dead connection drops them (the
+        broker redelivers what was not acknowledged) and paho notices it on its next call."""
         while self._wbuf:
             try:
                 sent = self._sock.send(self._wbuf)
             except _WOULD_BLOCK:
                 return False
+            except OSError:
+                self._wbuf.clear()
+                return True
             del self._wbuf[:sent]
         return True
 
