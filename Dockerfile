@@ -17,7 +17,7 @@ COPY gateway ./gateway
 COPY cloud ./cloud
 COPY iotgw ./iotgw
 # The extras of the three services compose.yaml runs from this image (docs/install.md).
-RUN pip install '.[gateway,cloud,sim]' && rm -rf /src
+RUN pip install '.[gateway,cloud,sim,postgres]' && rm -rf /src
 
 # Never run as root: a fixed, unprivileged uid that owns only its data directories.
 RUN groupadd --system --gid 10001 iotgw \

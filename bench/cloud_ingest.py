@@ -117,6 +117,7 @@ def bench_cloud(workdir: Path, store: dict, batches: list[list[dict]], concurren
                 workers: int, influx: InfluxDB, rules: int = 0) -> Run:
     cloud = CloudProcess(workdir, store, {"max_concurrent_ingest": 64}, workers=workers)
     token = cloud.create_token("bench")
+    admin = cloud.create_token(scopes=["admin"])
     bodies = [(f"batch-{i}", gzip.compress(json.dumps(
         {"gateway_id": "bench", "batch_id": f"batch-{i}", "sent_at": T0, "readings": b}
     ).encode(), 1)) for i, b in enumerate(batches)]
@@ -124,12 +125,12 @@ def bench_cloud(workdir: Path, store: dict, batches: list[list[dict]], concurren
     try:
         with httpx.Client(base_url=cloud.url, timeout=60,
                           limits=httpx.Limits(max_connections=concurrency)) as client:
-            return _post_all(client, token, bodies, concurrency, influx, cloud, rules)
+            return _post_all(client, token, admin, bodies, concurrency, influx, cloud, rules)
     finally:
         cloud.stop()
 
 
-def _post_all(client: httpx.Client, token: str, bodies: list[tuple[str, bytes]],
+def _post_all(client: httpx.Client, token: str, admin: str, bodies: list[tuple[str, bytes]],
               concurrency: int, influx: InfluxDB, cloud: CloudProcess, rules: int) -> Run:
     def post(item: tuple[str, bytes]) -> None:
         key, body = item
@@ -140,7 +141,8 @@ def _post_all(client: httpx.Client, token: str, bodies: list[tuple[str, bytes]],
 
     for i in range(rules):  # arrival rules the alerting listener evaluates per batch
         r = client.post("/v1/rules", json={"kind": "threshold", "name": f"hot-{i}",
-                                           "op": "above", "limit": 1000.0 + i})
+                                           "op": "above", "limit": 1000.0 + i},
+                        headers={"Authorization": f"Bearer {admin}"})
         assert r.status_code == 201, r.text
     post(("warm-up", bodies[0][1]))
     return run_parallel(post, bodies, concurrency, _pids(influx, cloud))

@@ -67,6 +67,9 @@ def api_latency(settings_overrides: dict, days: int, repeat: int, aggs: str) -> 
     params = {"device": "pump-1", "sensor": "temperature", "start": str(END - days * DAY),
               "end": str(END), "agg": aggs}
     with UvicornThread(app) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+        _info, token = app.state.services.tokens.create(scopes=["read"])
+        c.headers["Authorization"] = f"Bearer {token}"
+
         def call() -> None:
             r = c.get("/v1/series", params=params)
             assert r.status_code == 200 and r.json()["t"], r.text

@@ -83,10 +83,10 @@ def intake(broker: Mosquitto, tmp: Path, items: list[tuple[str, bytes]], health:
     proc.wait(30)
     preload(broker, items)
     proc = start_gateway(path, health, log)
-    name = 'iotgw_messages_total{outcome="buffered"}'
     t0 = n0 = 0.0
     while True:
-        got, now = metric(health, name), time.perf_counter()
+        got = metric(health, "iotgw_gateway_messages_total", outcome="buffered")
+        now = time.perf_counter()
         if got > 0 and not t0:
             t0, n0 = now, got
         if got >= len(items):
@@ -107,13 +107,13 @@ def drain(broker: Mosquitto, tmp: Path, total_rows: int, health: int) -> float:
         proc = start_gateway(path, health, tmp / "gateway.log")
         t0 = rows0 = 0.0
         while True:
-            rows, now = metric(health, "iotgw_buffer_rows"), time.perf_counter()
+            rows, now = metric(health, "iotgw_gateway_buffer_rows"), time.perf_counter()
             if not t0 and 0 < rows < total_rows:
                 t0, rows0 = now, rows
             if t0 and rows == 0:
                 break
             time.sleep(0.01)
-        readings = metric(health, "iotgw_uplink_readings_total")
+        readings = metric(health, "iotgw_gateway_uplink_readings_total")
         proc.terminate()
         proc.wait(60)
     finally:

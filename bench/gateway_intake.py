@@ -128,11 +128,16 @@ def baseline(broker: Mosquitto, items: list[tuple[str, bytes]], receive_max: int
     return (n - 1) / (state["last"] - state["first"])
 
 
-def metric(port: int, name: str) -> float:
+def metric(port: int, name: str, **labels: str) -> float:
+    """One sample of the gateway's /metrics (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.rsplit(" ", 1)[1])
+        text = resp.read().decode()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return float(s.value)
     return 0.0
 
 
@@ -177,10 +182,10 @@ def gateway(broker: Mosquitto, items: list[tuple[str, bytes]], tmp: Path, args: 
     proc.wait(30)
     preload(broker, items)
     proc = start_gateway(config, port, log)
-    acked, processed = "iotgw_messages_received_total", 'iotgw_messages_total{outcome="buffered"}'
     first_t = first_n = acked_t = 0.0
     while True:
-        got, done = metric(port, acked), metric(port, processed)
+        got = metric(port, "iotgw_gateway_messages_received_total")
+        done = metric(port, "iotgw_gateway_messages_total", outcome="buffered")
         now = time.perf_counter()
         if got > 0 and not first_t:
             first_t, first_n = now, got

@@ -18,8 +18,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from cloud.alerting.core.errors import InvalidRequest, InvalidRule, NotFound, UnsafeTarget
-from cloud.api import ROUTERS
+from cloud.api import ROUTERS, docs
+from cloud.api.auth import add_scopes_to_openapi
+from cloud.api.content_type import JsonBodiesOnly
+from cloud.api.webhook_events import add_webhook_docs
+from cloud.dashboard import mount_dashboard
 from cloud.errors import CloudError, MetadataError, QueryError, StoreError
+from cloud.request_id import RequestIdMiddleware
 from cloud.services import Services
 from cloud.settings import CloudSettings
 
@@ -27,6 +32,12 @@ DESCRIPTION = """Idempotent ingest of gateway batches, trend queries over the ti
 
 `POST /v1/ingest` answers 2xx only once the store accepted the points; any other status means
 the gateway keeps its batch and retries with the same `Idempotency-Key`.
+
+Every `/v1` route needs an API token (`Authorization: Bearer <token>`, made with
+`iotgw cloud token create`) carrying the scope the operation lists (`x-required-scope`):
+`ingest`, `read`, `alerts:write` or `admin` (which implies all but `ingest`). Without a token
+the answer is 401, with a token lacking the scope 403. Bodies of POST, PUT, PATCH and DELETE
+must be `application/json` (415 otherwise).
 """
 
 
@@ -42,12 +53,19 @@ def create_app(settings: CloudSettings, services: Services | None = None) -> Fas
         finally:
             svc.stop()
 
-    app = FastAPI(title="iotgw cloud", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="iotgw cloud", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     app.state.services = svc
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(docs.router)
+    add_scopes_to_openapi(app)
     svc.alerting.install(app)
+    add_webhook_docs(app)
+    mount_dashboard(app)
+    app.add_middleware(JsonBodiesOnly)
     _add_error_handlers(app, settings.limits.retry_after_s)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every response carries X-Request-ID
     return app
 
 
@@ -94,9 +112,11 @@ def app_from_environment() -> FastAPI:
     """
     import os
 
+    from cloud.runtime import configure_logging
     from cloud.settings import load_settings
 
     settings = load_settings(os.environ.get("IOTGW_CLOUD_CONFIG") or None)
+    configure_logging(settings.server)
     app = create_app(settings)
     tune_gc(settings.server.gc_threshold)
     return app

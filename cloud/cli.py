@@ -1,4 +1,5 @@
-"""``iotgw cloud``: run the cloud service and manage gateway tokens.
+"""``iotgw cloud``: run the cloud service; ``migrate``, ``token`` and ``device`` are in
+:mod:`cloud.admin_cli`.
 
 Kept light at import: FastAPI, uvicorn and SQLAlchemy are imported inside the commands.
 """
@@ -6,20 +7,31 @@ Kept light at import: FastAPI, uvicorn and SQLAlchemy are imported inside the co
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import shutil
+import signal
 import sys
-from datetime import UTC, datetime
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cloud import admin_cli as admin_commands
+
 #: Environment variable through which ``run`` hands the config file to uvicorn's workers.
 CONFIG_ENV = "IOTGW_CLOUD_CONFIG"
+#: prometheus_client's multiprocess directory (``cloud.metrics.MULTIPROC_ENV``; not imported
+#: here to keep this module light).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def register(subparsers: Any) -> None:
     """Add the ``cloud`` group to the ``iotgw`` command."""
     p = subparsers.add_parser("cloud", help="the cloud service: ingest API, trend queries",
-                              description="Run the cloud service and manage gateway tokens.")
+                              description="Run the cloud service; manage tokens, device owners "
+                                          "and the metadata schema.")
     sub = p.add_subparsers(dest="cloud_command", metavar="COMMAND")
     p.set_defaults(func=lambda _a: _usage(p))
 
@@ -30,20 +42,17 @@ def register(subparsers: Any) -> None:
     run.add_argument("--workers", type=int, help="worker processes (default: server.workers)")
     run.set_defaults(func=cmd_run)
 
-    tok = sub.add_parser("token", help="create, list and revoke gateway tokens")
-    tsub = tok.add_subparsers(dest="token_command", metavar="ACTION")
-    tok.set_defaults(func=lambda _a: _usage(tok))
-    create = tsub.add_parser("create", help="create a token for a gateway; prints it once")
-    _config_arg(create)
-    create.add_argument("--gateway", required=True, help="the gateway id the token is for")
-    create.set_defaults(func=cmd_token_create)
-    lst = tsub.add_parser("list", help="list tokens (never their secrets)")
-    _config_arg(lst)
-    lst.set_defaults(func=cmd_token_list)
-    revoke = tsub.add_parser("revoke", help="revoke a token by its id (see `token list`)")
-    _config_arg(revoke)
-    revoke.add_argument("token_id", help="the token's id")
-    revoke.set_defaults(func=cmd_token_revoke)
+    sub.add_parser("config", help="print a commented sample configuration (every key, "
+                   "default and meaning)").set_defaults(func=cmd_config)
+    check = sub.add_parser("check-config",
+                           help="validate the settings and print them as TOML, secrets masked")
+    _config_arg(check)
+    check.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    check.add_argument("--connect", action="store_true",
+                       help="also try the store and the metadata database")
+    check.set_defaults(func=cmd_check_config)
+
+    admin_commands.register(sub, _config_arg, _usage)
 
 
 def _config_arg(p: argparse.ArgumentParser) -> None:
@@ -56,99 +65,118 @@ def _usage(p: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
-    from cloud.settings import load_settings
-    from common.settings import ConfigError
-
-    try:
-        return load_settings(args.config, **overrides)
-    except ConfigError as exc:
-        print(f"iotgw cloud: bad configuration: {exc}", file=sys.stderr)
-        return None
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate the settings, then hand over to uvicorn (which builds the app per worker)."""
     from common.settings import EXIT_CONFIG
 
-    settings = _settings(args)
+    settings = admin_commands.settings_or_none(args)
     if settings is None:
         return EXIT_CONFIG
     import uvicorn
 
+    from cloud.runtime import SystemdReadiness, configure_logging, install_sighup, start_line
+
     server = settings.server
+    if not admin_commands.prepare_schema(settings):
+        return 1
     if args.config is not None:
         os.environ[CONFIG_ENV] = str(args.config.resolve())
-    uvicorn.run(
-        "cloud.app:app_from_environment", factory=True,
-        host=args.host or server.host, port=args.port if args.port is not None else server.port,
-        workers=args.workers or server.workers, log_level=server.log_level,
-    )
+    host = args.host or server.host
+    port = args.port if args.port is not None else server.port
+    workers = args.workers or server.workers
+    configure_logging(server)
+    start_line(settings, args.config, host, port, workers)
+    if workers == 1:
+        install_sighup(settings, lambda: _load_or_raise(args))
+    readiness = SystemdReadiness(host, port)
+    readiness.start()
+    # uvicorn re-raises the SIGTERM/SIGINT it handled once it has shut down, under the handler
+    # installed before it: this one lets the command finish (STOPPING=1, exit status 0).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: log_signal(signum))
+    try:
+        with _metrics_dir(workers):
+            uvicorn.run(
+                "cloud.app:app_from_environment", factory=True, host=host, port=port,
+                workers=workers, log_level=server.log_level, log_config=None,
+            )
+    finally:
+        readiness.stop()
     return 0
 
 
-def _tokens(args: argparse.Namespace) -> Any:
-    """The token repository, or the exit code to return (a bad config, a broken database)."""
+def log_signal(signum: int) -> None:
+    import logging
+
+    logging.getLogger("cloud.runtime").info("stopped on %s", signal.Signals(signum).name)
+
+
+def _load_or_raise(args: argparse.Namespace) -> Any:
+    from cloud.settings import load_settings
+
+    return load_settings(args.config)
+
+
+SAMPLE_TITLE = """iotgw cloud configuration ({source}).
+
+Every key is optional; environment variables override the file:
+IOTGW_CLOUD_<SECTION>__<KEY>, e.g. IOTGW_CLOUD_STORE__PASSWORD (keep secrets there).
+Commented-out keys have no default value to show."""
+
+
+def cmd_config(_args: argparse.Namespace) -> int:
+    from cloud.settings import CloudSettings
+    from common.sample_config import render_toml
+
+    print(render_toml(CloudSettings, title=SAMPLE_TITLE.format(source="defaults")), end="")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate, print the effective settings (secrets masked); --connect tries the services."""
     from common.settings import EXIT_CONFIG
 
-    settings = _settings(args)
+    settings = admin_commands.settings_or_none(args)
     if settings is None:
         return EXIT_CONFIG
-    from cloud.errors import MetadataError
-    from cloud.meta import MetaDB, TokenRepo
+    from cloud.settings import CloudSettings
+    from common.sample_config import masked, render_toml
 
-    db = MetaDB(settings.metadata_url())
+    if args.json:
+        print(json.dumps(masked(settings), indent=2))
+    else:
+        source = f"effective: {args.config or 'no file'} + environment; secrets masked"
+        print(render_toml(CloudSettings, settings, SAMPLE_TITLE.format(source=source)), end="")
+    print("configuration OK", file=sys.stderr)
+    if not args.connect:
+        return 0
+    from cloud.checks import run_checks
+
+    return run_checks(settings)
+
+
+@contextlib.contextmanager
+def _metrics_dir(workers: int) -> Iterator[None]:
+    """With several workers, a fresh private directory for prometheus_client's multiprocess
+    mode (each worker's counters live in files there and a scrape sums them all), removed at
+    exit. An operator-set ``PROMETHEUS_MULTIPROC_DIR`` is used instead, emptied first: files of
+    an earlier run would add that run's counts to this one's."""
+    if workers <= 1:
+        os.environ.pop(MULTIPROC_ENV, None)
+        yield
+        return
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for old in path.glob("*.db"):
+            old.unlink()
+        yield
+        return
+    path = Path(tempfile.mkdtemp(prefix="iotgw-cloud-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(path)
     try:
-        db.start()
-    except MetadataError as exc:
-        print(f"iotgw cloud: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 1
-    return TokenRepo(db)
-
-
-def cmd_token_create(args: argparse.Namespace) -> int:
-    repo = _tokens(args)
-    if isinstance(repo, int):
-        return repo
-    try:
-        info, plain = repo.create(args.gateway)
+        yield
     finally:
-        repo.db.stop()
-    print(plain)
-    print(f"token {info.token_id} for gateway {info.gateway_id!r}: shown once, store it now",
-          file=sys.stderr)
-    return 0
-
-
-def _when(ms: int | None) -> str:
-    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
-
-
-def cmd_token_list(args: argparse.Namespace) -> int:
-    repo = _tokens(args)
-    if isinstance(repo, int):
-        return repo
-    try:
-        rows = repo.list()
-    finally:
-        repo.db.stop()
-    print(f"{'ID':<14}{'GATEWAY':<24}{'CREATED':<19}REVOKED")
-    for r in rows:
-        print(f"{r.token_id:<14}{r.gateway_id:<24}{_when(r.created_ms):<19}{_when(r.revoked_ms)}")
-    return 0
-
-
-def cmd_token_revoke(args: argparse.Namespace) -> int:
-    repo = _tokens(args)
-    if isinstance(repo, int):
-        return repo
-    try:
-        done = repo.revoke(args.token_id)
-    finally:
-        repo.db.stop()
-    if not done:
-        print(f"iotgw cloud: no active token {args.token_id!r}; see `iotgw cloud token list`",
-              file=sys.stderr)
-        return 1
-    print(f"revoked {args.token_id}", file=sys.stderr)
-    return 0
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(path, ignore_errors=True)

@@ -20,7 +20,8 @@ from typing import Any
 
 from cloud.errors import CloudError, KeyInFlight, KeyReused, RequestRejected
 from cloud.meta import DeadLetter, DeadLetters, DeviceRegistry, IdempotencyRepo, SeenStream
-from cloud.metrics import Metrics
+from cloud.meta.ownership import DeviceOwnership
+from cloud.metrics import CloudMetrics
 from cloud.settings import LimitsSettings
 from cloud.store import AnomalyPoint, Point, Rejection, TimeSeriesStore
 from ingest_protocol import (
@@ -89,25 +90,16 @@ class IngestService:
     """``POST /v1/ingest`` behind the HTTP layer."""
 
     def __init__(self, store: TimeSeriesStore, idempotency: IdempotencyRepo,
-                 devices: DeviceRegistry, dead_letters: DeadLetters, metrics: Metrics,
-                 limits: LimitsSettings) -> None:
+                 devices: DeviceRegistry, dead_letters: DeadLetters, metrics: CloudMetrics,
+                 limits: LimitsSettings, ownership: DeviceOwnership | None = None) -> None:
         self.store = store
+        self.ownership = ownership
         self.idempotency = idempotency
         self.devices = devices
         self.dead_letters = dead_letters
         self.limits = limits
         self._slots = threading.BoundedSemaphore(limits.max_concurrent_ingest)
-        self.m_readings = metrics.counter(
-            "iotgw_cloud_ingest_readings_total", "Readings stored by ingest.")
-        self.m_rejected = metrics.counter(
-            "iotgw_cloud_ingest_rejected_total", "Readings and anomalies rejected, by reason.",
-            ("kind", "reason"))
-        self.m_requests = metrics.counter(
-            "iotgw_cloud_ingest_requests_total", "Ingest requests, by status.", ("status",))
-        self.m_write = metrics.histogram(
-            "iotgw_cloud_store_write_seconds", "Latency of store writes.")
-        self.m_listener_errors = metrics.counter(
-            "iotgw_cloud_ingest_listener_errors_total", "Ingest listeners that raised.")
+        self.m = metrics
         self._listeners: list[IngestListener] = []
 
     def add_listener(self, listener: IngestListener) -> None:
@@ -120,7 +112,7 @@ class IngestService:
             try:
                 listener(batch)
             except Exception:
-                self.m_listener_errors.inc()
+                self.m.ingest_listener_errors.inc()
                 log.exception("ingest listener %r failed", listener)
 
     def parse(self, raw: bytes, token_gateway: str) -> tuple[Envelope, str]:
@@ -163,18 +155,19 @@ class IngestService:
         try:
             outcome = self._ingest(raw, token_gateway, key)
         except RequestRejected as exc:
-            self.m_requests.inc(status=str(exc.status))
+            self.m.ingest_requests.labels(status=str(exc.status)).inc()
             raise
         except KeyReused:
-            self.m_requests.inc(status="422")
+            self.m.ingest_requests.labels(status="422").inc()
             raise
         except KeyInFlight:
-            self.m_requests.inc(status="409")
+            self.m.ingest_requests.labels(status="409").inc()
             raise
         except CloudError:
-            self.m_requests.inc(status="error")
+            self.m.ingest_requests.labels(status="error").inc()
             raise
-        self.m_requests.inc(status="replay" if outcome.replayed else str(outcome.status))
+        status = "replay" if outcome.replayed else str(outcome.status)
+        self.m.ingest_requests.labels(status=status).inc()
         return outcome
 
     def _ingest(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
@@ -186,7 +179,8 @@ class IngestService:
             if not self._slots.acquire(blocking=False):
                 raise RequestRejected(429, "too many ingest requests in progress; retry later")
             try:
-                body, stored_batch = self._store(env, raw)
+                with self.m.ingest_in_flight.track_inprogress():
+                    body, stored_batch = self._store(env, raw)
             finally:
                 self._slots.release()
         except BaseException:
@@ -198,12 +192,17 @@ class IngestService:
 
     def _store(self, env: Envelope, raw: bytes) -> tuple[str, StoredBatch]:
         r_index, readings, bad, a_index, anomalies, bad_a = _entries(env, raw)
+        if self.ownership is not None:  # another gateway's devices: rejected per entry
+            gw = env.gateway_id
+            own = self.ownership.keep_owned
+            r_index, readings, bad = own(gw, r_index, readings, bad, Rejection)
+            a_index, anomalies, bad_a = own(gw, a_index, anomalies, bad_a, Rejection)
         points = [Point(r["device"], r["sensor"], r["ts"], float(r["value"]), r["seq"],
                         r.get("unit"), r.get("quality", 0), r.get("site")) for r in readings]
         apoints = [AnomalyPoint.from_dict(a) for a in anomalies]
         t0 = time.perf_counter()
         result = self.store.write(points, apoints)
-        self.m_write.observe(time.perf_counter() - t0)
+        self.m.store_write_duration.observe(time.perf_counter() - t0)
         # Store rejections index into `points`; map them back to the batch's indexes.
         bad += [Rejection(r_index[r.index], r.code, r.reason) for r in result.rejected]
         bad_a += [Rejection(a_index[r.index], r.code, r.reason)
@@ -218,7 +217,7 @@ class IngestService:
             refused = {r.index for r in result.anomalies_rejected}
             apoints = [a for i, a in enumerate(apoints) if i not in refused]
         self.devices.record(env.gateway_id, self._seen(points))
-        self.m_readings.inc(len(points))
+        self.m.ingest_readings.inc(len(points))
         body = json.dumps({
             "accepted": len(points),
             "rejected": [{"index": r.index, "reason": r.reason} for r in bad],
@@ -239,7 +238,7 @@ class IngestService:
         entries += [DeadLetter("anomaly", r.index, r.code, r.reason, env.anomalies[r.index])
                     for r in bad_a]
         for e in entries:
-            self.m_rejected.inc(kind=e.kind, reason=e.code)
+            self.m.ingest_rejected.labels(kind=e.kind, reason=e.code).inc()
         self.dead_letters.add(env.gateway_id, env.batch_id, entries)
 
     @staticmethod

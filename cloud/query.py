@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from cloud.errors import QueryError
-from cloud.metrics import Metrics
+from cloud.metrics import CloudMetrics
 from cloud.settings import LimitsSettings
 from cloud.store import AGGREGATES, TimeSeriesStore
 from cloud.timeparse import auto_every, parse_duration, parse_time
@@ -53,12 +53,12 @@ def iso(ms: int) -> str:
 class QueryService:
     """The trend API's logic, independent of HTTP."""
 
-    def __init__(self, store: TimeSeriesStore, limits: LimitsSettings, metrics: Metrics,
+    def __init__(self, store: TimeSeriesStore, limits: LimitsSettings, metrics: CloudMetrics,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.limits = limits
         self.clock = clock
-        self.m_query = metrics.histogram("iotgw_cloud_query_seconds", "Latency of store queries.")
+        self.m_query = metrics.query_duration
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -27,13 +27,21 @@ def register(subparsers: Any) -> None:
     def with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument("--config", metavar="FILE", default=None,
                             help="TOML settings file (environment IOTGW_GATEWAY_* overrides it)")
+        parser.add_argument("--partition", metavar="NAME", default=None,
+                            help="act as this [[partition]] of the settings file: its "
+                            "subscriptions, id, data directory and health port")
         return parser
 
     with_config(sub.add_parser("run", help="run the gateway until SIGTERM/SIGINT")
                 ).set_defaults(func=cmd_run)
-    with_config(sub.add_parser("check-config",
-                               help="validate the settings and print them, secrets masked")
-                ).set_defaults(func=cmd_check_config)
+    sub.add_parser("config", help="print a commented sample configuration (every key, "
+                   "default and meaning)").set_defaults(func=cmd_config)
+    check = with_config(sub.add_parser(
+        "check-config", help="validate the settings and print them as TOML, secrets masked"))
+    check.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    check.add_argument("--connect", action="store_true",
+                       help="also try the broker and the cloud (with the token)")
+    check.set_defaults(func=cmd_check_config)
 
     dlq = sub.add_parser("dlq", help="inspect, replay or purge dead letters")
     dlq.set_defaults(func=lambda _a: (dlq.print_help(), 2)[1])
@@ -62,9 +70,17 @@ def _fail(message: str, code: int = 2) -> int:  # 2: a usage error, as argparse'
 
 
 def _settings(args: argparse.Namespace) -> GatewaySettings:
+    from common.settings import ConfigError
     from gateway.settings import GatewaySettings
 
-    return GatewaySettings.load(args.config)
+    settings = GatewaySettings.load(args.config)
+    if args.partition is None:
+        return settings
+    try:
+        return settings.for_partition(args.partition)
+    except ValueError as exc:
+        where = f"{args.config}: " if args.config else ""
+        raise ConfigError(f"{where}partition: {exc}") from None
 
 
 def _guard(func: Any) -> Any:
@@ -90,15 +106,41 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logs.configure(settings.log.level, settings.log.format)
-    return service.run(settings)
+    return service.run(settings, reload_from=lambda: _settings(args), config_file=args.config)
+
+
+SAMPLE_TITLE = """iotgw gateway configuration ({source}).
+
+Every key is optional; environment variables override the file:
+IOTGW_GATEWAY_<SECTION>__<KEY>, e.g. IOTGW_GATEWAY_UPLINK__TOKEN (keep secrets there).
+Commented-out keys have no default value to show."""
+
+
+def cmd_config(_args: argparse.Namespace) -> int:
+    from common.sample_config import render_toml
+    from gateway.settings import GatewaySettings
+
+    print(render_toml(GatewaySettings, title=SAMPLE_TITLE.format(source="defaults")), end="")
+    return 0
 
 
 @_guard
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from common.sample_config import render_toml
+    from gateway.settings import GatewaySettings
+
     settings = _settings(args)
-    print(json.dumps(settings.masked(), indent=2))
+    if args.json:
+        print(json.dumps(settings.masked(), indent=2))
+    else:
+        source = f"effective: {args.config or 'no file'} + environment; secrets masked"
+        print(render_toml(GatewaySettings, settings, SAMPLE_TITLE.format(source=source)), end="")
     print("configuration OK", file=sys.stderr)
-    return 0
+    if not args.connect:
+        return 0
+    from gateway.checks import run_checks
+
+    return run_checks(settings)
 
 
 def _stores(args: argparse.Namespace) -> Any:
@@ -159,7 +201,7 @@ def cmd_dlq_show(args: argparse.Namespace) -> int:
 @_guard
 def cmd_dlq_replay(args: argparse.Namespace) -> int:
     from gateway.dedup import DedupWindow
-    from gateway.metrics import Metrics
+    from gateway.metrics import GatewayMetrics
     from gateway.pipeline import Pipeline
     from gateway.replay import replay
 
@@ -167,7 +209,7 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
         return _fail("name the dead letters to replay (IDs) or pass --all")
     settings, db, dead, buffer = _stores(args)
     pipeline = Pipeline(db, [s.build() for s in settings.mqtt.subscriptions], buffer, dead,
-                        DedupWindow(db, settings.buffer.dedup_window), Metrics())
+                        DedupWindow(db, settings.buffer.dedup_window), GatewayMetrics())
     ids = dead.all_ids() if args.all else args.ids
     result = replay(ids, db, dead, buffer, pipeline)
     db.close()

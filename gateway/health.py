@@ -1,8 +1,10 @@
 """Health and metrics over HTTP on a local port: ``/healthz``, ``/readyz``, ``/metrics``.
 
 ``/healthz`` answers 200 while the process serves requests. ``/readyz`` answers 200 only when
-every readiness check passes (broker connected, buffer writable) and 503 naming the failing
-ones otherwise. ``/metrics`` is the Prometheus text format. Binds to loopback by default.
+every readiness check passes (broker connected, buffer writable, uplink token accepted) and 503
+naming the failing ones otherwise: ``checks`` maps each to true/false and ``reasons`` says why
+each failing one failed. ``/metrics`` is the Prometheus text format. Binds to loopback by
+default.
 """
 
 from __future__ import annotations
@@ -13,18 +15,22 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from prometheus_client import CONTENT_TYPE_LATEST
+
 from gateway.errors import GatewayError
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics
 
 log = logging.getLogger("gateway.health")
 
-Check = Callable[[], bool]
+#: A readiness check: None when it passes, else the reason it does not.
+Check = Callable[[], str | None]
 
 
 class HealthServer:
     """Serves health and metrics; ``port=0`` picks a free port (see :attr:`port`)."""
 
-    def __init__(self, host: str, port: int, metrics: Metrics, checks: dict[str, Check]) -> None:
+    def __init__(self, host: str, port: int, metrics: GatewayMetrics,
+                 checks: dict[str, Check]) -> None:
         self.host = host
         self.port = port
         self._metrics = metrics
@@ -68,15 +74,19 @@ class HealthServer:
         if path == "/healthz":
             return 200, "application/json", b'{"status":"ok"}'
         if path == "/readyz":
-            results = {}
+            reasons: dict[str, str] = {}
             for name, check in self._checks.items():
                 try:
-                    results[name] = bool(check())
-                except Exception:
-                    results[name] = False
-            ok = all(results.values())
-            body = json.dumps({"ready": ok, "checks": results}).encode()
+                    reason = check()
+                except Exception as exc:
+                    reason = f"{type(exc).__name__}: {exc}"
+                if reason is not None:
+                    reasons[name] = reason
+            ok = not reasons
+            body = json.dumps({"ready": ok,
+                               "checks": {n: n not in reasons for n in self._checks},
+                               "reasons": reasons}).encode()
             return (200 if ok else 503), "application/json", body
         if path == "/metrics":
-            return 200, "text/plain; version=0.0.4", self._metrics.render().encode()
+            return 200, CONTENT_TYPE_LATEST, self._metrics.render()
         return 404, "application/json", b'{"detail":"not found"}'

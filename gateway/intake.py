@@ -23,9 +23,10 @@ acknowledged: the broker redelivers it on the new connection and the processing 
 de-duplication window recognises it. While :class:`RoomCheck` says no (the buffer is full under
 the ``backpressure`` policy, or the log holds ``intake.max_backlog`` unprocessed entries) the
 thread keeps the connection alive (keepalives, reading up to the in-flight window) but appends
-and acknowledges nothing, so the broker keeps the messages. Reconnects back off exponentially
-with jitter. Local notifications (anomaly events) are queued by any thread and published by this
-one.
+and acknowledges nothing, so the broker keeps the messages. A failed connect or a lost
+connection moves on to the next node of ``mqtt.urls`` (:class:`~gateway.brokers.BrokerList`),
+with the same client id and session; reconnects back off exponentially with jitter. Local
+notifications (anomaly events) are queued by any thread and published by this one.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from common.backoff import Backoff
+from gateway.brokers import BrokerList
 from gateway.errors import StoreError
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics
 from gateway.mqtt_socket import Client, puback
 from gateway.rawlog import Entry, RawLog
 from gateway.settings import MqttSection
@@ -76,7 +78,7 @@ class Intake:
         filters: list[str],
         raw_log: RawLog,
         room: RoomCheck,
-        metrics: Metrics,
+        metrics: GatewayMetrics,
         on_logged: Callable[[], None] = lambda: None,
     ) -> None:
         self._s = settings
@@ -98,6 +100,7 @@ class Intake:
         self._lost = False
         self._stop = threading.Event()
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
+        self._brokers = BrokerList(settings.broker_urls, settings.use_tls)
         self._client: mqtt.Client | None = None
         self._thread: threading.Thread | None = None
 
@@ -132,8 +135,7 @@ class Intake:
     def publish(self, topic: str, payload: bytes) -> None:
         """Queue a local notification (QoS 0); the intake thread publishes it. Thread-safe."""
         if len(self._outbox) >= 10_000:
-            self._metrics.inc("iotgw_local_publish_failed_total",
-                              help="local notifications not published (broker disconnected)")
+            self._metrics.local_publish_failures.inc()
             return
         self._outbox.append((topic, payload))
 
@@ -141,7 +143,7 @@ class Intake:
         while self._outbox:
             topic, payload = self._outbox.popleft()
             if not self._connected:
-                self._metrics.inc("iotgw_local_publish_failed_total")
+                self._metrics.local_publish_failures.inc()
                 continue
             client.publish(topic, payload, qos=0)
 
@@ -184,9 +186,10 @@ class Intake:
                 self._connect(client)
             except (OSError, ValueError) as exc:
                 delay = self._backoff.next()
-                log.warning("cannot connect to %s: %s; retrying in %.1f s", self._s.url, exc, delay)
-                self._metrics.inc("iotgw_broker_connect_failures_total",
-                                  help="failed broker connection attempts")
+                failed = self._brokers.current.url
+                log.warning("cannot connect to %s: %s; trying %s in %.1f s", failed, exc,
+                            self._brokers.advance().url, delay)
+                self._metrics.broker_connect_failures.inc()
                 self._stop.wait(delay)
                 continue
             try:
@@ -199,18 +202,20 @@ class Intake:
             self._connected = self._subscribed = False
             if not self._stop.is_set():
                 delay = self._backoff.next()
-                log.warning("lost the broker; reconnecting in %.1f s", delay)
+                log.warning("lost the broker; reconnecting to %s in %.1f s",
+                            self._brokers.advance().url, delay)
                 self._stop.wait(delay)
 
     def _connect(self, client: mqtt.Client) -> None:
+        node = self._brokers.current
         if self._s.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self._s.session_expiry_s
             props.ReceiveMaximum = self._s.receive_maximum
-            client.connect(self._s.host, self._s.port, self._s.keepalive_s,
+            client.connect(node.host, node.port, self._s.keepalive_s,
                            clean_start=False, properties=props)
         else:
-            client.connect(self._s.host, self._s.port, self._s.keepalive_s)
+            client.connect(node.host, node.port, self._s.keepalive_s)
 
     def _serve(self, client: mqtt.Client) -> None:
         """Read, group-append and acknowledge until the connection ends or stop() is called."""
@@ -258,8 +263,7 @@ class Intake:
 
     def _due(self, drained: bool) -> bool:
         if not self._room.has_room():
-            self._metrics.inc("iotgw_backpressure_waits_total",
-                              help="loop turns without committing because the buffer is full")
+            self._metrics.backpressure_waits.inc()
             if not drained:
                 return False
             time.sleep(0.01)
@@ -278,7 +282,8 @@ class Intake:
         self._backoff.reset()
         self._connected = True
         self._subscribed = False
-        log.info("connected to %s as %s (session present: %s)", self._s.url, self._client_id,
+        log.info("connected to %s as %s (session present: %s)", self._brokers.current.url,
+                 self._client_id,
                  flags.session_present)
         client.subscribe([(f, 1) for f in self._filters])
 
@@ -310,27 +315,23 @@ class Intake:
         batch, self._pending = self._pending, []
         if not batch:
             return
-        self._metrics.inc("iotgw_messages_received_total", len(batch),
-                          help="MQTT messages received (appended to the intake log)")
+        self._metrics.messages_received.inc(len(batch))
         started = time.perf_counter()
         try:
             self._log.append([h.entry for h in batch])
         except StoreError as exc:
             log.error("could not commit %d messages (%s); not acknowledging them, "
                       "reconnecting so the broker delivers them again", len(batch), exc)
-            self._metrics.inc("iotgw_commit_failures_total", help="failed group commits")
+            self._metrics.commit_failures.inc()
             self._lost = True
             if self._client is not None:
                 self._client.disconnect()
             return
         self._on_logged()
-        self._metrics.observe("iotgw_commit_seconds", time.perf_counter() - started,
-                              help="group commit latency")
+        self._metrics.commit_duration.observe(time.perf_counter() - started)
         client = self._client
         if not ack or client is None or not self._connected:
-            self._metrics.inc("iotgw_acks_skipped_total", len(batch),
-                              help="committed messages not acknowledged (connection lost): "
-                              "the broker delivers them again")
+            self._metrics.acks_skipped.inc(len(batch))
             return
         sock = client.read_ahead if isinstance(client, Client) else None
         if sock is not None and not client.want_write():

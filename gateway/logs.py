@@ -1,4 +1,5 @@
-"""Logging set-up: plain text for a terminal, one JSON object per line when asked.
+"""Logging set-up of the gateway: plain text for a terminal, one JSON object per line when
+asked (the one implementation in :mod:`common.logs`, shared with the cloud).
 
 >>> import logging
 >>> record = logging.LogRecord("gateway.x", logging.INFO, __file__, 1, "hello %s", ("w",), None)
@@ -8,37 +9,12 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
-import time
+from common.logs import JsonFormatter
+from common.logs import configure as _configure
 
-
-class JsonFormatter(logging.Formatter):
-    """Structured logs: ``{"level", "logger", "msg", "ts", "thread"[, "exc"]}``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "thread": record.threadName,
-        }
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data)
+__all__ = ["JsonFormatter", "configure"]
 
 
 def configure(level: str = "INFO", fmt: str = "text") -> None:
     """Send the gateway's logs to stderr in the chosen format."""
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("gateway")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    _configure(level, fmt, ["gateway"])

@@ -19,7 +19,7 @@ from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
 from gateway.decoding import Decoded, Rejected, Result, decode_batch
 from gateway.dedup import DedupWindow
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics
 from gateway.scoring import AnomalyEvent, Scorer
 from ingest_protocol.encode import anomaly_object
 
@@ -51,7 +51,7 @@ class Pipeline:
         buffer: Buffer,
         dead_letters: DeadLetterStore,
         dedup: DedupWindow,
-        metrics: Metrics,
+        metrics: GatewayMetrics,
         scorer: Scorer | None = None,
         on_anomaly: Callable[[AnomalyEvent], None] | None = None,
     ) -> None:
@@ -96,14 +96,11 @@ class Pipeline:
         for outcome in Outcome:
             n = outcomes.count(outcome)
             if n:
-                m.inc("iotgw_messages_total", n, outcome=outcome.value,
-                      help="MQTT messages by outcome (buffered, duplicate, dead_lettered)")
-        m.inc("iotgw_messages_decoded_total", sum(isinstance(r, Decoded) for r in results),
-              help="payloads decoded and validated (new or duplicate)")
-        m.inc("iotgw_readings_buffered_total", sum(r.count for r in rows if r.lane == Lane.BULK),
-              help="readings committed to the buffer")
+                m.messages.labels(outcome=outcome.value).inc(n)
+        m.messages_decoded.inc(sum(isinstance(r, Decoded) for r in results))
+        m.readings_buffered.inc(sum(r.count for r in rows if r.lane == Lane.BULK))
         if events:
-            m.inc("iotgw_anomalies_total", len(events), help="anomaly events raised")
+            m.anomalies.inc(len(events))
         return outcomes
 
     def _publish(self, events: list[AnomalyEvent]) -> None:
@@ -139,15 +136,33 @@ class Pipeline:
                                              float(r.value), msg.site)
             except Exception:  # a detector bug must not take the stream down
                 log.exception("scorer failed on %s/%s", msg.device, r.sensor)
-                self._metrics.inc("iotgw_scorer_errors_total", help="scorer exceptions")
+                self._metrics.scorer_errors.inc()
                 continue
             if event is not None:
                 out.append(event)
+        device_event = self._score_device(msg)
+        if device_event is not None:
+            out.append(device_event)
         return out
+
+    def _score_device(self, msg: Message) -> AnomalyEvent | None:
+        """The optional per-device joint score (a scorer with ``observe_device``)."""
+        observe_device = getattr(self._scorer, "observe_device", None)
+        if observe_device is None or not msg.readings:
+            return None
+        values = {r.sensor: float(r.value) for r in msg.readings
+                  if isinstance(r.value, int | float) and not isinstance(r.value, bool)}
+        try:
+            event: AnomalyEvent | None = observe_device(
+                msg.device, msg.reading_ts_ms(msg.readings[0]), values, msg.site)
+        except Exception:  # a detector bug must not take the stream down
+            log.exception("device scorer failed on %s", msg.device)
+            self._metrics.scorer_errors.inc()
+            return None
+        return event
 
     def _dead_letter(self, item: Incoming, codec: str, reason: str, detail: str) -> Outcome:
         self._dead.add_payload(item.topic, codec, reason, detail, item.payload)
-        self._metrics.inc("iotgw_dead_letters_total", reason=reason,
-                          help="payloads dead-lettered, by reason")
+        self._metrics.dead_letters.labels(reason=reason).inc()
         log.info("dead-lettered a payload on %s: %s (%s)", item.topic, reason, detail)
         return Outcome.DEAD_LETTERED

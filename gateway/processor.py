@@ -31,7 +31,7 @@ from gateway.db import Database
 from gateway.decode_worker import DecodeWorker
 from gateway.decoding import Result
 from gateway.errors import GatewayError, StoreError
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Incoming, Pipeline
 from gateway.rawlog import Logged, RawLog
 
@@ -57,7 +57,7 @@ def load_cursor(db: Database) -> int:
 class Processor:
     """Reads ``log`` after the cursor and runs ``pipeline`` over it, batch by batch."""
 
-    def __init__(self, db: Database, raw_log: RawLog, pipeline: Pipeline, metrics: Metrics,
+    def __init__(self, db: Database, raw_log: RawLog, pipeline: Pipeline, metrics: GatewayMetrics,
                  batch: int = 500, intake_busy: Callable[[], bool] = lambda: False,
                  yield_below: int = 50_000, worker: DecodeWorker | None = None) -> None:
         self._db = db
@@ -110,8 +110,7 @@ class Processor:
                 self._fail(exc)
                 continue
             took = time.perf_counter() - started
-            self._metrics.observe("iotgw_process_seconds", took,
-                                  help="processing time per batch of log entries")
+            self._metrics.process_duration.observe(took)
             if self._intake_busy() and self._log.backlog < self._yield_below:
                 self._stop.wait(YIELD * took)  # let the intake thread have the interpreter
 
@@ -136,7 +135,7 @@ class Processor:
             return worker.collect()
         except GatewayError as exc:
             log.error("%s; decoding inline from now on", exc)
-            self._metrics.inc("iotgw_decode_worker_failures_total", help="decode worker deaths")
+            self._metrics.decode_worker_failures.inc()
             worker.stop()
             self._worker = None
             return None
@@ -144,6 +143,5 @@ class Processor:
     def _fail(self, exc: Exception) -> None:
         log.error("processing stage: %s; retrying the same log entries in 1 s", exc,
                   exc_info=not isinstance(exc, StoreError))
-        self._metrics.inc("iotgw_process_failures_total",
-                          help="failed processing transactions (retried from the cursor)")
+        self._metrics.process_failures.inc()
         self._stop.wait(1.0)

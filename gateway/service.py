@@ -16,10 +16,13 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 from common.backoff import Backoff
+from common.logs import version
+from common.sdnotify import Notifier
 from gateway.buffer import SqliteBuffer
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
@@ -28,10 +31,12 @@ from gateway.dedup import DedupWindow
 from gateway.detect.bank import DetectorBank
 from gateway.health import HealthServer
 from gateway.intake import Intake
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics, ScrapeValues
 from gateway.pipeline import Pipeline
 from gateway.processor import Processor, load_cursor
 from gateway.rawlog import RawLog
+from gateway.reload import Reloaded
+from gateway.reload import apply as apply_reload
 from gateway.scoring import AnomalyEvent, Scorer
 from gateway.settings import GatewaySettings
 from gateway.uplink import CircuitBreaker, HttpSender, Uplink
@@ -55,10 +60,12 @@ def open_stores(settings: GatewaySettings) -> tuple[Database, DeadLetterStore, S
 class GatewayService:
     """Every gateway part, wired together; ``scorer=None`` runs without detectors."""
 
-    def __init__(self, settings: GatewaySettings, scorer: Scorer | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, scorer: Scorer | None = None,
+                 config_file: str | None = None) -> None:
         self.settings = settings
+        self.config_file = config_file
         self.scorer = scorer
-        self.metrics = Metrics()
+        self.metrics = GatewayMetrics()
         self.health: HealthServer | None = None
         self._parts: dict[str, object] = {}
 
@@ -94,17 +101,26 @@ class GatewayService:
             CircuitBreaker(u.breaker_failures, u.breaker_reset_s), self.metrics,
             u.max_batch_rows, u.max_batch_bytes, u.linger_ms, u.shutdown_flush_s,
         )
-        self.metrics.add_collector(self._collect)
+        self.metrics.add_source(self)
         self.processor.start()
         self.uplink.start()
         if s.health.port:
             self.health = HealthServer(s.health.host, s.health.port, self.metrics,
-                                       {"broker_connected": lambda: self.intake.connected,
-                                        "buffer_writable": self._buffer_writable})
+                                       {"broker_connected": self._broker_check,
+                                        "buffer_writable": self._buffer_check,
+                                        "uplink_auth": lambda: self.uplink.auth_refused})
             self.health.start()
         self.intake.start()
-        log.info("gateway %s started: broker %s, cloud %s, data in %s", s.gateway.id,
-                 s.mqtt.url, u.url, s.gateway.data_dir)
+        health = f"http://{s.health.host}:{s.health.port}" if s.health.port else "off"
+        log.info("iotgw %s gateway %s started (config %s): broker %s, cloud %s, health %s, "
+                 "data in %s", version(), s.gateway.id, self.config_file or "none, defaults",
+                 ", ".join(s.mqtt.broker_urls), u.url, health, s.gateway.data_dir)
+
+    def reload(self, new: GatewaySettings) -> Reloaded:
+        """Apply what ``new`` changes and can change while running (SIGHUP)."""
+        result = apply_reload(self.settings, new, self.uplink, self._bank)
+        self.settings = result.settings
+        return result
 
     def stop(self) -> None:
         log.info("stopping: committing received messages, then a last uplink attempt")
@@ -125,8 +141,7 @@ class GatewayService:
         """Whether the intake may acknowledge more: the buffer has room (``backpressure``)
         and the intake log's backlog is under ``intake.max_backlog``."""
         if self.raw_log.backlog >= self.settings.intake.max_backlog:
-            self.metrics.inc("iotgw_log_full_waits_total",
-                             help="loop turns not acknowledging: the intake log backlog is full")
+            self.metrics.log_full_waits.inc()
             return False
         return self.buffer.has_room()
 
@@ -135,34 +150,26 @@ class GatewayService:
                                                event.sensor)
         self.intake.publish(topic, json.dumps(event.to_dict()).encode())
 
-    def _buffer_writable(self) -> bool:
-        with self.db.transaction():
-            return self.buffer.has_room()
+    def _broker_check(self) -> str | None:
+        return None if self.intake.connected else "not connected to the MQTT broker"
 
-    def _collect(self, m: Metrics) -> None:
+    def _buffer_check(self) -> str | None:
+        with self.db.transaction():
+            return None if self.buffer.has_room() else "the buffer is full"
+
+    def scrape_values(self) -> ScrapeValues:
+        """The values ``/metrics`` reads at each scrape (the buffer's and the parts' state)."""
         st = self.buffer.stats()
         now = time.time_ns() // 10**6
-        m.set("iotgw_buffer_rows", st.rows, help="rows waiting in the buffer")
-        m.set("iotgw_buffer_bytes", st.bytes, help="bytes the buffered rows account for")
-        m.set("iotgw_buffer_file_bytes", self.db.file_bytes(), help="database size on disk")
-        m.set("iotgw_buffer_oldest_age_seconds",
-              (now - st.oldest_ms) / 1000 if st.oldest_ms else 0,
-              help="age of the oldest unsent row")
-        m.set("iotgw_dropped_readings", st.dropped_readings, reason="overflow",
-              help="readings dropped from the buffer (counter; persisted across restarts)")
-        m.set("iotgw_dropped_readings", st.expired_readings, reason="expired")
-        m.set("iotgw_dropped_anomalies", st.dropped_anomalies, reason="overflow",
-              help="anomaly events dropped from the buffer")
-        m.set("iotgw_dropped_anomalies", st.expired_anomalies, reason="expired")
-        m.set("iotgw_breaker_state", breaker_code(self.uplink.breaker_state),
-              help="uplink circuit breaker: 0 closed, 1 open, 2 half-open")
-        m.set("iotgw_broker_connected", int(self.intake.connected), help="1 when connected")
-        m.set("iotgw_intake_backlog", self.intake.backlog,
-              help="messages received and not yet committed")
-        m.set("iotgw_log_backlog", self.raw_log.backlog,
-              help="messages acknowledged (in the intake log) and not yet processed")
-        m.set("iotgw_log_file_bytes", _file_bytes(self.raw_log.path),
-              help="intake log size on disk")
+        return ScrapeValues(
+            buffer_rows=st.rows, buffer_bytes=st.bytes, buffer_file_bytes=self.db.file_bytes(),
+            buffer_oldest_age_s=(now - st.oldest_ms) / 1000 if st.oldest_ms else 0.0,
+            dropped_readings={"overflow": st.dropped_readings, "expired": st.expired_readings},
+            dropped_anomalies={"overflow": st.dropped_anomalies,
+                               "expired": st.expired_anomalies},
+            breaker_state=breaker_code(self.uplink.breaker_state),
+            broker_connected=self.intake.connected, intake_backlog=self.intake.backlog,
+            log_backlog=self.raw_log.backlog, log_file_bytes=_file_bytes(self.raw_log.path))
 
 
 def _file_bytes(path: Path) -> int:
@@ -174,21 +181,65 @@ def _file_bytes(path: Path) -> int:
 
 
 def run(settings: GatewaySettings, scorer: Scorer | None = None,
-        stop_event: threading.Event | None = None) -> int:
-    """Run until SIGTERM or SIGINT (or ``stop_event``), then shut down gracefully."""
+        stop_event: threading.Event | None = None,
+        reload_from: Callable[[], GatewaySettings] | None = None,
+        config_file: str | None = None) -> int:
+    """Run until SIGTERM or SIGINT (or ``stop_event``), then shut down gracefully.
+
+    SIGHUP re-reads the settings with ``reload_from`` and applies what can change while
+    running (see :mod:`gateway.reload`). Under systemd (``Type=notify``) it reports READY,
+    RELOADING and STOPPING and sends the watchdog's keep-alives from this loop.
+    """
     stop = stop_event or threading.Event()
+    wake = threading.Event()
+    hup: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        stop.set()
+        if signum == signal.SIGHUP:
+            hup.append(signum)
+        else:
+            log.info("received %s", signal.Signals(signum).name)
+            stop.set()
+        wake.set()
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-    service = GatewayService(settings, scorer)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, on_signal)
+    notifier = Notifier()
+    service = GatewayService(settings, scorer, config_file)
     service.start()
+    notifier.send("READY=1", f"STATUS=gateway {settings.gateway.id} running")
+    period = min(notifier.watchdog_interval_s() or 1.0, 1.0)
     try:
-        stop.wait()
+        while not stop.is_set():
+            wake.wait(period)
+            wake.clear()
+            notifier.send("WATCHDOG=1")
+            if hup:
+                hup.clear()
+                _reload(service, reload_from, notifier)
     finally:
+        notifier.send("STOPPING=1")
         service.stop()
     return 0
+
+
+def _reload(service: GatewayService, reload_from: Callable[[], GatewaySettings] | None,
+            notifier: Notifier) -> None:
+    from common.settings import ConfigError
+
+    log.info("received SIGHUP: reloading the settings")
+    if reload_from is None:
+        log.warning("reload: no settings source; nothing reloaded")
+        return
+    notifier.send("RELOADING=1")
+    try:
+        result = service.reload(reload_from())
+    except ConfigError as exc:
+        log.error("reload failed, keeping the running settings: %s", exc)
+    else:
+        log.info("reloaded: %s", ", ".join(result.applied) or "nothing changed that can reload")
+        if result.restart:
+            log.warning("reload: these settings need a restart to take effect: %s",
+                        ", ".join(result.restart))
+    notifier.send("READY=1")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
@@ -26,6 +27,8 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
     ("sim", "simulators.cli", "sim"),
     ("detect", "gateway.detect.cli", "gateway"),
     ("demo", "iotgw.demo", "demo"),
+    ("alerts", "iotgw.ops.alerts", "ops"),
+    ("rules", "iotgw.ops.rules", "ops"),
 )
 
 #: Our own top-level packages: a missing one is a broken install, not a missing extra.
@@ -117,9 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if args.command is None else 2
     try:
         code = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except ImportError as exc:
         line = missing_extra(exc, getattr(args, "group", args.command),
                              getattr(args, "group_extra", "dev"))
@@ -128,6 +134,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, file=sys.stderr)
         return EXIT_MISSING_EXTRA
     return int(code or 0)
+
+
+#: Exit status after the reader of our output went away (``... | head``): 128 + SIGPIPE,
+#: what a shell reports for a command killed by the signal.
+EXIT_BROKEN_PIPE = 141
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout has gone (``iotgw gateway dlq show 1 | head``): stop quietly.
+
+    Python would print a traceback, and another one at exit when it flushes stdout again;
+    pointing stdout at /dev/null makes that last flush harmless.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (tests capture it)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through the console script

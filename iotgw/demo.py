@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 from iotgw.demo_config import InfluxTarget, cloud_toml, gateway_toml
 from iotgw.embedded_broker import EmbeddedBroker
 from iotgw.processes import ChildFailed, ChildProcess, free_port, iotgw_command
-from iotgw.prometheus_text import parse_totals
 
 DEMO_FAULTS = "spike=0.004,stuck=0.0005/40,duplicate=0.005,bad-crc=0.002,truncated=0.001"
 
@@ -93,27 +92,37 @@ def _check_reachable(broker_url: str) -> None:
                            " start it or check --broker") from None
 
 
-def _post_json(url: str, body: dict[str, object]) -> None:
+def _post_json(url: str, body: dict[str, object], token: str) -> None:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req, timeout=10):
         pass
 
 
-def _get_json(url: str) -> Any:
+def _get_json(url: str, token: str) -> Any:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with urllib.request.urlopen(req, timeout=2) as resp:
             return json.loads(resp.read())
     except (OSError, ValueError):
         return None
 
 
 def _metrics(url: str) -> dict[str, float]:
+    """Each sample of ``url``'s /metrics summed over its labels (empty when unreachable)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
-            return parse_totals(resp.read().decode("utf-8", "replace"))
+            text = resp.read().decode("utf-8", "replace")
     except OSError:
         return {}
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            totals[s.name] = totals.get(s.name, 0.0) + s.value
+    return totals
 
 
 class Demo:
@@ -127,6 +136,7 @@ class Demo:
         self.cloud_port = free_port()
         self.health_port = free_port()
         self.cloud_url = f"http://127.0.0.1:{self.cloud_port}"
+        self.admin_token = ""  # made with the cloud's gateway token, in _start_cloud
         self.gateway_url = f"http://127.0.0.1:{self.health_port}"
         self.manifest = data_dir / "manifest.jsonl"
 
@@ -134,6 +144,7 @@ class Demo:
         print(text, flush=True)
 
     def start(self) -> None:
+        self.say(f"  dashboard {self.cloud_url}/ui/  (sign in with the token printed below)")
         broker_url = self.args.broker
         if broker_url is None:
             self.broker = EmbeddedBroker()
@@ -157,20 +168,28 @@ class Demo:
     def _start_cloud(self) -> str:
         config = self.dir / "cloud.toml"
         config.write_text(cloud_toml(self.dir / "cloud", self.cloud_port, self._influx()))
-        made = ChildProcess("token", iotgw_command("cloud", "token", "create", "--gateway",
-                                                   "demo-gateway", "--config", str(config)),
-                            self.dir / "logs" / "token.log")
-        made.start()
-        if made.wait(120) != 0:
-            raise made.fail("could not create a gateway token")
-        token = (self.dir / "logs" / "token.log").read_text().split()[0]
+        token = self._token(config, "token", "--gateway", "demo-gateway")
+        self.admin_token = self._token(config, "admin-token", "--scope", "admin", "--name", "demo")
+        viewer = self._token(config, "viewer-token", "--scope", "read", "--scope", "alerts:write",
+                             "--name", "demo-dashboard")
         cloud = self._child("cloud", "cloud", "run", "--config", str(config))
         cloud.wait_http(f"{self.cloud_url}/readyz")
         for rule in DEMO_RULES:
-            _post_json(f"{self.cloud_url}/v1/rules", rule)
+            _post_json(f"{self.cloud_url}/v1/rules", rule, self.admin_token)
         store = "SQLite" if self.args.influx_url is None else f"InfluxDB {self.args.influx_url}"
         self.say(f"  cloud    {self.cloud_url}/docs  (store: {store})")
+        self.say(f"  token    {viewer}  (read + alerts:write; paste it into the dashboard)")
         return token
+
+    def _token(self, config: Path, name: str, *args: str) -> str:
+        """``iotgw cloud token create ARGS``: the token it prints (once)."""
+        log = self.dir / "logs" / f"{name}.log"
+        made = ChildProcess(name, iotgw_command("cloud", "token", "create", *args,
+                                                   "--config", str(config)), log)
+        made.start()
+        if made.wait(120) != 0:
+            raise made.fail("could not create a token")
+        return log.read_text().split()[0]
 
     def _start_gateway(self, broker_url: str, token: str) -> None:
         config = self.dir / "gateway.toml"
@@ -203,16 +222,16 @@ class Demo:
         g = _metrics(f"{self.gateway_url}/metrics")
         c = _metrics(f"{self.cloud_url}/metrics")
         return (
-            f"received {g.get('iotgw_messages_received_total', 0):.0f} msgs | "
-            f"buffered {g.get('iotgw_buffer_rows', 0):.0f} rows | "
-            f"dead-lettered {g.get('iotgw_dead_letters_total', 0):.0f} | "
-            f"anomalies {g.get('iotgw_anomalies_total', 0):.0f} | "
+            f"received {g.get('iotgw_gateway_messages_received_total', 0):.0f} msgs | "
+            f"buffered {g.get('iotgw_gateway_buffer_rows', 0):.0f} rows | "
+            f"dead-lettered {g.get('iotgw_gateway_dead_letters_total', 0):.0f} | "
+            f"anomalies {g.get('iotgw_gateway_anomalies_total', 0):.0f} | "
             f"cloud stored {c.get('iotgw_cloud_ingest_readings_total', 0):.0f} readings | "
             f"alerts firing {len(self.firing())}"
         )
 
     def firing(self) -> list[dict[str, Any]]:
-        alerts = _get_json(f"{self.cloud_url}/v1/alerts?state=firing")
+        alerts = _get_json(f"{self.cloud_url}/v1/alerts?state=firing", self.admin_token)
         return alerts if isinstance(alerts, list) else []
 
     def check_children(self) -> None:
@@ -228,7 +247,7 @@ class Demo:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             g = _metrics(f"{self.gateway_url}/metrics")
-            if not g or g.get("iotgw_buffer_rows", 0) == 0:
+            if not g or g.get("iotgw_gateway_buffer_rows", 0) == 0:
                 return
             time.sleep(0.3)
 
@@ -271,7 +290,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         demo.start()
         until = "Ctrl-C to stop" if args.duration <= 0 else f"{args.duration:g} s"
-        print(f"running ({until}); API docs: {demo.cloud_url}/docs", flush=True)
+        print(f"running ({until}); dashboard: {demo.cloud_url}/ui/ · API docs: "
+              f"{demo.cloud_url}/docs", flush=True)
         end = time.monotonic() + (args.duration if args.duration > 0 else float("inf"))
         last = 0.0
         while time.monotonic() < end:

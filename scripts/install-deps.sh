@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the integration tests run for real: Mosquitto, InfluxDB 1.x and
-# PostgreSQL. Does nothing for packages already present. Needs root or password-less sudo;
+# Installs the Debian packages the integration tests run for real: Mosquitto, InfluxDB 1.x,
+# PostgreSQL, Chromium (the dashboard's browser tests drive it with Playwright), Prometheus
+# (for `promtool check metrics`), NATS Server (the clustered MQTT broker of the scaling tests) and
+# HAProxy (the balancer in front of cloud replicas). Does nothing for packages already present. Needs root or password-less sudo;
 # without either it says what to run and carries on (the tests then skip, or fail under CI=true).
 #
 # Newer Debian releases may no longer carry `influxdb`. Then this enables the previous release's
@@ -8,8 +10,8 @@
 # it needs that the release lacks) comes from there. See docs/decisions.md.
 set -euo pipefail
 
-want_bins=(mosquitto influxd pg_ctl)
-want_pkgs=(mosquitto influxdb postgresql)
+want_bins=(mosquitto influxd pg_ctl chromium promtool nats-server haproxy)
+want_pkgs=(mosquitto influxdb postgresql chromium prometheus nats-server haproxy)
 
 have() {
   local bin=$1
@@ -22,7 +24,7 @@ missing=()
 for i in "${!want_bins[@]}"; do
   have "${want_bins[$i]}" || missing+=("${want_pkgs[$i]}")
 done
-[ ${#missing[@]} -eq 0 ] && { echo "install-deps: mosquitto, influxd and postgresql are present"; exit 0; }
+[ ${#missing[@]} -eq 0 ] && { echo "install-deps: mosquitto, influxd, postgresql, chromium, promtool, nats-server and haproxy are present"; exit 0; }
 
 if [ "$(id -u)" -eq 0 ]; then
   SUDO=()
@@ -68,7 +70,7 @@ fi
 
 "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packages' own services are not what the tests use: the fixtures start private servers.
-for svc in mosquitto influxdb postgresql; do
+for svc in mosquitto influxdb postgresql prometheus prometheus-node-exporter nats-server haproxy; do
   "${SUDO[@]}" service "$svc" stop >/dev/null 2>&1 || true
 done
 echo "install-deps: done"

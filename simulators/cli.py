@@ -47,11 +47,22 @@ manifest (--manifest FILE.jsonl): one JSON line per publish, in send order, with
   ts (UTC ms), site, topic, format, qos, readings [{sensor, value, ts, unit, fault}], fault,
   faults, malformed, duplicate, sent, acked (QoS 1: PUBACK received; QoS 0: written to the
   socket, no broker confirmation) and degradation. See simulators/manifest.py for readers.
+  With --processes N, one file per process: run.jsonl -> run.p0.jsonl .. run.p{N-1}.jsonl
+  (the readers take run.jsonl and merge them).
 
 exit status: 0 all publishes acknowledged; 1 some were not; 2 bad arguments or input;
   3 the broker cannot be reached, refused the connection, or acknowledged nothing for
   --ack-timeout seconds mid-run; 130 interrupted (manifest kept).
 """
+
+
+def _device_prefix(text: str) -> str:
+    """Letters, digits and ``-_.:`` only: the name is also an MQTT topic level."""
+    if not text or len(text) > 48 or not all(c.isascii() and (c.isalnum() or c in "-_.:")
+                                             for c in text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use 1-48 ASCII letters, digits or - _ . :")
+    return text
 
 
 def _positive_int(text: str) -> int:
@@ -118,6 +129,9 @@ def _add_run(sub: Any) -> None:
     f = p.add_argument_group("fleet")
     f.add_argument("--devices", type=_positive_int, default=10, metavar="N",
                    help="number of devices (default 10)")
+    f.add_argument("--device-prefix", type=_device_prefix, default="dev-", metavar="TEXT",
+                   help="device names are TEXT plus a zero-padded index (default dev-); "
+                        "device names are unique fleet-wide, so give each site its own")
     f.add_argument("--sensors", default=ALL_SENSORS, metavar="LIST",
                    help=f"comma-separated sensors (default {ALL_SENSORS})")
     f.add_argument("--rate", type=_non_negative, default=10.0, metavar="MSGS_PER_S",
@@ -137,6 +151,11 @@ def _add_run(sub: Any) -> None:
                    help="make a machine wear out and fail (see below; repeatable)")
     f.add_argument("--connections", choices=("shared", "per-device"), default="shared",
                    help="one MQTT connection for the fleet (default) or one per device")
+    f.add_argument("--processes", type=_positive_int, default=1, metavar="N",
+                   help="publish from N processes, device i from process i %% N, each with "
+                   "its own connection(s) and manifest file (--manifest run.jsonl: run.p0.jsonl "
+                   "...; the readers in simulators/manifest.py merge them); same messages as "
+                   "one process (default 1; at most --devices)")
     p.set_defaults(func=_run)
 
 

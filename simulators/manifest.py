@@ -20,6 +20,13 @@ simulator handed them to the MQTT client. Fields:
 The reader functions below are what reconciliation tests use: a reading is identified by
 ``(device, seq, sensor)``, so a duplicate publish still stands for one expected reading.
 
+A run split between processes (``iotgw sim run --processes N``) writes one file per process
+next to the path it was given: ``run.jsonl`` becomes ``run.p0.jsonl`` ... ``run.p{N-1}.jsonl``
+(:func:`part_path`). Every reader takes the path that was given and reads whatever the run
+wrote (:func:`manifest_files`): the parts one after the other, each in its own send order, with
+``n`` counting per part. A writer removes the other layout's files left by an earlier run on
+the same path (:func:`prepare_manifest`), so a reader never mixes two runs.
+
 >>> import json, tempfile, os
 >>> line = {"device": "d", "seq": 1, "ts": 1, "readings": [{"sensor": "t", "value": 2.0, "ts": 1}],
 ...         "malformed": False, "sent": True, "acked": True, "fault": None}
@@ -40,6 +47,8 @@ from typing import IO, Any
 
 #: A running simulator flushes the manifest file at least this often (seconds).
 FLUSH_EVERY_S = 0.2
+#: One compact encoder for every line (``json.dumps`` with options builds a new one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 #: (device, seq, sensor): one reading's identity.
 ReadingKey = tuple[str, int, str]
 
@@ -63,7 +72,7 @@ class ManifestWriter:
         """Write one line; flushed at least every ``FLUSH_EVERY_S``, and on :meth:`stop`."""
         self.lines += 1
         if self._file is not None:
-            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.write(_ENCODE(record) + "\n")
             now = time.monotonic()
             if now >= self._next_flush:
                 self._file.flush()
@@ -75,12 +84,67 @@ class ManifestWriter:
             self._file = None
 
 
+def part_path(path: str | Path, index: int) -> Path:
+    """The manifest file of process ``index`` of a multi-process run written to ``path``.
+
+    >>> part_path("out/run.jsonl", 2).as_posix(), part_path("run", 0).as_posix()
+    ('out/run.p2.jsonl', 'run.p0')
+    """
+    p = Path(path)
+    return p.with_name(f"{p.stem}.p{index}{p.suffix}")
+
+
+def _parts(path: Path) -> list[Path]:
+    parts: list[Path] = []
+    while (candidate := part_path(path, len(parts))).exists():
+        parts.append(candidate)
+    return parts
+
+
+def manifest_files(path: str | Path) -> list[Path]:
+    """The files a run given ``path`` wrote: its per-process parts if there are any, else
+    ``path`` itself (which may not exist yet)."""
+    p = Path(path)
+    return _parts(p) or [p]
+
+
+def prepare_manifest(path: str | Path, processes: int = 1) -> list[Path]:
+    """Remove what an earlier run on ``path`` left in the other layout, create (empty) the
+    files this run writes and return them: ``[path]`` for one process, else its parts.
+
+    Raises :class:`OSError` when the directory cannot be written.
+    """
+    p = Path(path)
+    keep = [p] if processes == 1 else [part_path(p, i) for i in range(processes)]
+    for f in [p, *_parts(p)]:
+        if f not in keep:
+            f.unlink(missing_ok=True)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    for f in keep:
+        f.open("w").close()
+    return keep
+
+
+def manifest_lines(path: str | Path) -> int:
+    """Number of lines written so far (while a run is going: those flushed)."""
+    total = 0
+    for f in manifest_files(path):
+        try:
+            with f.open("rb") as handle:
+                total += sum(1 for _ in handle)
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def read_manifest(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Every line of a manifest as a dict, in file order."""
-    with Path(path).open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
+    """Every line of a manifest as a dict: file by file (see :func:`manifest_files`), each in
+    send order."""
+    for part in manifest_files(path):
+        with part.open(encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    yield json.loads(line)
 
 
 def _readings(lines: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:

@@ -1,4 +1,5 @@
-"""Run statistics, the live progress line (stderr, terminals only) and the closing summary."""
+"""Run statistics, the live progress line (stderr, terminals only), the closing summary and the
+exit status it implies."""
 
 from __future__ import annotations
 
@@ -69,3 +70,33 @@ class Progress:
         if self.enabled and self._width:
             self.stream.write("\n")
             self.stream.flush()
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one publishing process's run ended (see :func:`verdict`)."""
+
+    stats: RunStats
+    #: Why the run stopped early because the broker went silent, else None.
+    stalled: str | None = None
+    interrupted: bool = False
+
+
+def verdict(stats: RunStats, stalled: str | None, interrupted: bool) -> tuple[int, list[str]]:
+    """The exit code of a run and the lines that explain it on stderr."""
+    if stalled is not None:
+        return 3, [stalled]
+    if interrupted:
+        return 130, ["interrupted; the manifest holds everything sent"]
+    if stats.unacked:
+        return 1, [f"{stats.unacked} publish(es) were not acknowledged by the broker"]
+    return 0, []
+
+
+def finish(stats: RunStats, stalled: str | None, interrupted: bool, manifest: str | None) -> int:
+    """Print the summary and the verdict; return the exit code."""
+    print(f"iotgw sim: {stats.summary(manifest)}")
+    code, lines = verdict(stats, stalled, interrupted)
+    for line in lines:
+        print(f"iotgw sim: {line}", file=sys.stderr)
+    return code

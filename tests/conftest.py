@@ -4,6 +4,7 @@
 - ``influxdb``: a fresh database on a session-wide ``influxd`` (``.server``, ``.database``).
 - ``influxdb_server``: a private ``influxd`` per test, for stop/restart scenarios.
 - ``postgres``: a fresh database on a session-wide PostgreSQL (``.url`` for SQLAlchemy).
+- ``nats_cluster``: a private 3-node NATS cluster (JetStream, MQTT, streams R3) per test.
 - ``http``: ``http(app)`` serves an ASGI app with real uvicorn on a free loopback port.
 - ``make_cloud``: ``make_cloud(...)`` serves the cloud app (SQLite or InfluxDB store) with a
   gateway token (``tests.support.cloud.CloudClient``).
@@ -31,6 +32,19 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.kill()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[Any]:
+    """Three routed ``nats-server`` nodes with MQTT on; ``.urls``, ``.nodes[i].kill()/start()``."""
+    from tests.support.nats import NatsCluster
+
+    cluster = NatsCluster(tmp_path / "nats")
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.kill()
 
 
 @pytest.fixture(scope="session")
@@ -128,8 +142,9 @@ def http() -> Iterator[Callable[[Any], UvicornThread]]:
 @pytest.fixture
 def make_cloud(tmp_path: Path, http: Callable[[Any], UvicornThread]) -> Iterator[Any]:
     """``make_cloud(kind="sqlite"|"influxdb", store=None, influx=None, metadata_url="",
-    **limits)`` -> a :class:`tests.support.cloud.CloudClient`: the cloud app served by real
-    uvicorn on a free loopback port, with a token for gateway ``gw-1``."""
+    auth=None, **limits)`` -> a :class:`tests.support.cloud.CloudClient`: the cloud app served
+    by real uvicorn on a free loopback port, with an ingest token for gateway ``gw-1`` and an
+    admin token (sent by its ``http`` client)."""
     from cloud.app import create_app
     from cloud.services import Services
     from cloud.settings import load_settings
@@ -138,7 +153,8 @@ def make_cloud(tmp_path: Path, http: Callable[[Any], UvicornThread]) -> Iterator
     clients: list[CloudClient] = []
 
     def make(kind: str = "sqlite", store: Any = None, influx: Any = None,
-             metadata_url: str = "", **limits: Any) -> CloudClient:
+             metadata_url: str = "", auth: dict[str, Any] | None = None,
+             **limits: Any) -> CloudClient:
         overrides: dict[str, Any] = {"data_dir": tmp_path / f"cloud{len(clients)}",
                                      "metadata": {"url": metadata_url}}
         if kind == "influxdb":
@@ -146,6 +162,8 @@ def make_cloud(tmp_path: Path, http: Callable[[Any], UvicornThread]) -> Iterator
                                   "database": influx.database, "timeout_s": 5}
         if limits:
             overrides["limits"] = limits
+        if auth:
+            overrides["auth"] = auth
         settings = load_settings(None, **overrides)
         app = create_app(settings, Services(settings, store=store))
         client = CloudClient(app, http(app))

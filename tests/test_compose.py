@@ -27,7 +27,8 @@ from gateway.settings import GatewaySettings
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"
 ENV_NAME = re.compile(r"\bIOTGW_[A-Z0-9_]+")
-EXPECTED_SERVICES = {"mosquitto", "influxdb", "cloud-init", "cloud", "gateway", "simulator"}
+EXPECTED_SERVICES = {"mosquitto", "influxdb", "cloud-init", "cloud", "gateway", "simulator",
+                     "prometheus", "grafana", "postgres", "balancer"}
 BUILT = {"cloud-init", "cloud", "gateway", "simulator"}
 
 
@@ -100,8 +101,12 @@ def test_published_ports_are_loopback_and_match_the_configs(compose: dict[str, A
             published.setdefault(name, []).append(int(container_port))
     assert published["mosquitto"] == [1883]
     assert published["influxdb"] == [8086]
+    assert published["prometheus"] == [9090]
+    assert published["grafana"] == [3000]
     cloud_cfg = tomllib.loads((ROOT / "deploy/compose/cloud.toml").read_text())
-    assert published["cloud"] == [cloud_cfg["server"]["port"]]
+    # The cloud's replicas publish nothing: the balancer is the way in, on the cloud's port.
+    assert "cloud" not in published
+    assert published["balancer"] == [cloud_cfg["server"]["port"]]
     gateway_cfg = tomllib.loads((ROOT / "deploy/compose/gateway.toml").read_text())
     assert published["gateway"] == [gateway_cfg["health"]["port"]]
     assert "listener 1883" in (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
@@ -114,7 +119,7 @@ def test_volumes_are_declared_and_bind_mounts_exist(compose: dict[str, Any]) -> 
         for spec in svc.get("volumes", []):
             source = spec.split(":")[0]
             if source.startswith("."):
-                assert (ROOT / source).is_file(), f"{name}: {source} does not exist"
+                assert (ROOT / source).exists(), f"{name}: {source} does not exist"
             else:
                 assert source in declared, f"{name}: volume {source} is not declared"
                 used.add(source)
@@ -127,7 +132,7 @@ def test_volumes_are_declared_and_bind_mounts_exist(compose: dict[str, Any]) -> 
 
 def test_health_checks_and_start_order(compose: dict[str, Any]) -> None:
     svcs = services(compose)
-    for name in ("mosquitto", "influxdb", "cloud", "gateway"):
+    for name in ("mosquitto", "influxdb", "cloud", "gateway", "prometheus", "grafana"):
         assert svcs[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
     for name in ("cloud", "gateway"):
         assert "/readyz" in " ".join(svcs[name]["healthcheck"]["test"]), name
@@ -136,6 +141,13 @@ def test_health_checks_and_start_order(compose: dict[str, Any]) -> None:
             assert dep in svcs, f"{name} depends on unknown {dep}"
             if cond["condition"] == "service_healthy":
                 assert "healthcheck" in svcs[dep], f"{name} waits for {dep}, which has none"
+
+
+def test_every_required_variable_is_in_the_env_example() -> None:
+    required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", COMPOSE.read_text()))
+    example = (ROOT / "deploy/compose/env.example").read_text()
+    given = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}
+    assert required and required <= given, f"missing from env.example: {required - given}"
 
 
 def test_influxdb_initial_setup_matches_the_cloud_store(compose: dict[str, Any]) -> None:
@@ -250,3 +262,23 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     proc = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
                           check=False)
     assert proc.returncode == 0 and "iotgw-gateway.service" not in proc.stderr, proc.stderr
+
+
+def test_the_balancer_fronts_every_cloud_replica_on_readyz(compose: dict[str, Any]) -> None:
+    """HAProxy (pinned 2.x) health-checks the replicas on /readyz; the gateway's uplink goes
+    through it; every replica shares one PostgreSQL for metadata."""
+    svc = services(compose)
+    assert re.fullmatch(r"haproxy:2\.\d+\.\d+(-alpine)?", svc["balancer"]["image"])
+    cfg = (ROOT / "deploy/haproxy/haproxy.cfg").read_text()
+    cloud_port = tomllib.loads((ROOT / "deploy/compose/cloud.toml").read_text())["server"]["port"]
+    assert "option httpchk GET /readyz" in cfg and f"cloud:{cloud_port}" in cfg
+    gateway = GatewaySettings.load(ROOT / "deploy/compose/gateway.toml", env={})
+    assert gateway.uplink.url == f"http://balancer:{cloud_port}"
+    assert "IOTGW_CLOUD_METADATA__URL" in svc["cloud"]["environment"]
+    assert svc["cloud"]["environment"]["IOTGW_CLOUD_METADATA__URL"] == (
+        svc["cloud-init"]["environment"]["IOTGW_CLOUD_METADATA__URL"])
+    haproxy = shutil.which("haproxy", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+    if haproxy is not None:  # HAProxy's own checker, when the machine has it
+        proc = subprocess.run([haproxy, "-c", "-f", str(ROOT / "deploy/haproxy/haproxy.cfg")],
+                              capture_output=True, text=True, check=False, timeout=30)
+        assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -8,11 +8,22 @@ simulator load (``iotgw sim run --manifest``, JSON payloads, QoS 1):
    and readings lost / duplicated against the manifest;
 2. the same load with a ``kill -9`` of the consumer mid-stream and a restart.
 
-Node-RED's flow is the one its users build: ``mqtt in`` (QoS 1, persistent session, fixed client
-id) -> a function turning our JSON message into points -> ``influxdb batch`` (v1 API, precision
-ms). iotgw is the gateway and cloud processes with default settings. Not part of CI::
+Node-RED runs two flows, and iotgw is compared with the better of them:
 
-    python bench/peers/nodered.py [--count 20000] [--rate 2000] [--keep DIR]
+- ``unbatched``, the one its users build first: ``mqtt in`` (QoS 1, persistent session, fixed
+  client id) -> a function turning our JSON message into points -> ``influxdb batch`` (v1 API,
+  precision ms), one write per message;
+- ``tuned``, what a tuned deployment uses: the same ``mqtt in`` -> ``join`` (an array of up to
+  1,000 messages, or whatever arrived within 1 s) -> a function flattening the arrays into one
+  list of points -> ``influxdb batch``, one write per 1,000 messages. (A node's id must not equal
+  a node type, e.g. ``join``, or Node-RED refuses the flow as a circular dependency.)
+
+iotgw is the gateway and cloud processes with default settings. The simulator publishes as fast
+as the broker takes them (``--rate 0``) from ``--processes`` processes, so the consumer, not the
+load generator, sets the pace; the broker queues for the consumer's persistent session. Not part
+of CI::
+
+    python bench/peers/nodered.py [--count 40000] [--rate 0] [--processes 2] [--keep DIR]
 
 Needs ``node`` and ``npm`` (the npm registry must be reachable), ``mosquitto`` and ``influxd``.
 """
@@ -54,6 +65,27 @@ return msg;
 """
 
 
+TUNED_FUNCTION_CODE = """
+const points = [];
+for (const m of msg.payload) {
+    if (!m || !Array.isArray(m.readings)) { continue; }
+    for (const r of m.readings) {
+        points.push({
+            measurement: 'readings',
+            tags: {device: String(m.device), sensor: String(r.sensor)},
+            fields: {value: Number(r.value), seq: m.seq},
+            timestamp: m.ts + (r.offset_ms || 0),
+        });
+    }
+}
+if (points.length === 0) { return null; }
+msg.payload = points;
+return msg;
+"""
+#: Node-RED flow variants this script runs (see the module docstring).
+FLOWS = ("unbatched", "tuned")
+
+
 def npm_install(folder: Path) -> Path:
     """Node-RED in ``folder/app``, the InfluxDB nodes in its user directory ``folder/user``."""
     npm = shutil.which("npm")
@@ -70,9 +102,10 @@ def npm_install(folder: Path) -> Path:
     return app / "node_modules" / "node-red" / "red.js"
 
 
-def flow(broker_port: int, influx_port: int, database: str,
-         client_id: str) -> list[dict[str, object]]:
-    return [
+def flow(broker_port: int, influx_port: int, database: str, client_id: str,
+         variant: str = "unbatched") -> list[dict[str, object]]:
+    """The flow file of one variant (ids never equal a node type)."""
+    nodes: list[dict[str, object]] = [
         {"id": "tab", "type": "tab", "label": "ingest"},
         {"id": "broker", "type": "mqtt-broker", "broker": LOOPBACK, "port": str(broker_port),
          "clientid": client_id, "cleansession": False, "autoConnect": True,
@@ -81,11 +114,21 @@ def flow(broker_port: int, influx_port: int, database: str,
          "database": database, "influxdbVersion": "1.x", "usetls": False},
         {"id": "in", "type": "mqtt in", "z": "tab", "topic": "sensors/+/+/json", "qos": "1",
          "datatype": "json", "broker": "broker", "nl": False, "rap": True, "rh": 0,
-         "wires": [["fn"]]},
-        {"id": "fn", "type": "function", "z": "tab", "func": FUNCTION_CODE, "outputs": 1,
-         "wires": [["out"]]},
+         "wires": [["fn" if variant == "unbatched" else "batcher"]]},
         {"id": "out", "type": "influxdb batch", "z": "tab", "influxdb": "influx",
          "precision": "ms", "retentionPolicy": "", "wires": []},
+    ]
+    if variant == "unbatched":
+        return [*nodes, {"id": "fn", "type": "function", "z": "tab", "func": FUNCTION_CODE,
+                         "outputs": 1, "wires": [["out"]]}]
+    return [
+        *nodes,
+        {"id": "batcher", "type": "join", "z": "tab", "mode": "custom", "build": "array",
+         "property": "payload", "propertyType": "msg", "key": "topic", "joiner": "\\n",
+         "joinerType": "str", "accumulate": False, "timeout": "1", "count": "1000",
+         "reduceRight": False, "useparts": False, "wires": [["flatten"]]},
+        {"id": "flatten", "type": "function", "z": "tab", "func": TUNED_FUNCTION_CODE,
+         "outputs": 1, "wires": [["out"]]},
     ]
 
 
@@ -102,10 +145,10 @@ class NodeRed(IotgwProcess):
         self.client_id = "nodered-peer"
 
     def configure(self, broker_port: int, influx_port: int, database: str,
-                  client_id: str) -> None:
+                  client_id: str, variant: str = "unbatched") -> None:
         self.client_id = client_id
         (self.user_dir / "flows.json").write_text(
-            json.dumps(flow(broker_port, influx_port, database, client_id))
+            json.dumps(flow(broker_port, influx_port, database, client_id, variant))
         )
         (self.user_dir / "settings.js").write_text(
             "module.exports = {"
@@ -155,10 +198,15 @@ class Result:
     seconds: float
     rec: Reconciliation
 
+    @property
+    def rate(self) -> float:
+        """Readings stored (each once, lost ones not counted) per second."""
+        delivered = self.rec.expected - len(self.rec.lost)
+        return delivered / self.seconds if self.seconds else 0.0
+
     def row(self) -> str:
-        rate = self.rec.expected / self.seconds if self.seconds else 0.0
-        return (f"{self.consumer:<10} {self.scenario:<8} {self.expected:>9} "
-                f"{rate:>14,.0f} {len(self.rec.lost):>6} {len(self.rec.duplicated):>5}")
+        return (f"{self.consumer:<18} {self.scenario:<8} {self.expected:>9} "
+                f"{self.rate:>14,.0f} {len(self.rec.lost):>6} {len(self.rec.duplicated):>5}")
 
 
 def drive(consumer: str, scenario: str, sim: Simulation, influx: InfluxDB, db: str,
@@ -188,10 +236,37 @@ def drive(consumer: str, scenario: str, sim: Simulation, influx: InfluxDB, db: s
     return Result(consumer, scenario, sim.acknowledged_lines(), rec.expected, done_at - t0, rec)
 
 
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    """The table, then iotgw against the better Node-RED flow (by steady throughput)."""
+    rate = "as fast as the broker takes them" if args.rate == 0 else f"{args.rate} msg/s"
+    print(f"\nload: {args.count} messages x 5 sensors, {rate} from {args.processes} "
+          f"simulator process(es), {args.devices} devices, JSON, QoS 1 (same broker and influxd)")
+    print(f"{'consumer':<18} {'scenario':<8} {'expected':>9} {'readings/s':>14} {'lost':>6} "
+          f"{'dup':>5}")
+    for r in results:
+        print(r.row())
+    steady = {r.consumer: r for r in results if r.scenario == "steady"}
+    killed = {r.consumer: r for r in results if r.scenario != "steady"}
+    peers = [r for name, r in steady.items() if name.startswith("node-red")]
+    if "iotgw" not in steady or not peers:
+        return
+    best = max(peers, key=lambda r: r.rate)
+    ours = steady["iotgw"]
+    print(f"\nbest Node-RED flow: {best.consumer} ({best.rate:,.0f} readings/s steady)")
+    print(f"iotgw / best Node-RED, steady: {ours.rate:,.0f} / {best.rate:,.0f} = "
+          f"{ours.rate / best.rate:.2f}x (target >= 1.5x)")
+    if best.consumer in killed and "iotgw" in killed:
+        print(f"across a kill -9: {best.consumer} lost {len(killed[best.consumer].rec.lost)}, "
+              f"iotgw lost {len(killed['iotgw'].rec.lost)} readings")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=20_000, help="messages per run")
-    parser.add_argument("--rate", type=int, default=2_000, help="messages/s the simulator sends")
+    parser.add_argument("--count", type=int, default=40_000, help="messages per run")
+    parser.add_argument("--rate", type=int, default=0,
+                        help="messages/s the simulator sends (default 0: as fast as it can)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="simulator processes (iotgw sim run --processes)")
     parser.add_argument("--devices", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--keep", type=Path, help="work folder to keep (default: a temp dir)")
@@ -209,16 +284,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i, scenario in enumerate(("steady", "kill -9")):
             load = {"devices": args.devices, "rate": args.rate, "count": args.count,
-                    "format": "json", "qos": 1, "seed": 11 + i}
-            db = f"nodered_{i}"
-            influx.create_database(db)
-            red.configure(broker.port, influx.port, db, client_id=f"nodered-peer-{i}")
-            red.start()
-            sim = Simulation(work / f"sim-nr-{i}", broker.url, load)
-            results.append(drive("node-red", scenario, sim, influx, db, red, args.timeout))
-            red.stop()
-            # Its persistent session would keep queueing every later run's messages.
-            clear_session(broker, red.client_id)
+                    "format": "json", "qos": 1, "seed": 11 + i, "processes": args.processes}
+            for variant in FLOWS:
+                db = f"nodered_{variant}_{i}"
+                influx.create_database(db)
+                red.configure(broker.port, influx.port, db, f"nodered-{variant}-{i}", variant)
+                red.start()
+                sim = Simulation(work / f"sim-nr-{variant}-{i}", broker.url, load)
+                results.append(drive(f"node-red {variant}", scenario, sim, influx, db, red,
+                                     args.timeout))
+                red.stop()
+                # Its persistent session would keep queueing every later run's messages.
+                clear_session(broker, red.client_id)
 
             db = f"iotgw_{i}"
             influx.create_database(db)
@@ -235,12 +312,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.stop()
         influx.stop()
         broker.stop()
-    print(f"\nload: {args.count} messages x 5 sensors at {args.rate} msg/s, "
-          f"{args.devices} devices, JSON, QoS 1 (same broker and influxd for both)")
-    print(f"{'consumer':<10} {'scenario':<8} {'expected':>9} {'readings/s':>14} {'lost':>6} "
-          f"{'dup':>5}")
-    for r in results:
-        print(r.row())
+    report(results, args)
     print(f"\nwork folder: {work}", file=sys.stderr)
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)

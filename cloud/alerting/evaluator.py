@@ -29,6 +29,7 @@ from cloud.alerting.rules.context import StoreContext
 from cloud.alerting.rules.pipeline import PipelineRule
 from cloud.alerting.rules.store import RuleRepository, StoredRule
 from cloud.alerting.rules.threshold import ThresholdRule
+from cloud.metrics import CloudMetrics
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ class RuleEvaluator:
     def __init__(
         self, rules: RuleRepository, alerts: AlertManager, recorder: IngestRecorder,
         health: PipelineHealth, ctx: StoreContext, clock: Clock, every_s: float,
+        metrics: CloudMetrics,
     ) -> None:
         self._rules = rules
         self._alerts = alerts
@@ -134,8 +136,15 @@ class RuleEvaluator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors = 0
+        self._m_errors = metrics.rule_evaluation_errors
+        self._m_arrival = metrics.rule_evaluation_duration.labels(mode="arrival")
+        self._m_schedule = metrics.rule_evaluation_duration.labels(mode="schedule")
         self.evaluations = 0
         self._scope_cache: dict[tuple[str, str, str, SeriesRef], bool] = {}
+
+    def _failed(self) -> None:
+        self.errors += 1
+        self._m_errors.inc()
 
     # -- arrival -----------------------------------------------------------------------------
     def on_ingested(
@@ -146,12 +155,13 @@ class RuleEvaluator:
         try:
             self._recorder.record(readings, anomalies, received_ms)
         except Exception:
-            self.errors += 1
+            self._failed()
             log.exception("recording pipeline statistics of an ingested batch failed")
         try:
-            self.evaluate_batch(readings, anomalies, received_ms)
+            with self._m_arrival.time():
+                self.evaluate_batch(readings, anomalies, received_ms)
         except Exception:
-            self.errors += 1
+            self._failed()
             log.exception("alert evaluation of an ingested batch failed")
 
     def evaluate_batch(
@@ -231,11 +241,12 @@ class RuleEvaluator:
         now = self._clock.now_ms() if now_ms is None else now_ms
         rules = [r for r in self._rules.active()
                  if r.spec.mode == "schedule" or isinstance(r.spec, AnomalyRateRule)]
-        streams = self._ctx.streams()
-        opened = self._alerts.open_keys()
-        with self._ctx.tick_cache():
-            self._tick_rules(rules, streams, opened, now)
-        self._alerts.release_silenced()
+        with self._m_schedule.time():
+            streams = self._ctx.streams()
+            opened = self._alerts.open_keys()
+            with self._ctx.tick_cache():
+                self._tick_rules(rules, streams, opened, now)
+            self._alerts.release_silenced()
 
     def _tick_rules(self, rules: list[StoredRule], streams: list[StreamInfo],
                     opened: dict[str, str], now: int) -> None:
@@ -255,7 +266,7 @@ class RuleEvaluator:
                     observations = spec.evaluate(self._ctx, scoped, now)
                 self._apply(stored, observations, opened)
             except Exception:
-                self.errors += 1
+                self._failed()
                 log.exception("scheduled evaluation of rule %s failed", stored.id)
 
     def start(self) -> None:
@@ -278,5 +289,5 @@ class RuleEvaluator:
             try:
                 self.tick()
             except Exception:
-                self.errors += 1
+                self._failed()
                 log.exception("scheduled rule evaluation failed")

@@ -19,6 +19,7 @@ from cloud.alerting.core.clock import Clock, SystemClock
 from cloud.alerting.core.db import Database
 from cloud.alerting.core.listener import IngestListener, StoredBatchLike
 from cloud.alerting.evaluator import RuleEvaluator
+from cloud.alerting.metrics import AlertingCollector
 from cloud.alerting.middleware import IngestOutcomeMiddleware
 from cloud.alerting.monitors import (
     FreshnessCheck,
@@ -38,17 +39,12 @@ from cloud.alerting.webhooks import tables as _webhooks_tables
 from cloud.alerting.webhooks.endpoints import EndpointStore
 from cloud.alerting.webhooks.outbox import Outbox
 from cloud.alerting.webhooks.worker import DeliveryWorker
-from cloud.meta.db import metadata
+from cloud.metrics import CloudMetrics
 
 #: Every subpackage declares its own tables on the cloud's metadata; these are all of them.
+#: The database's schema is made by the versioned migrations (``cloud/meta/migrations``),
+#: which the cloud's metadata database applies when it starts.
 TABLE_MODULES = (_monitors_tables, _rules_tables, _alerts_tables, _webhooks_tables)
-
-
-def create_tables(db: Database) -> None:
-    """Create the tables of :data:`TABLE_MODULES` (and any other of the metadata) that do not
-    exist yet (idempotent)."""
-    with db.begin() as conn:
-        metadata.create_all(conn)
 
 
 class Alerting:
@@ -56,7 +52,7 @@ class Alerting:
 
     def __init__(
         self, settings: AlertingSettings, engine: Database, source: SeriesSource,
-        clock: Clock | None = None,
+        metrics: CloudMetrics, clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -77,8 +73,9 @@ class Alerting:
         ])
         self.context = StoreContext(engine, source, s.bucket_s)
         self.evaluator = RuleEvaluator(self.rules, self.alerts, self.recorder, self.health,
-                                       self.context, c, s.evaluate_every_s)
-        self.worker = DeliveryWorker(self.outbox, self.endpoints, s.webhooks, c)
+                                       self.context, c, s.evaluate_every_s, metrics)
+        self.worker = DeliveryWorker(self.outbox, self.endpoints, s.webhooks, c, metrics)
+        metrics.add_collector(AlertingCollector(engine))
         self._started = False
 
     @property
@@ -99,13 +96,9 @@ class Alerting:
     def _record_request(self, ok: bool) -> None:
         self.recorder.record_request(ok, self.clock.now_ms())
 
-    def create_tables(self) -> None:
-        """Create the alerting tables (idempotent); :meth:`start` does it too."""
-        create_tables(self.engine)
-
     def start(self) -> None:
-        """Create tables, then start the scheduled evaluator and the delivery worker."""
-        self.create_tables()
+        """Start the scheduled evaluator and the delivery worker (the tables exist: the
+        metadata database's migrations made them)."""
         if self.settings.enabled and not self._started:
             self.evaluator.start()
             self.worker.start()

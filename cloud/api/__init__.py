@@ -3,8 +3,10 @@
 from cloud.api import (
     alerts,
     devices,
+    fleet,
     health,
     ingest,
+    owners,
     pipeline,
     rules,
     series,
@@ -12,7 +14,8 @@ from cloud.api import (
     webhooks,
 )
 
-ROUTERS = (health.router, ingest.router, devices.router, series.router, rules.router,
-           alerts.router, silences.router, webhooks.router, pipeline.router)
+ROUTERS = (health.router, ingest.router, owners.router, devices.router, series.router,
+           rules.router, alerts.router, silences.router, webhooks.router, pipeline.router,
+           fleet.router)
 
 __all__ = ["ROUTERS"]

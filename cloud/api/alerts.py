@@ -8,9 +8,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.alerting_errors import AlertId, Text
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import AlertsDep
+from cloud.meta import Scope
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"],
+                   route_class=AuthFirstRoute)
+READ, WRITE = RequireScope(Scope.READ), RequireScope(Scope.ALERTS_WRITE)
 
 
 class AckIn(BaseModel):
@@ -45,7 +49,7 @@ class AlertOut(BaseModel):
     notified: bool
 
 
-@router.get("")
+@router.get("", dependencies=[READ])
 def list_alerts(
     alerts: AlertsDep,
     state: Literal["pending", "firing", "resolved"] | None = None,
@@ -57,13 +61,13 @@ def list_alerts(
     return _out_all(alerts.find(state, severity, device, limit))
 
 
-@router.get("/{alert_id}")
+@router.get("/{alert_id}", dependencies=[READ])
 def get_alert(alert_id: AlertId, alerts: AlertsDep) -> AlertOut:
     """One alert."""
     return AlertOut.model_validate(alerts.get(alert_id))
 
 
-@router.post("/{alert_id}/ack")
+@router.post("/{alert_id}/ack", dependencies=[WRITE])
 def ack_alert(alert_id: AlertId, alerts: AlertsDep, body: AckIn | None = None) -> AlertOut:
     """Acknowledge an alert (the first acknowledgement is kept)."""
     return AlertOut.model_validate(alerts.ack(alert_id, body.by if body else ""))

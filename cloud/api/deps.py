@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
-from sqlalchemy.exc import SQLAlchemyError
+from fastapi import Depends, Request
 
 from cloud.alerting.alerts.lifecycle import AlertManager
 from cloud.alerting.alerts.silences import SilenceStore
@@ -14,8 +13,8 @@ from cloud.alerting.rules.store import RuleRepository
 from cloud.alerting.webhooks.endpoints import EndpointStore
 from cloud.alerting.webhooks.outbox import Outbox
 from cloud.ingest import IngestService
-from cloud.meta import DeviceRegistry, TokenInfo
-from cloud.metrics import Metrics
+from cloud.meta import DeviceOwnership, DeviceRegistry
+from cloud.metrics import CloudMetrics
 from cloud.query import QueryService
 from cloud.services import Services
 from cloud.settings import LimitsSettings
@@ -42,11 +41,15 @@ def get_devices(s: ServicesDep) -> DeviceRegistry:
     return s.devices
 
 
+def get_ownership(s: ServicesDep) -> DeviceOwnership:
+    return s.ownership
+
+
 def get_store(s: ServicesDep) -> TimeSeriesStore:
     return s.store
 
 
-def get_metrics(s: ServicesDep) -> Metrics:
+def get_metrics(s: ServicesDep) -> CloudMetrics:
     return s.metrics
 
 
@@ -81,8 +84,9 @@ def get_pipeline_health(s: ServicesDep) -> PipelineHealth:
 IngestDep = Annotated[IngestService, Depends(get_ingest)]
 QueriesDep = Annotated[QueryService, Depends(get_queries)]
 DevicesDep = Annotated[DeviceRegistry, Depends(get_devices)]
+OwnershipDep = Annotated[DeviceOwnership, Depends(get_ownership)]
 StoreDep = Annotated[TimeSeriesStore, Depends(get_store)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+MetricsDep = Annotated[CloudMetrics, Depends(get_metrics)]
 LimitsDep = Annotated[LimitsSettings, Depends(get_limits)]
 RulesDep = Annotated[RuleRepository, Depends(get_rules)]
 AlertsDep = Annotated[AlertManager, Depends(get_alerts)]
@@ -90,28 +94,3 @@ SilencesDep = Annotated[SilenceStore, Depends(get_silences)]
 EndpointsDep = Annotated[EndpointStore, Depends(get_endpoints)]
 OutboxDep = Annotated[Outbox, Depends(get_outbox)]
 PipelineHealthDep = Annotated[PipelineHealth, Depends(get_pipeline_health)]
-
-
-def require_gateway(
-    s: ServicesDep,
-    authorization: Annotated[str | None, Header(description="`Bearer <gateway token>`")] = None,
-) -> TokenInfo:
-    """The calling gateway's token: 401 when missing or unknown, 403 when revoked."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(401, "missing `Authorization: Bearer <token>`",
-                            headers={"WWW-Authenticate": "Bearer"})
-    try:
-        info = s.tokens.lookup(token.strip())
-    except SQLAlchemyError:
-        raise HTTPException(503, "the metadata database is unavailable",
-                            headers={"Retry-After": str(s.settings.limits.retry_after_s)}
-                            ) from None
-    if info is None:
-        raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
-    if info.revoked:
-        raise HTTPException(403, "this token has been revoked")
-    return info
-
-
-GatewayDep = Annotated[TokenInfo, Depends(require_gateway)]

@@ -6,11 +6,13 @@ import time
 
 from fastapi import APIRouter, HTTPException
 
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import DevicesDep
-from cloud.meta import DeviceInfo
+from cloud.meta import DeviceInfo, Scope
 from cloud.models import DeviceOut, SensorOut
 
-router = APIRouter(tags=["devices"])
+router = APIRouter(tags=["devices"], dependencies=[RequireScope(Scope.READ)],
+                   route_class=AuthFirstRoute)
 
 
 def _out(d: DeviceInfo, now_ms: int) -> DeviceOut:

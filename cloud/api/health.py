@@ -1,15 +1,22 @@
-"""``/healthz`` (the process answers), ``/readyz`` (store and metadata reachable), ``/metrics``."""
+"""``/healthz`` (the process answers), ``/readyz`` (store and metadata reachable), ``/metrics``.
+
+``/healthz`` is open; ``/readyz`` and ``/metrics`` follow ``auth.probes`` (open to loopback
+clients by default, a ``read`` token otherwise).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from cloud.api.auth import ProbeAccess
 from cloud.api.deps import MetricsDep, ServicesDep
 from cloud.errors import CloudError
+from cloud.services import CREATE_ADMIN
 
 router = APIRouter(tags=["health"])
 
@@ -19,6 +26,9 @@ class ReadyOut(BaseModel):
 
     ready: bool
     checks: dict[str, str]
+    #: What needs the operator's attention but does not stop serving, e.g. ``admin_token``
+    #: when no admin token exists yet (with the command that creates one).
+    warnings: dict[str, str] = {}
 
 
 @router.get("/healthz")
@@ -27,7 +37,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={
+@router.get("/readyz", dependencies=[ProbeAccess], responses={
     200: {"model": ReadyOut},
     503: {"model": ReadyOut, "description": "The store or metadata is unreachable."}})
 def readyz(s: ServicesDep) -> JSONResponse:
@@ -45,11 +55,16 @@ def readyz(s: ServicesDep) -> JSONResponse:
     except (SQLAlchemyError, CloudError) as exc:
         checks["metadata"] = str(exc).splitlines()[0]
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503,
+    warnings: dict[str, str] = {}
+    if checks["metadata"] == "ok" and s.admin_token_missing():
+        warnings["admin_token"] = f"no admin token yet: create one with `{CREATE_ADMIN}`"
+    return JSONResponse({"ready": ready, "checks": checks, "warnings": warnings},
+                        status_code=200 if ready else 503,
                         headers=None if ready else {"Retry-After": "5"})
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-def metrics(m: MetricsDep) -> PlainTextResponse:
-    """Prometheus text format: ingest rate, rejections by reason, store and query latency."""
-    return PlainTextResponse(m.render(), media_type="text/plain; version=0.0.4")
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[ProbeAccess])
+def metrics(m: MetricsDep) -> Response:
+    """Prometheus text format: ingest, rejections by reason, store and query latency, alerting
+    and webhooks, ``process_*``; summed over all workers (see docs/metrics.md)."""
+    return Response(m.render(), media_type=CONTENT_TYPE_LATEST)

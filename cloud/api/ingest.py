@@ -9,11 +9,13 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from cloud.api.deps import GatewayDep, IngestDep, LimitsDep
+from cloud.api.auth import AuthFirstRoute, IngestToken
+from cloud.api.deps import IngestDep, LimitsDep
 from cloud.errors import KeyInFlight, KeyReused, MetadataError, RequestRejected, StoreError
 from cloud.models import IngestBatch, IngestResponse
 
-router = APIRouter(tags=["ingest"])
+router = APIRouter(tags=["ingest"],
+                   route_class=AuthFirstRoute)
 MAX_KEY_LEN = 256
 
 
@@ -71,7 +73,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     responses={
         400: {"description": "Missing Idempotency-Key, or the body is not JSON/gzip."},
         401: {"description": "Missing or unknown token."},
-        403: {"description": "Revoked token, or the token's gateway is not `gateway_id`."},
+        403: {"description": "Revoked token, no `ingest` scope, or the token's gateway is "
+                             "not `gateway_id`."},
         409: {"description": "A request with this Idempotency-Key is still in progress."},
         413: {"description": "Body or batch larger than the documented limits."},
         422: {"description": "Invalid envelope, or the key was used with a different body."},
@@ -81,7 +84,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 )
 async def ingest(
     request: Request,
-    gateway: GatewayDep,
+    gateway: IngestToken,
     service: IngestDep,
     limits: LimitsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
@@ -98,6 +101,7 @@ async def ingest(
         raise HTTPException(400, f"an `Idempotency-Key` header (1-{MAX_KEY_LEN} characters) "
                                  "is required")
     raw = await read_body(request, limits.max_body_bytes)
+    assert gateway.gateway_id is not None  # the ingest scope needs a gateway
     retry = {"Retry-After": str(limits.retry_after_s)}
     try:
         outcome = await run_in_threadpool(service.ingest, raw, gateway.gateway_id, key)

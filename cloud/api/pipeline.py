@@ -7,9 +7,13 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import PipelineHealthDep
+from cloud.meta import Scope
 
-router = APIRouter(prefix="/v1/pipeline", tags=["pipeline"])
+router = APIRouter(prefix="/v1/pipeline", tags=["pipeline"],
+                   dependencies=[RequireScope(Scope.READ)],
+                   route_class=AuthFirstRoute)
 
 
 class FreshnessOut(BaseModel):

@@ -19,9 +19,13 @@ from cloud.alerting.rules import (
 from cloud.alerting.rules.base import RuleBase
 from cloud.alerting.rules.store import StoredRule
 from cloud.api.alerting_errors import Id
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import RulesDep
+from cloud.meta import Scope
 
-router = APIRouter(prefix="/v1/rules", tags=["rules"])
+router = APIRouter(prefix="/v1/rules", tags=["rules"],
+                   route_class=AuthFirstRoute)
+READ, ADMIN = RequireScope(Scope.READ), RequireScope(Scope.ADMIN)
 
 
 def _stored(kind: type[RuleBase]) -> Any:
@@ -47,32 +51,33 @@ def _out(rule: StoredRule) -> Any:
          **rule.spec.model_dump()})
 
 
-@router.post("", status_code=201, response_model=RuleOut)
+@router.post("", status_code=201, response_model=RuleOut, dependencies=[ADMIN])
 def create_rule(spec: Annotated[RuleSpec, Body()], repo: RulesDep) -> Any:
     """Create a rule. `kind` is one of threshold, rate_of_change, deadman, anomaly_rate,
     forecast, pipeline; `scope` selects series by site/device/sensor patterns."""
     return _out(repo.create(spec))
 
 
-@router.get("", response_model=list[RuleOut])
+@router.get("", response_model=list[RuleOut], dependencies=[READ])
 def list_rules(repo: RulesDep) -> Any:
     """Every rule."""
     return [_out(r) for r in repo.all()]
 
 
-@router.get("/{rule_id}", response_model=RuleOut)
+@router.get("/{rule_id}", response_model=RuleOut, dependencies=[READ])
 def get_rule(rule_id: Id, repo: RulesDep) -> Any:
     """One rule."""
     return _out(repo.get(rule_id))
 
 
-@router.put("/{rule_id}", response_model=RuleOut)
+@router.put("/{rule_id}", response_model=RuleOut, dependencies=[ADMIN])
 def replace_rule(rule_id: Id, spec: Annotated[RuleSpec, Body()], repo: RulesDep) -> Any:
     """Replace a rule's specification."""
     return _out(repo.replace(rule_id, spec))
 
 
-@router.delete("/{rule_id}", status_code=204, response_class=Response)
+@router.delete("/{rule_id}", status_code=204, response_class=Response,
+                dependencies=[ADMIN])
 def delete_rule(rule_id: Id, repo: RulesDep) -> None:
     """Delete a rule (its alerts stay as records)."""
     repo.delete(rule_id)

@@ -11,12 +11,15 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import QueriesDep
 from cloud.errors import QueryError
+from cloud.meta import Scope
 from cloud.models import AnomalyOut
 from cloud.query import iso
 
-router = APIRouter(tags=["queries"])
+router = APIRouter(tags=["queries"], dependencies=[RequireScope(Scope.READ)],
+                   route_class=AuthFirstRoute)
 Text = Annotated[str | None, Query()]
 _BAD: dict[int | str, dict[str, Any]] = {
     400: {"description": "A parameter is invalid (the message names it)."},

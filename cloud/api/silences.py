@@ -9,9 +9,13 @@ from pydantic import BaseModel
 
 from cloud.alerting.alerts.silences import Matcher, SilenceIn
 from cloud.api.alerting_errors import Id
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import SilencesDep
+from cloud.meta import Scope
 
-router = APIRouter(prefix="/v1/silences", tags=["alerts"])
+router = APIRouter(prefix="/v1/silences", tags=["alerts"],
+                   route_class=AuthFirstRoute)
+READ, WRITE = RequireScope(Scope.READ), RequireScope(Scope.ALERTS_WRITE)
 
 
 class SilenceOut(BaseModel):
@@ -26,19 +30,20 @@ class SilenceOut(BaseModel):
     matcher: Matcher
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[WRITE])
 def create_silence(body: SilenceIn, silences: SilencesDep) -> SilenceOut:
     """Silence matching alerts from `starts_ms` (default now) until `ends_ms`."""
     return _out(silences.create(body))
 
 
-@router.get("")
+@router.get("", dependencies=[READ])
 def list_silences(silences: SilencesDep) -> list[SilenceOut]:
     """Every silence, newest first."""
     return [_out(s) for s in silences.all()]
 
 
-@router.delete("/{silence_id}", status_code=204, response_class=Response)
+@router.delete("/{silence_id}", status_code=204, response_class=Response,
+                dependencies=[WRITE])
 def delete_silence(silence_id: Id, silences: SilencesDep) -> None:
     """End a silence now."""
     silences.delete(silence_id)

@@ -9,9 +9,13 @@ from pydantic import BaseModel, Field
 
 from cloud.alerting.webhooks.endpoints import WebhookIn
 from cloud.api.alerting_errors import Id
+from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import EndpointsDep, OutboxDep
+from cloud.meta import Scope
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"],
+                   dependencies=[RequireScope(Scope.ADMIN)],
+                   route_class=AuthFirstRoute)
 
 
 class WebhookOut(BaseModel):

@@ -1,8 +1,11 @@
 """The metadata database: one SQLAlchemy 2 Core ``MetaData``, an engine, explicit start/stop.
 
-Tables are declared in the modules that use them (tokens, idempotency, devices, dead letters),
-all on :data:`metadata`. SQLite is the default (WAL, busy timeout); PostgreSQL
-(``postgresql+psycopg://``) serves several cloud replicas sharing one database.
+Tables are declared in the modules that use them (tokens, idempotency, devices, dead letters,
+ownership, the alerting subpackages), all on :data:`metadata`; the database's schema is made
+and changed only by the versioned migrations of :mod:`cloud.meta.schema` (``start()`` applies
+the pending ones, or with ``migrate=False`` refuses a database that has any). SQLite is the
+default (WAL, busy timeout); PostgreSQL (``postgresql+psycopg://``) serves several cloud
+replicas sharing one database.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from cloud.errors import MetadataError
+from cloud.meta import schema
 
 metadata = MetaData()
 
@@ -27,11 +31,15 @@ def now_ms() -> int:
 
 
 class MetaDB:
-    """Owns the engine; ``start()`` connects and creates missing tables, ``stop()`` disposes."""
+    """Owns the engine; ``start()`` connects and brings the schema up to date (or refuses a
+    database that is not, see :func:`cloud.meta.schema.ensure`), ``stop()`` disposes."""
 
-    def __init__(self, url: str, echo: bool = False) -> None:
+    def __init__(self, url: str, echo: bool = False, migrate: bool = True) -> None:
         self.url = url
         self.echo = echo
+        self.migrate = migrate
+        #: Where the schema stood when :meth:`start` found it (before any migration).
+        self.schema_status: schema.SchemaStatus | None = None
         self._engine: Engine | None = None
 
     @property
@@ -60,7 +68,10 @@ class MetaDB:
         if url.get_backend_name() == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         try:
-            _create_tables(engine)
+            self.schema_status = schema.ensure(engine, self.migrate)
+        except MetadataError:
+            engine.dispose()
+            raise
         except SQLAlchemyError as exc:
             engine.dispose()
             first = str(exc).splitlines()[0]
@@ -77,19 +88,6 @@ class MetaDB:
         if self.dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
-
-
-def _create_tables(engine: Engine, attempts: int = 5) -> None:
-    """Create missing tables. Several workers starting at once race between "does it exist"
-    and "create it"; the loser's error means the table now exists, so check again."""
-    for attempt in range(attempts):
-        try:
-            metadata.create_all(engine)
-            return
-        except SQLAlchemyError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.1 * (attempt + 1))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

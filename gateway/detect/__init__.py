@@ -1,13 +1,16 @@
 """Online anomaly detection per (device, sensor) stream.
 
-One role, :class:`Detector` (score one reading in [0, 1] without learning, then learn), one
-implementation per module, a registry by name, and :class:`DetectorBank`, the gateway's
+One role, :class:`Detector` (score one reading in [0, 1] without learning, then learn; every
+detector is also a River ``AnomalyDetector``), one implementation per module, a registry by
+name, an optional per-device joint model, and :class:`DetectorBank`, the gateway's
 :class:`~gateway.scoring.Scorer` that keeps one detector per stream with a memory cap and saves
 state across restarts. ``iotgw detect`` (``gateway.detect.cli``) scores a CSV the same way.
 """
 
 from gateway.detect.bank import DetectorBank
 from gateway.detect.base import BaseDetector, Detector
+from gateway.detect.device import DeviceState, MahalanobisDetector
+from gateway.detect.ensemble import EnsembleDetector
 from gateway.detect.errors import DetectError, StateError, UnknownDetector
 from gateway.detect.flatline import FlatlineDetector
 from gateway.detect.gaussian import GaussianDetector
@@ -35,10 +38,13 @@ __all__ = [
     "DetectSettings",
     "Detector",
     "DetectorBank",
+    "DeviceState",
+    "EnsembleDetector",
     "FlatlineDetector",
     "GaussianDetector",
     "HalfSpaceTreesDetector",
     "JumpDetector",
+    "MahalanobisDetector",
     "PredictiveDetector",
     "RangeDetector",
     "SentinelDetector",

@@ -19,10 +19,11 @@ import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from gateway.detect.device import DeviceState, MahalanobisDetector
 from gateway.detect.errors import StateError
 from gateway.detect.registry import create_detector, detector_class
 from gateway.detect.settings import DetectSettings
@@ -30,14 +31,16 @@ from gateway.detect.stream import StreamState
 from gateway.scoring import AnomalyEvent
 
 #: Layout of the state files themselves; bump when the envelope changes.
-STATE_FORMAT = 1
+STATE_FORMAT = 3
+#: The "sensor" under which a device's joint model is kept and saved.
+DEVICE_KEY = "\0device"
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
 class _Live:
-    state: StreamState
+    state: Any  # StreamState, or DeviceState under (device, DEVICE_KEY)
     last_used: float
 
 
@@ -52,6 +55,9 @@ class DetectorBank:
     ) -> None:
         self.settings = settings
         self.policy = settings.policy()
+        self.device_policy = replace(
+            self.policy, threshold=MahalanobisDetector.default_threshold
+        )
         self.state_dir = state_dir
         self._clock = clock
         self._streams: OrderedDict[tuple[str, str], _Live] = OrderedDict()
@@ -104,7 +110,7 @@ class DetectorBank:
         if limits is not None and not limits[0] <= value <= limits[1]:
             # Physically impossible: an event whatever the model says, and never learned.
             state.seen += 1
-            state.detector.skip_one(value, ts_ms)
+            state.detector.skip_value(value, ts_ms)
             return 1.0, AnomalyEvent(
                 device, sensor, ts_ms, value, 1.0, "range", limits[0], limits[1], site
             )
@@ -127,6 +133,23 @@ class DetectorBank:
             site=site,
         )
 
+    def observe_device(
+        self, device: str, ts_ms: int, values: dict[str, float], site: str | None = None
+    ) -> AnomalyEvent | None:
+        """Score one message of ``device`` jointly (when ``device_detector`` is on); an event
+        whose ``sensor`` names the contributing sensors (``"vibration+temperature"``)."""
+        if not (self.settings.enabled and self.settings.device_detector) or len(values) < 2:
+            return None
+        now = self._clock()
+        state = self._stream((device, DEVICE_KEY), now)
+        x = {**values, "t": ts_ms}
+        score, flagged = state.step(x, self.device_policy)
+        if not flagged:
+            return None
+        sensors = state.detector.contributors(x) or sorted(values)
+        return AnomalyEvent(device, "+".join(sensors), ts_ms, values[sensors[0]], score,
+                            "device:" + MahalanobisDetector.name, site=site)
+
     def evict_idle(self, now: float | None = None) -> int:
         """Evict (save and drop) streams idle for longer than ``idle_evict_s``; how many."""
         now = self._clock() if now is None else now
@@ -139,7 +162,7 @@ class DetectorBank:
             count += 1
         return count
 
-    def _stream(self, key: tuple[str, str], now: float) -> StreamState:
+    def _stream(self, key: tuple[str, str], now: float) -> Any:
         live = self._streams.get(key)
         if live is not None:
             self._streams.move_to_end(key)
@@ -147,11 +170,15 @@ class DetectorBank:
             return live.state
         while len(self._streams) >= self.settings.max_streams:
             self._evict(next(iter(self._streams)))
-        state = self._load(key) or StreamState(
-            create_detector(self.settings.detector, **self.settings.params)
-        )
+        state = self._load(key) or self._fresh(key)
         self._streams[key] = _Live(state, now)
         return state
+
+    def _fresh(self, key: tuple[str, str]) -> Any:
+        if key[1] == DEVICE_KEY:
+            params: dict[str, Any] = dict(self.settings.device_params)
+            return DeviceState(MahalanobisDetector(**params))
+        return StreamState(create_detector(self.settings.detector, **self.settings.params))
 
     def _evict(self, key: tuple[str, str]) -> None:
         live = self._streams.pop(key)
@@ -164,15 +191,17 @@ class DetectorBank:
         return self.state_dir / f"{digest}.state"
 
     def _header(self, key: tuple[str, str]) -> dict[str, Any]:
+        device = key[1] == DEVICE_KEY
         return {
             "format": STATE_FORMAT,
-            "detector": self.settings.detector,
-            "version": self._version,
-            "params": sorted(self.settings.params.items()),
+            "detector": MahalanobisDetector.name if device else self.settings.detector,
+            "version": MahalanobisDetector.state_version if device else self._version,
+            "params": sorted((self.settings.device_params if device else self.settings.params)
+                             .items()),
             "stream": list(key),
         }
 
-    def _save(self, key: tuple[str, str], state: StreamState) -> None:
+    def _save(self, key: tuple[str, str], state: Any) -> None:
         """Write one stream's state; a disk error costs that state, never the scoring."""
         try:
             self._write(key, state)
@@ -181,7 +210,7 @@ class DetectorBank:
             level = logging.WARNING if self.save_errors == 1 else logging.DEBUG
             log.log(level, "cannot save detector state for %s/%s: %s", *key, exc)
 
-    def _write(self, key: tuple[str, str], state: StreamState) -> None:
+    def _write(self, key: tuple[str, str], state: Any) -> None:
         path = self._path(key)
         tmp = path.with_suffix(".tmp")
         payload = pickle.dumps((self._header(key), state), protocol=pickle.HIGHEST_PROTOCOL)
@@ -191,7 +220,7 @@ class DetectorBank:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
 
-    def _load(self, key: tuple[str, str]) -> StreamState | None:
+    def _load(self, key: tuple[str, str]) -> Any:
         path = self._path(key)
         if not path.exists():
             return None
@@ -207,14 +236,14 @@ class DetectorBank:
         self.restored += 1
         return state
 
-    def _unpickle(self, path: Path, key: tuple[str, str]) -> StreamState:
+    def _unpickle(self, path: Path, key: tuple[str, str]) -> Any:
         try:
             header, state = pickle.loads(path.read_bytes())
         except Exception as exc:  # any unreadable or foreign pickle is just stale state
             raise StateError(f"unreadable ({type(exc).__name__})") from exc
         if not isinstance(header, dict) or header != self._header(key):
             raise StateError(f"written by an incompatible version ({_describe(header)})")
-        if not isinstance(state, StreamState):
+        if not isinstance(state, DeviceState if key[1] == DEVICE_KEY else StreamState):
             raise StateError("not a stream state")
         return state
 

@@ -16,6 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, TextIO
 
+#: ``--detector`` naming the per-device (multi-column) detector.
+DEVICE_DETECTOR = "mahalanobis"
+
 
 def register(subparsers: Any) -> None:
     """Add the ``detect`` command to the ``iotgw`` root parser."""
@@ -29,7 +32,12 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("file", metavar="FILE.csv", help="input CSV, or - for stdin")
-    parser.add_argument("--detector", metavar="NAME", help="detector to use (overrides the config)")
+    parser.add_argument(
+        "--detector",
+        metavar="NAME",
+        help="detector to use (overrides the config); 'mahalanobis': the per-device detector, "
+        "FILE.csv then has columns timestamp,sensorA,sensorB,... scored jointly",
+    )
     parser.add_argument(
         "--config", metavar="gateway.toml", type=Path, help="gateway settings; its [detect] table"
     )
@@ -45,7 +53,8 @@ def _settings(args: argparse.Namespace) -> Any:
     """The DetectSettings in force; ConfigError (one line) when the config or flag is bad."""
     from gateway.detect.settings import load_detect_settings
 
-    overrides = {} if args.detector is None else {"detector": args.detector}
+    device = args.detector == DEVICE_DETECTOR
+    overrides = {} if args.detector is None or device else {"detector": args.detector}
     return load_detect_settings(args.config, overrides)
 
 
@@ -93,9 +102,10 @@ def run(args: argparse.Namespace) -> int:
     total = 0 if args.file == "-" else Path(args.file).stat().st_size
     progress = _Progress(total, sys.stderr)
     try:
-        from gateway.detect.scorefile import score_csv
+        from gateway.detect.scorefile import score_csv, score_device_csv
 
-        bad = score_csv(progress.lines(fh), sys.stdout, settings)
+        score = score_device_csv if args.detector == DEVICE_DETECTOR else score_csv
+        bad = score(progress.lines(fh), sys.stdout, settings)
     except UnicodeDecodeError:
         return _fail(f"{args.file} is not a UTF-8 text CSV file")
     except csv.Error as exc:

@@ -24,7 +24,7 @@ class FlatlineDetector(BaseDetector):
 
     name: ClassVar[str] = "flatline"
     default_threshold: ClassVar[float] = 0.5
-    state_version: ClassVar[int] = 1
+    state_version: ClassVar[int] = 2
 
     def __init__(self, min_run: int = 20, factor: float = 3.0, tolerance: float = 0.0) -> None:
         self.min_run = min_run
@@ -44,13 +44,13 @@ class FlatlineDetector(BaseDetector):
         """The run length at which a repeat is flagged."""
         return max(float(self.min_run), self.factor * self.longest)
 
-    def score_one(self, value: float, ts_ms: int) -> float:
+    def score_value(self, value: float, ts_ms: int) -> float:
         """``run / (2 * limit)``, 0 while the stream has never moved."""
         if self.changes < 2:
             return 0.0
         return clamp01(self._run_with(value) / (2.0 * self.limit()))
 
-    def learn_one(self, value: float, ts_ms: int) -> None:
+    def learn_value(self, value: float, ts_ms: int) -> None:
         """Track the current run and the longest one seen."""
         run = self._run_with(value)
         if run == 1 and self.last is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from gateway.detect.base import BaseDetector, clamp01
 
@@ -13,22 +13,28 @@ class GaussianDetector(BaseDetector):
 
     >>> det = GaussianDetector(window_size=200, grace_period=20)
     >>> for i in range(200):
-    ...     _ = det.step(10.0 + (i % 5), i)
-    >>> det.score_one(12.0, 200) < 0.9 < det.score_one(40.0, 200)
+    ...     det.learn_one({"value": 10.0 + (i % 5)})
+    >>> det.score_one({"value": 12.0}) < 0.9 < det.score_one({"value": 40.0})
     True
     """
 
     name: ClassVar[str] = "gaussian"
     default_threshold: ClassVar[float] = 0.9999
-    state_version: ClassVar[int] = 1
+    state_version: ClassVar[int] = 2
+    #: Flagged readings are learned winsorised (see ``BaseDetector.winsorised``).
+    learn_flagged: ClassVar[Literal["skip", "clip"]] = "clip"
+    #: One incident, one alarm: sentinel's refractory period and damping (its CV choice).
+    alarm_refractory: ClassVar[int] = 30
+    alarm_damp: ClassVar[float] = 0.3
 
     def __init__(self, window_size: int = 1000, grace_period: int = 100) -> None:
         from river import anomaly
 
         self.model: Any = anomaly.GaussianScorer(window_size=window_size, grace_period=grace_period)
         self.window_size = window_size
+        self.grace_period = grace_period
 
-    def score_one(self, value: float, ts_ms: int) -> float:
+    def score_value(self, value: float, ts_ms: int) -> float:
         """Tail mass of ``value`` under the fitted normal (River's formula, guarded)."""
         if self.model.gaussian.n_samples < self.model.grace_period:
             return 0.0
@@ -45,7 +51,7 @@ class GaussianDetector(BaseDetector):
             sigma = 0.0
         return float(g.mu), float(sigma)
 
-    def learn_one(self, value: float, ts_ms: int) -> None:
+    def learn_value(self, value: float, ts_ms: int) -> None:
         """Add ``value`` to the window."""
         self.model.learn_one(None, value)
 

@@ -18,14 +18,14 @@ class JumpDetector(BaseDetector):
 
     >>> det = JumpDetector(factor=10.0)
     >>> for i in range(100):
-    ...     _ = det.step(20.0 + (i % 2) * 0.5, i * 1000)
-    >>> det.score_one(20.5, 100_000) < 0.5 <= det.score_one(40.0, 100_000)
+    ...     det.learn_one({"value": 20.0 + (i % 2) * 0.5, "t": i * 1000})
+    >>> det.score_one({"value": 20.5, "t": 100_000}) < 0.5 <= det.score_one({"value": 40.0})
     True
     """
 
     name: ClassVar[str] = "jump"
     default_threshold: ClassVar[float] = 0.5
-    state_version: ClassVar[int] = 1
+    state_version: ClassVar[int] = 2
 
     def __init__(
         self, factor: float = 10.0, alpha: float = 0.02, max_rate: float | None = None
@@ -38,7 +38,7 @@ class JumpDetector(BaseDetector):
         self.typical = 0.0
         self.n = 0
 
-    def score_one(self, value: float, ts_ms: int) -> float:
+    def score_value(self, value: float, ts_ms: int) -> float:
         """How impossible the step from the previous reading is."""
         if self.last is None:
             return 0.0
@@ -52,7 +52,7 @@ class JumpDetector(BaseDetector):
             return 0.0 if delta == 0.0 else 1.0
         return squash(delta / self.typical, self.factor)
 
-    def learn_one(self, value: float, ts_ms: int) -> None:
+    def learn_value(self, value: float, ts_ms: int) -> None:
         """Update the typical step."""
         if self.last is not None and math.isfinite(value):
             delta = abs(value - self.last)

@@ -5,26 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.detect.base import Detector
+from gateway.detect.catalog import MEMBER_CLASSES
+from gateway.detect.ensemble import EnsembleDetector
 from gateway.detect.errors import UnknownDetector
-from gateway.detect.flatline import FlatlineDetector
-from gateway.detect.gaussian import GaussianDetector
-from gateway.detect.hst import HalfSpaceTreesDetector
-from gateway.detect.jump import JumpDetector
-from gateway.detect.predictive import PredictiveDetector
-from gateway.detect.range import RangeDetector
-from gateway.detect.sad import StandardAbsoluteDeviationDetector
-from gateway.detect.sentinel import SentinelDetector
 
-_CLASSES: tuple[type[Any], ...] = (
-    SentinelDetector,
-    HalfSpaceTreesDetector,
-    GaussianDetector,
-    StandardAbsoluteDeviationDetector,
-    PredictiveDetector,
-    FlatlineDetector,
-    RangeDetector,
-    JumpDetector,
-)
+_CLASSES: tuple[type[Any], ...] = (*MEMBER_CLASSES, EnsembleDetector)
 
 #: The detector the gateway uses unless told otherwise, chosen by ``bench/anomaly_nab.py``.
 DEFAULT_DETECTOR = "sentinel"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from gateway.detect.base import BaseDetector, squash
 
@@ -14,14 +14,19 @@ class StandardAbsoluteDeviationDetector(BaseDetector):
 
     >>> det = StandardAbsoluteDeviationDetector()
     >>> for i in range(100):
-    ...     _ = det.step(float(i % 10), i)
-    >>> det.score_one(4.5, 100) < 0.6 <= det.score_one(100.0, 100)
+    ...     det.learn_one({"value": float(i % 10)})
+    >>> det.score_one({"value": 4.5}) < 0.6 <= det.score_one({"value": 100.0})
     True
     """
 
     name: ClassVar[str] = "sad"
     default_threshold: ClassVar[float] = 0.6
-    state_version: ClassVar[int] = 1
+    state_version: ClassVar[int] = 2
+    #: Flagged readings are learned winsorised (see ``BaseDetector.winsorised``).
+    learn_flagged: ClassVar[Literal["skip", "clip"]] = "clip"
+    #: One incident, one alarm: sentinel's refractory period and damping (its CV choice).
+    alarm_refractory: ClassVar[int] = 30
+    alarm_damp: ClassVar[float] = 0.3
 
     def __init__(self, scale: float = 4.0) -> None:
         from river import anomaly
@@ -29,13 +34,13 @@ class StandardAbsoluteDeviationDetector(BaseDetector):
         self.model: Any = anomaly.StandardAbsoluteDeviation()
         self.scale = scale
 
-    def score_one(self, value: float, ts_ms: int) -> float:
+    def score_value(self, value: float, ts_ms: int) -> float:
         """Squashed absolute z-score."""
         if self.model.variance.n < 2:
             return 0.0
         return squash(float(self.model.score_one(None, value)), self.scale)
 
-    def learn_one(self, value: float, ts_ms: int) -> None:
+    def learn_value(self, value: float, ts_ms: int) -> None:
         """Update running mean and variance."""
         self.model.learn_one(None, value)
 

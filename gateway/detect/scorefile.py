@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TextIO
+from dataclasses import dataclass, replace
+from typing import Any, TextIO
 
 from firmware_protocol.timestamps import parse_timestamp
 from gateway.detect.registry import create_detector
@@ -72,4 +72,47 @@ def score_csv(lines: Iterable[str], out: TextIO, settings: DetectSettings) -> Ba
             last_ts += 1
         score, flagged = state.step(value, last_ts, policy)
         writer.writerow((ts_text, val_text, f"{score:.6f}", int(flagged)))
+    return bad
+
+
+DEVICE_HEADER = ("timestamp", "anomaly_score", "is_anomaly", "sensors")
+
+
+def score_device_csv(lines: Iterable[str], out: TextIO, settings: DetectSettings) -> BadRows:
+    """A ``timestamp,sensorA,sensorB,...`` CSV scored jointly, one device, row by row, with the
+    per-device detector (:mod:`gateway.detect.device`) and the gateway's policy; writes
+    ``timestamp,anomaly_score,is_anomaly,sensors`` (``sensors``: the contributors, ``+``-joined,
+    on flagged rows)."""
+    from gateway.detect.device import DeviceState, MahalanobisDetector
+
+    policy = replace(settings.policy(), threshold=MahalanobisDetector.default_threshold)
+    params: dict[str, Any] = dict(settings.device_params)
+    state = DeviceState(MahalanobisDetector(**params))
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(DEVICE_HEADER)
+    bad = BadRows()
+    names: list[str] = []
+    last_ts = 0
+    for line_no, row in enumerate(csv.reader(lines), start=1):
+        if line_no == 1:
+            names = [c.strip() for c in row[1:]]
+            continue
+        if not row:
+            continue
+        try:
+            x = {n: float(v) for n, v in zip(names, row[1:], strict=True)}
+            if not all(math.isfinite(v) for v in x.values()):
+                raise ValueError
+        except ValueError:
+            bad.add(line_no, f"expected {len(names)} finite numbers after the timestamp")
+            writer.writerow((row[0], "", 0, ""))
+            continue
+        try:
+            last_ts = parse_timestamp(row[0])
+        except ValueError:
+            last_ts += 1
+        x["t"] = last_ts
+        score, flagged = state.step(x, policy)
+        sensors = "+".join(state.detector.contributors(x)) if flagged else ""
+        writer.writerow((row[0], f"{score:.6f}", int(flagged), sensors))
     return bad

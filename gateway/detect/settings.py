@@ -28,19 +28,35 @@ class DetectSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = True
-    detector: str = DEFAULT_DETECTOR
-    params: dict[str, float | int | None] = Field(default_factory=dict)
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    warmup: int = Field(default=100, ge=0)
-    relearn_after: int = Field(default=50, ge=1)
-    max_streams: int = Field(default=10_000, ge=1)
-    idle_evict_s: float = Field(default=3600.0, gt=0)
-    state_dir: Path | None = None
+    enabled: bool = Field(default=True, description="Score readings; false: no detectors.")
+    detector: str = Field(default=DEFAULT_DETECTOR, description=(
+        "Detector per stream (see docs/anomaly-detection.md)."))
+    params: dict[str, float | int | str | None] = Field(
+        default_factory=dict, description="Keyword arguments of the detector's constructor.")
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description=(
+        "Score above which a reading is an anomaly; unset: the detector's default."))
+    warmup: int = Field(default=100, ge=0,
+                        description="Readings a stream learns from before it is scored.")
+    relearn_after: int = Field(default=50, ge=1, description=(
+        "Consecutive anomalies after which the stream relearns (a level shift)."))
+    max_streams: int = Field(default=10_000, ge=1,
+                             description="Streams kept in memory (least recent evicted).")
+    idle_evict_s: float = Field(default=3600.0, gt=0,
+                                description="A stream idle this long is saved and evicted.")
+    state_dir: Path | None = Field(default=None, description=(
+        "Where stream state is saved; unset: <gateway.data_dir>/detect."))
     #: Physical range per sensor name, e.g. ``{temperature = [-40, 85]}``: a reading outside it
     #: is an anomaly (detector ``"range"``, score 1) whatever the model says, and is not learned.
-    limits: Limits = Field(default_factory=dict)
-    anomaly_topic: str = "gateway/{gateway_id}/anomalies/{device}/{sensor}"
+    limits: Limits = Field(default_factory=dict, description=(
+        "Physical range per sensor, e.g. {temperature = [-40, 85]}: outside is an anomaly."))
+    anomaly_topic: str = Field(
+        default="gateway/{gateway_id}/anomalies/{device}/{sensor}",
+        description="Local MQTT topic of anomaly events.")
+    device_detector: bool = Field(default=False, description=(
+        "Also score each device's readings jointly; events name the device and, as their "
+        "sensor, the contributing sensors joined by +."))
+    device_params: dict[str, float | int] = Field(
+        default_factory=dict, description="Parameters of the per-device detector.")
 
     @field_validator("detector")
     @classmethod

@@ -5,7 +5,8 @@ drains. A batch waits until it is full (rows or bytes) or its oldest row is ``li
 Rows are deleted only after a 2xx. A retryable failure keeps them and waits (``Retry-After`` or
 backoff with jitter) while the circuit breaker counts failures. A 400/413/422 splits the batch
 in halves until the offending rows are isolated; each of those goes to the dead-letter store and
-the rest goes through. On ``stop()`` one last flush runs within a deadline.
+the rest goes through. A 401 or 403 marks the token refused (``auth_refused``, for readiness
+and the metrics) until the next 2xx. On ``stop()`` one last flush runs within a deadline.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from collections.abc import Sequence
 from common.backoff import Backoff
 from gateway.buffer import Buffer, Row
 from gateway.errors import BatchRejected, RetryableUplinkError, StoreError
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics
 from gateway.uplink.base import Sender, build_batch
 from gateway.uplink.breaker import STATE_CODES, CircuitBreaker
 
 log = logging.getLogger("gateway.uplink")
 
 EXPIRE_EVERY_S = 60.0
+#: Statuses meaning the cloud refuses the token (wrong, revoked, or another gateway's).
+AUTH_REFUSED = frozenset({401, 403})
 
 
 class Uplink:
@@ -37,7 +40,7 @@ class Uplink:
         sender: Sender,
         retry: Backoff,
         breaker: CircuitBreaker,
-        metrics: Metrics,
+        metrics: GatewayMetrics,
         max_rows: int = 500,
         max_bytes: int = 1 << 20,
         linger_ms: float = 200.0,
@@ -56,6 +59,28 @@ class Uplink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_expire = 0.0
+        self._auth_refused: str | None = None
+        self._swap_lock = threading.Lock()
+        self._next_parts: tuple[Sender | None, Backoff | None] = (None, None)
+
+    def reconfigure(self, sender: Sender | None = None, retry: Backoff | None = None) -> None:
+        """Use ``sender`` and ``retry`` from the next batch on (a configuration reload). The
+        uplink thread makes the swap between batches and closes the old sender."""
+        with self._swap_lock:
+            old_sender, old_retry = self._next_parts
+            self._next_parts = (sender or old_sender, retry or old_retry)
+            if old_sender is not None and sender is not None:
+                old_sender.close()
+
+    def _swap(self) -> None:
+        with self._swap_lock:
+            sender, retry = self._next_parts
+            self._next_parts = (None, None)
+        if sender is not None:
+            self._sender, old = sender, self._sender
+            old.close()
+        if retry is not None:
+            self._retry = retry
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="uplink", daemon=True)
@@ -66,11 +91,24 @@ class Uplink:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(self.shutdown_flush_s + 30.0)
+        self._swap()
         self._sender.close()
 
     @property
     def breaker_state(self) -> str:
         return self._breaker.state
+
+    @property
+    def auth_refused(self) -> str | None:
+        """Why the cloud refuses the uplink token (its last answer was 401 or 403), else None."""
+        return self._auth_refused
+
+    def _note_auth(self, exc: RetryableUplinkError) -> None:
+        if exc.status not in AUTH_REFUSED:
+            return
+        self._metrics.uplink_auth_failures.inc()
+        self._metrics.uplink_auth_ok.set(0)
+        self._auth_refused = f"the cloud refused the uplink token: {exc}"
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -84,6 +122,7 @@ class Uplink:
         self._final_flush()
 
     def _step(self) -> None:
+        self._swap()
         if time.monotonic() >= self._next_expire:
             self._buffer.expire(time.time_ns() // 10**6)
             self._next_expire = time.monotonic() + EXPIRE_EVERY_S
@@ -105,9 +144,9 @@ class Uplink:
                 self._buffer.release(rows)
             self._breaker.record_failure()
             delay = self._retry.next(exc.retry_after)
-            self._metrics.inc("iotgw_uplink_batches_total", outcome="failed",
-                              help="uplink requests by outcome")
-            self._metrics.inc("iotgw_uplink_retries_total", help="uplink retries scheduled")
+            self._metrics.uplink_batches.labels(outcome="failed").inc()
+            self._metrics.uplink_retries.inc()
+            self._note_auth(exc)
             log.warning("uplink: %s; %d rows kept, retrying in %.1f s (breaker %s)",
                         exc, len(rows), delay, self._breaker.state)
             self._stop.wait(delay)
@@ -145,27 +184,28 @@ class Uplink:
         try:
             result = self._sender.send(batch)
         except BatchRejected as exc:
-            self._metrics.inc("iotgw_uplink_batches_total", outcome="rejected")
+            self._metrics.uplink_batches.labels(outcome="rejected").inc()
             if len(rows) == 1:
                 log.error("uplink: the cloud refuses row %d (%s); moved to the dead letters",
                           rows[0].id, exc)
                 self._buffer.end([], [(rows[0], str(exc))])
-                self._metrics.inc("iotgw_dead_letters_total", reason="uplink_rejected")
+                self._metrics.dead_letters.labels(reason="uplink_rejected").inc()
                 return
             half = len(rows) // 2
             self.deliver(rows[:half])
             self.deliver(rows[half:])
             return
-        self._metrics.observe("iotgw_uplink_seconds", time.perf_counter() - started,
-                              help="uplink request latency")
+        self._metrics.uplink_duration.observe(time.perf_counter() - started)
         self._buffer.end(rows)
         m = self._metrics
-        m.inc("iotgw_uplink_batches_total", outcome="ok")
-        m.inc("iotgw_uplink_readings_total", batch.readings, help="readings delivered")
-        m.inc("iotgw_uplink_anomalies_total", batch.anomalies, help="anomaly events delivered")
+        if self._auth_refused is not None:
+            self._auth_refused = None
+            m.uplink_auth_ok.set(1)
+        m.uplink_batches.labels(outcome="ok").inc()
+        m.uplink_readings.inc(batch.readings)
+        m.uplink_anomalies.inc(batch.anomalies)
         if result.rejected:
-            m.inc("iotgw_uplink_cloud_rejected_total", len(result.rejected),
-                  help="readings the cloud accepted into its own dead-letter table")
+            m.uplink_cloud_rejected.inc(len(result.rejected))
 
 
 def breaker_code(state: str) -> int:

@@ -1,6 +1,7 @@
 """A real cloud app (SQLite or PostgreSQL metadata, SQLite store) served by uvicorn on a free
 loopback port and driven over HTTP with an explicit clock: tests ingest through
-``POST /v1/ingest``, manage rules through the API and run the evaluator's tick and the
+``POST /v1/ingest`` (with the gateway's ``ingest`` token), manage rules through the API (with an
+``admin`` token, which ``client`` sends by default) and run the evaluator's tick and the
 delivery worker's rounds themselves (no background threads)."""
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ class Cloud:
 
     def __enter__(self) -> Cloud:
         self.server.start()   # runs the app's lifespan: services start
-        self.client = httpx.Client(base_url=self.server.url, timeout=30, trust_env=False)
         _info, self.token = self.services.tokens.create("gw-test")
+        _info, self.admin_token = self.services.tokens.create(scopes=["admin"], name="tests")
+        self.client = httpx.Client(base_url=self.server.url, timeout=30, trust_env=False,
+                                   headers={"Authorization": f"Bearer {self.admin_token}"})
         return self
 
     def __exit__(self, *exc: object) -> None:

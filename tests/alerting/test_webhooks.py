@@ -16,6 +16,7 @@ import pytest
 from cloud.alerting.core.clock import ManualClock, SystemClock
 from tests.alerting.harness import ROOT, T0, Cloud, seconds
 from tests.alerting.receiver import Receiver
+from tests.support.metrics import sample_totals
 from tests.support.servers import free_port
 
 
@@ -269,3 +270,24 @@ def test_deleting_an_endpoint_drops_its_pending_deliveries_and_silences_validate
     sid = cloud.client.post("/v1/silences", json={"ends_ms": now + 1000}).json()["id"]
     assert cloud.client.delete(f"/v1/silences/{sid}").status_code == 204
     assert cloud.client.delete(f"/v1/silences/{sid}").status_code == 404
+
+
+def test_alerting_and_webhook_metrics(cloud, receiver, hot_rule):
+    """/metrics reports alerts by state, the outbox depth, deliveries by outcome and the
+    evaluation time."""
+    register(cloud, receiver.url, receiver)
+    overheat(cloud)
+    m = sample_totals(cloud.client.get("/metrics").text, keep_labels=True)
+    assert m['iotgw_cloud_alerts{state="firing"}'] == 1
+    assert m['iotgw_cloud_alerts{state="resolved"}'] == 0
+    assert m["iotgw_cloud_webhook_outbox_pending"] == 1
+    assert m['iotgw_cloud_rule_evaluation_duration_seconds_count{mode="arrival"}'] >= 1
+    cool(cloud)
+    assert cloud.deliver() == 2
+    cloud.tick()
+    m = sample_totals(cloud.client.get("/metrics").text, keep_labels=True)
+    assert m['iotgw_cloud_alerts{state="firing"}'] == 0
+    assert m['iotgw_cloud_alerts{state="resolved"}'] == 1
+    assert m["iotgw_cloud_webhook_outbox_pending"] == 0
+    assert m['iotgw_cloud_webhook_deliveries_total{outcome="delivered"}'] == 2
+    assert m['iotgw_cloud_rule_evaluation_duration_seconds_count{mode="schedule"}'] == 1

@@ -9,8 +9,10 @@ import time
 import numpy as np
 import pytest
 
+from cloud.metrics import package_version
 from cloud.store.aggregate import percentile_index
 from tests.cloud.conftest import reading
+from tests.support.metrics import sample_totals
 
 HOUR = 3_600_000
 HOSTILE = ['q"uote', "it's", "back\\slash", "semi;colon'; DROP MEASUREMENT readings; --",
@@ -173,11 +175,12 @@ def test_health_ready_metrics_and_docs(cloud):
     assert cloud.get("/readyz").json()["ready"] is True
     _ingest(cloud, [reading()])
     cloud.get("/v1/series", device="d1", sensor="temp")
-    m = cloud.get("/metrics").text
-    for name in ("iotgw_cloud_ingest_readings_total 1.0", "iotgw_cloud_store_write_seconds_count 1",
-                 'iotgw_cloud_ingest_requests_total{status="200"} 1.0',
-                 "iotgw_cloud_query_seconds_count 1"):
-        assert name in m
+    m = sample_totals(cloud.get("/metrics").text, keep_labels=True)
+    assert m["iotgw_cloud_ingest_readings_total"] == 1
+    assert m["iotgw_cloud_store_write_duration_seconds_count"] == 1
+    assert m['iotgw_cloud_ingest_requests_total{status="200"}'] == 1
+    assert m["iotgw_cloud_query_duration_seconds_count"] == 1
+    assert m[f'iotgw_build_info{{service="cloud",version="{package_version()}"}}'] == 1
     assert cloud.get("/docs").status_code == 200
     paths = cloud.get("/openapi.json").json()["paths"]
     assert {"/v1/ingest", "/v1/series", "/v1/trends", "/v1/devices", "/v1/anomalies",

@@ -66,6 +66,37 @@ def test_token_commands(tmp_path, capsys):
     assert f"{missing}: cannot read: no such file" in capsys.readouterr().err
 
 
+def test_scoped_tokens_device_bindings_and_migrate_commands(tmp_path, capsys):
+    cfg = tmp_path / "cloud.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    c = ["--config", str(cfg)]
+    assert main(["cloud", "migrate", *c]) == 0
+    assert "migrated the metadata database" in capsys.readouterr().err
+    assert main(["cloud", "migrate", *c]) == 0
+    assert "up to date" in capsys.readouterr().err
+    assert main(["cloud", "token", "create", "--scope", "admin", "--name", "ops",
+                 "--expires", "30d", *c]) == 0
+    out = capsys.readouterr()
+    assert out.out.strip().startswith("iotgw_") and "(admin)" in out.err
+    assert main(["cloud", "token", "create", "--scope", "read", "--scope", "alerts:write",
+                 "--expires", "2099-01-31", *c]) == 0
+    capsys.readouterr()
+    assert main(["cloud", "token", "create", "--scope", "ingest", *c]) == 1
+    assert "needs --gateway" in capsys.readouterr().err
+    assert main(["cloud", "token", "create", "--scope", "read", "--gateway", "g", *c]) == 1
+    assert main(["cloud", "token", "create", "--expires", "someday", "--gateway", "g", *c]) == 1
+    capsys.readouterr()
+    assert main(["cloud", "token", "list", *c]) == 0
+    listing = capsys.readouterr().out
+    assert "SCOPES" in listing and "LAST USED" in listing and "EXPIRES" in listing
+    assert "ops" in listing and "alerts:write,read" in listing and "2099-01-31" in listing
+    assert main(["cloud", "device", "bind", "pump-9", "--gateway", "gw-2", *c]) == 0
+    assert "now belongs to gateway 'gw-2'" in capsys.readouterr().err
+    assert main(["cloud", "device", "unbind", "pump-9", *c]) == 0
+    assert main(["cloud", "device", "unbind", "pump-9", *c]) == 1
+    assert "has no owner" in capsys.readouterr().err
+
+
 @pytest.mark.integration
 def test_cloud_run_serves_the_api_as_a_process(tmp_path):
     port = free_port()
@@ -77,6 +108,9 @@ def test_cloud_run_serves_the_api_as_a_process(tmp_path):
                            "--gateway", "gw", "--config", str(cfg)],
                           capture_output=True, text=True, env=env, timeout=60, check=True)
     token = made.stdout.strip()
+    reader = subprocess.run([sys.executable, "-m", "iotgw.cli", "cloud", "token", "create",
+                             "--scope", "read", "--config", str(cfg)],
+                            capture_output=True, text=True, env=env, timeout=60, check=True)
     proc = subprocess.Popen([sys.executable, "-m", "iotgw.cli", "cloud", "run",
                              "--config", str(cfg), "--host", "127.0.0.1"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -98,7 +132,8 @@ def test_cloud_run_serves_the_api_as_a_process(tmp_path):
         assert r.status_code == 200 and r.json()["accepted"] == 1
         s = httpx.get(f"{url}/v1/series", params={"device": "d", "sensor": "s",
                                                   "start": "1699999999000",
-                                                  "end": "1700000001000", "agg": "last"})
+                                                  "end": "1700000001000", "agg": "last"},
+                      headers={"Authorization": f"Bearer {reader.stdout.strip()}"})
         assert s.json()["last"] == [4.5]
     finally:
         proc.send_signal(signal.SIGTERM)

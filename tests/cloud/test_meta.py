@@ -14,8 +14,11 @@ from cloud.meta import (
     DeviceRegistry,
     IdempotencyRepo,
     MetaDB,
+    Scope,
     SeenStream,
+    TokenError,
     TokenRepo,
+    now_ms,
 )
 from cloud.meta.idempotency import idempotency
 
@@ -47,6 +50,28 @@ def test_tokens_are_stored_hashed_and_can_be_revoked(meta):
     assert repo.revoke(info.token_id) is False
     assert repo.lookup(plain).revoked
     assert [t.token_id for t in repo.list()] == [info.token_id]
+
+
+def test_token_scopes_gateways_and_the_admin_check(meta):
+    repo = TokenRepo(meta)
+    assert repo.lookup(repo.create("gw-1")[1]).scopes == ("ingest",)  # as before scopes
+    with pytest.raises(TokenError, match="needs --gateway"):
+        repo.create(scopes=["ingest"])
+    with pytest.raises(TokenError, match="'ingest' scope only"):
+        repo.create("gw-1", scopes=["read"])
+    with pytest.raises(TokenError, match="unknown scope 'write'"):
+        repo.create(scopes=["write"])
+    repo.create(scopes=["read", "alerts:write"], name="dash")
+    assert not repo.has_active(Scope.ADMIN)
+    repo.create(scopes=["admin"], expires_ms=now_ms() - 1)
+    assert not repo.has_active(Scope.ADMIN)
+    info, plain = repo.create(scopes=["admin"], name="ops")
+    assert repo.has_active(Scope.ADMIN) and repo.has_active(Scope.ALERTS_WRITE)
+    got = repo.lookup(plain)
+    assert (got.scopes, got.name, got.gateway_id) == (("admin",), "ops", None)
+    assert got.allows(Scope.READ) and not got.allows(Scope.INGEST)
+    repo.revoke(info.token_id)
+    assert not repo.has_active(Scope.ADMIN)
 
 
 def test_idempotency_claim_replay_conflicts_and_expiry(meta):

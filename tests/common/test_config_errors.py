@@ -9,8 +9,13 @@ cannot be read is one line too.
 
 from __future__ import annotations
 
+import grp
 import os
-import stat
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,24 +93,77 @@ def _unreadable(tmp_path: Path, kind: str) -> tuple[Path, str]:
     if kind == "not utf-8":
         path.write_bytes(b"a = '\xff\xfe'\n")
         return path, "cannot read: not"
-    path.write_text("")
-    path.chmod(0)
-    return path, "cannot read: Permission denied"
+    raise ValueError(kind)
 
 
-@pytest.mark.parametrize("kind", ["missing", "directory", "not toml", "not utf-8", "no permission"])
+@pytest.mark.parametrize("kind", ["missing", "directory", "not toml", "not utf-8"])
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_a_file_that_cannot_be_read_is_one_line(
         name: str, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    if kind == "no permission" and os.geteuid() == 0:
-        pytest.skip("root reads any file")
     path, message = _unreadable(tmp_path, kind)
-    try:
-        assert iotgw([*COMMANDS[name][0], "--config", str(path)]) == EXIT_CONFIG
-    finally:
-        if path.is_file():
-            path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    assert iotgw([*COMMANDS[name][0], "--config", str(path)]) == EXIT_CONFIG
     assert f"bad configuration: {path}: {message}" in _one_line(capsys)
+
+
+#: How to run a command as an unprivileged user (tests usually run as root here).
+SETPRIV = shutil.which("setpriv")
+
+
+def _as_nobody(group: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """``iotgw ARGV`` as user nobody with only ``group`` (root reads any file)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user")
+    if SETPRIV is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTGW_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [SETPRIV, "--reuid=nobody", f"--regid={group}", "--clear-groups", sys.executable,
+         "-m", "iotgw.cli", *argv], capture_output=True, text=True, timeout=120, env=env,
+        cwd="/", check=False)
+
+
+@pytest.fixture
+def etc_iotgw() -> Iterator[Path]:
+    """/etc/iotgw as the unit's install steps make it: root:GROUP 0750, files root:GROUP 0640,
+    in a world-traversable temporary directory (the group is ``nogroup``)."""
+    base = Path(tempfile.mkdtemp(prefix="iotgw-perm-"))
+    base.chmod(0o755)
+    etc = base / "iotgw"
+    etc.mkdir()
+    gid = grp.getgrnam("nogroup").gr_gid if os.geteuid() == 0 else os.getegid()
+    try:
+        for name, text in (("gateway.toml", "[buffer]\nmax_bytes = 65536\n"),
+                           ("cloud.toml", "[limits]\nretry_after_s = 7\n")):
+            (etc / name).write_text(text)
+            os.chown(etc / name, 0 if os.geteuid() == 0 else -1, gid)
+            (etc / name).chmod(0o640)
+        os.chown(etc, 0 if os.geteuid() == 0 else -1, gid)
+        etc.chmod(0o750)
+        yield etc
+    finally:
+        shutil.rmtree(base)
+
+
+@pytest.mark.parametrize("group", ["gateway", "cloud"])
+def test_the_service_group_reads_the_config_the_install_steps_make(
+        group: str, etc_iotgw: Path) -> None:
+    done = _as_nobody("nogroup", [group, "check-config", "--config",
+                                  str(etc_iotgw / f"{group}.toml"), "--json"])
+    assert done.returncode == 0, done.stderr
+    assert ('"max_bytes": 65536' if group == "gateway" else '"retry_after_s": 7') in done.stdout
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_config_the_user_cannot_read_is_one_line(name: str, etc_iotgw: Path) -> None:
+    """As a user outside the config's group: one line naming the file, exit 2, no traceback."""
+    argv, _text, _key = COMMANDS[name]
+    config = etc_iotgw / ("cloud.toml" if argv[0] == "cloud" else "gateway.toml")
+    done = _as_nobody("daemon", [*argv, "--config", str(config)])
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"bad configuration: {config}: cannot read: Permission denied" in lines[0]
 
 
 def test_env_prefixes_still_override_the_file(
@@ -116,7 +174,7 @@ def test_env_prefixes_still_override_the_file(
     monkeypatch.setenv("IOTGW_GATEWAY_UPLINK__MAX_BATCH_ROWS", "9")
     monkeypatch.setenv("IOTGW_GATEWAY_DETECT__WARMUP", "4")
     assert iotgw(["gateway", "check-config", "--config", str(path)]) == 0
-    assert '"max_batch_rows": 9' in capsys.readouterr().out
+    assert "\nmax_batch_rows = 9\n" in capsys.readouterr().out
     from gateway.detect.settings import load_detect_settings
 
     assert load_detect_settings(path).warmup == 4

@@ -19,12 +19,16 @@ def test_demo_runs_end_to_end_on_embedded_defaults(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "embedded amqtt" in out.stdout
+    lines = [x for x in out.stdout.splitlines() if x.startswith("  ")]
+    assert re.match(r"  dashboard http://127\.0\.0\.1:\d+/ui/", lines[0]), out.stdout
     assert "stopped cleanly" in out.stdout
     check = re.search(r"check: (\d+) readings acknowledged by the broker, (\d+) stored", out.stdout)
     assert check, out.stdout
     acked, stored = int(check.group(1)), int(check.group(2))
     assert acked > 0
     assert stored >= acked
+    final = re.search(r"final: received (\d+) msgs", out.stdout)  # the gateway's metrics
+    assert final and int(final.group(1)) > 0, out.stdout
     assert (tmp_path / "manifest.jsonl").stat().st_size > 0
     assert (tmp_path / "logs" / "gateway.log").exists()
 

@@ -58,16 +58,35 @@ def test_warm_up_raises_no_events_then_events_carry_the_stream(tmp_path: Path):
 
 
 def test_flagged_readings_are_not_learned(tmp_path: Path):
-    clean = _bank(tmp_path / "a", detector="gaussian")
-    spiked = _bank(tmp_path / "b", detector="gaussian")
+    clean = _bank(tmp_path / "a", detector="jump")
+    spiked = _bank(tmp_path / "b", detector="jump")
     _scores(clean, "d", VALUES[:1000], TS[:1000])
     _scores(spiked, "d", VALUES[:1000], TS[:1000])
     score, event = spiked.step("d", "temp", TS[1000], 1e6)
-    assert event is not None and score == 1.0
+    assert event is not None and score > 0.99
     # Later scores are exactly those of a stream that never saw the spike.
     assert _scores(spiked, "d", VALUES[1001:1300], TS[1001:1300]) == _scores(
         clean, "d", VALUES[1001:1300], TS[1001:1300]
     )
+
+
+def test_a_clipping_detector_learns_a_flagged_reading_at_the_threshold_edge(tmp_path: Path):
+    clean = _bank(tmp_path / "a", detector="gaussian")
+    spiked = _bank(tmp_path / "b", detector="gaussian")
+    _scores(clean, "d", VALUES[:1000], TS[:1000])
+    _scores(spiked, "d", VALUES[:1000], TS[:1000])
+    detector = clean._stream(("d", "temp"), 0.0).detector
+    edge = detector.winsorised(1e6, TS[1000], spiked.policy.threshold)
+    assert edge is not None and edge < 1e6
+    assert detector.score_value(edge, TS[1000]) < spiked.policy.threshold
+    assert _scores(clean, "d", [edge], TS[1000:1001])[0] < spiked.policy.threshold
+    score, event = spiked.step("d", "temp", TS[1000], 1e6)
+    assert event is not None and score == 1.0
+    # The model is exactly that of a stream that saw the edge instead of the spike (the
+    # spiked stream's alarm starts a refractory period: its scores are damped for a while).
+    twin = spiked._stream(("d", "temp"), 0.0).detector
+    later = list(zip(VALUES[1001:1300], TS[1001:1300], strict=True))
+    assert [twin.step(v, t) for v, t in later] == [detector.step(v, t) for v, t in later]
 
 
 def test_a_lasting_shift_becomes_the_new_normal(tmp_path: Path):
@@ -200,3 +219,27 @@ def test_a_state_dir_that_cannot_be_written_costs_state_not_scoring(
         bank.stop()
     assert bank.save_errors == 3
     assert len([r for r in caplog.records if "cannot save" in r.getMessage()]) == 1
+
+
+def _machine(i: int, rng: np.random.Generator, wear: float = 0.0) -> dict[str, float]:
+    load = 0.5 + 0.4 * np.sin(i / 150.0)
+    return {"current": 10 * load + rng.normal(0, 0.1),
+            "vibration": 2 * load + wear + rng.normal(0, 0.05)}
+
+
+def test_device_detector_is_off_by_default_and_names_the_sensors(tmp_path: Path):
+    rng = np.random.default_rng(1)
+    off = _bank(tmp_path / "off")
+    assert off.observe_device("m", 0, _machine(0, rng)) is None
+    bank = _bank(tmp_path / "on", device_detector=True)
+    events = [bank.observe_device("m", i * 60_000, _machine(i, rng)) for i in range(1200)]
+    assert not any(events)
+    worn = [bank.observe_device("m", (1200 + i) * 60_000, _machine(1200 + i, rng, i / 50.0))
+            for i in range(100)]
+    event = next(e for e in worn if e is not None)
+    assert event.device == "m" and "vibration" in event.sensor.split("+")
+    assert event.detector == "device:mahalanobis"
+    bank.stop()  # saved with the streams, restored on the next message
+    again = _bank(tmp_path / "on", device_detector=True)
+    again.observe_device("m", 1300 * 60_000, _machine(1300, rng))
+    assert again.restored == 1

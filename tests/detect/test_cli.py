@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from gateway.detect import DetectorBank, DetectSettings
+from gateway.detect import DetectorBank, DetectSettings, detector_names
 
 ROOT = Path(__file__).resolve().parents[2]
 NAB = ROOT / "bench" / "data" / "nab" / "data"
@@ -168,3 +169,32 @@ def test_binary_input_is_a_one_line_error(tmp_path: Path):
     result = iotgw("detect", str(path))
     assert result.returncode == 2 and "not a UTF-8 text CSV file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", [*detector_names()])
+def test_every_registered_detector_scores_a_file(nab_slice: Path, name: str):
+    result = iotgw("detect", str(nab_slice), "--detector", name)
+    assert result.returncode == 0, result.stderr
+    out = _rows(result.stdout)
+    assert len(out) == 2500 and all(0.0 <= float(r["anomaly_score"]) <= 1.0 for r in out)
+
+
+def test_multi_column_csv_is_scored_jointly_by_the_device_detector(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    lines = ["timestamp,current,vibration,temperature"]
+    for i in range(3000):
+        load = 0.5 + 0.4 * np.sin(i / 200.0) + rng.normal(0, 0.02)
+        wear = 0.0 if i < 2500 else (i - 2500) / 300.0
+        lines.append(f"{1_700_000_000 + 60 * i},{10 * load + rng.normal(0, 0.1):.3f},"
+                     f"{2 * load + wear + rng.normal(0, 0.05):.3f},"
+                     f"{30 + 15 * load + rng.normal(0, 0.2):.3f}")
+    path = tmp_path / "machine.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = iotgw("detect", str(path), "--detector", "mahalanobis")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "timestamp,anomaly_score,is_anomaly,sensors"
+    out = _rows(result.stdout)
+    assert len(out) == 3000
+    flagged = [r for r in out if r["is_anomaly"] == "1"]
+    assert flagged and all(int(r["timestamp"]) >= 1_700_000_000 + 60 * 2500 for r in flagged)
+    assert "vibration" in flagged[0]["sensors"]

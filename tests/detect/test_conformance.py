@@ -81,10 +81,10 @@ def test_pickle_round_trip_mid_stream_gives_identical_later_scores(name: str):
 def test_score_one_does_not_change_the_model(name: str):
     det = create_detector(name)
     for v, t in zip(VALUES[:800], TS[:800], strict=True):
-        det.learn_one(v, t)
+        det.learn_value(v, t)
     before = pickle.dumps(det)
     for v in (1e9, -1e9, 0.0, VALUES[800]):
-        det.score_one(v, TS[800])
+        det.score_value(v, TS[800])
     assert pickle.dumps(det) == before
 
 
@@ -113,5 +113,5 @@ def test_unknown_detector_names_the_choices():
 
 def test_np_floats_are_accepted():
     det = create_detector("sentinel")
-    det.learn_one(np.float64(1.5), 0)
-    assert 0.0 <= det.score_one(np.float64(2.5), 1000) <= 1.0
+    det.learn_value(np.float64(1.5), 0)
+    assert 0.0 <= det.score_value(np.float64(2.5), 1000) <= 1.0

@@ -81,5 +81,5 @@ def test_default_detector_state_stays_under_20_kb_on_a_wandering_stream():
     det = create_detector(DEFAULT_DETECTOR)
     walk = np.cumsum(rng.normal(0.0, 1.0, 20_000))
     for i, v in enumerate(walk):
-        det.learn_one(float(v), i * 60_000)
+        det.learn_value(float(v), i * 60_000)
     assert len(pickle.dumps(det, protocol=pickle.HIGHEST_PROTOCOL)) <= 20 * 1024

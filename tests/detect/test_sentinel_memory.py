@@ -17,7 +17,7 @@ def test_transition_table_never_exceeds_its_cap_and_totals_match():
     det = SentinelDetector(max_transitions=64)
     sizes = []
     for i, v in enumerate(_drifting(20_000)):
-        det.learn_one(v, i * 100)
+        det.learn_value(v, i * 100)
         sizes.append(len(det.counts))
     assert max(sizes) <= 64
     assert len(set(sizes[-5000:])) > 1  # it keeps learning (decays and refills), within the cap
@@ -35,10 +35,10 @@ def test_transition_keys_round_trip_their_source_bin():
 
 
 def test_absurd_values_clamp_to_the_bin_limit():
-    det = SentinelDetector(calibrate=2, silent=0)
-    det.learn_one(0.0, 0)
-    det.learn_one(1.0, 1)
+    det = SentinelDetector(calibrate=2, silent=0, bins=10)
+    det.learn_value(0.0, 0)
+    det.learn_value(1.0, 1)
     assert det._bin(1e300) == _BIN_LIMIT
     assert det._bin(-1e300) == -_BIN_LIMIT
-    det.learn_one(1e300, 2)  # counted without overflowing the key space
+    det.learn_value(1e300, 2)  # counted without overflowing the key space
     assert all(_source(k) in (-_BIN_LIMIT, 0, 1, 10, _BIN_LIMIT) for k in det.counts)

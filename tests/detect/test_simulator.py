@@ -1,4 +1,4 @@
-"""The default detector on the project's own simulator (issue 6, item 7).
+"""The default detector on the project's own simulator.
 
 ``bench/anomaly_sim.py`` makes 4 machines x 5 sensors at 10 messages/s per machine for 5 minutes
 with the real simulator code (signals and fault injection: spikes, 20-message drifts,

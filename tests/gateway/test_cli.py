@@ -49,6 +49,10 @@ def test_check_config_prints_effective_settings_with_secrets_masked(
     path = write(tmp_path, CONFIG.format(data=tmp_path / "d"))
     monkeypatch.setenv("IOTGW_GATEWAY_BUFFER__OVERFLOW", "backpressure")
     assert iotgw(["gateway", "check-config", "--config", str(path)]) == 0
+    toml = capsys.readouterr().out  # the commented TOML form (decision 64)
+    assert "broker-secret" not in toml and "cloud-secret" not in toml
+    assert 'password = "***"' in toml and 'overflow = "backpressure"' in toml
+    assert iotgw(["gateway", "check-config", "--config", str(path), "--json"]) == 0
     out = capsys.readouterr().out
     assert "broker-secret" not in out and "cloud-secret" not in out
     shown = json.loads(out)

@@ -64,21 +64,21 @@ def test_cloud_outage_buffers_then_drains_without_duplicates(
     sink.mode, sink.retry_after = "503", 1
     sim = run_sim(mosquitto, manifest, "--devices", "8", "--rate", "0", "--count", "1500",
                   "--seed", "3")
-    assert wait_until(lambda: gateway.metric("iotgw_uplink_retries_total") >= 1, 30)
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_uplink_retries_total") >= 1, 30)
     sink.mode = "hang"  # then it stops answering (the gateway times out after 2 s)
-    assert wait_until(lambda: gateway.metric("iotgw_uplink_retries_total") >= 3, 30)
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_uplink_retries_total") >= 3, 30)
     sink.down()  # then it disappears altogether (connection refused)
     finish_sim(sim, manifest)
     want = expected_readings(manifest)
-    assert wait_until(lambda: gateway.metric("iotgw_buffer_rows") >= 1500, 60)
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_buffer_rows") >= 1500, 60)
     assert not sink.keys()
     sink.mode = "ok"
     sink.up()
     assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
-    assert wait_until(lambda: gateway.metric("iotgw_buffer_rows") == 0, 30)
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_buffer_rows") == 0, 30)
     assert not sink.duplicates()
     m = gateway.metrics_by_label()
-    assert m['iotgw_uplink_batches_total{outcome="failed"}'] >= 1
+    assert m['iotgw_gateway_uplink_batches_total{outcome="failed"}'] >= 1
     assert gateway.stop() == 0
 
 
@@ -95,7 +95,7 @@ def test_broker_restart_gateway_reconnects_and_nothing_is_lost(
     want = expected_readings(manifest)
     assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
     assert gateway.ready()
-    assert gateway.metric("iotgw_broker_connected") == 1
+    assert gateway.metric("iotgw_gateway_broker_connected") == 1
     assert not sink.duplicates()
 
 
@@ -109,11 +109,11 @@ def test_buffer_bound_drops_exactly_what_it_counts(
     finish_sim(sim, manifest)
     want = expected_readings(manifest)
     assert wait_until(
-        lambda: gateway.metric('iotgw_messages_total{outcome="buffered"}') >= 2000, 60)
-    dropped = gateway.metric('iotgw_dropped_readings{reason="overflow"}')
+        lambda: gateway.metric('iotgw_gateway_messages_total{outcome="buffered"}') >= 2000, 60)
+    dropped = gateway.metric('iotgw_gateway_dropped_readings_total{reason="overflow"}')
     assert dropped > 0
     sink.up()
-    assert wait_until(lambda: gateway.metric("iotgw_buffer_rows") == 0, 60)
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_buffer_rows") == 0, 60)
     missing = want - sink.keys()
     assert len(missing) == dropped
     assert not sink.duplicates()
@@ -134,13 +134,13 @@ def test_backpressure_stops_acknowledging_and_loses_nothing(
     sim = run_sim(mosquitto, manifest, "--devices", "5", "--rate", "0", "--count", "1500",
                   "--seed", "13")
     finish_sim(sim, manifest)
-    assert wait_until(lambda: gateway.metric("iotgw_backpressure_waits_total") > 0, 30)
-    buffered = gateway.metric('iotgw_messages_total{outcome="buffered"}')
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_backpressure_waits_total") > 0, 30)
+    buffered = gateway.metric('iotgw_gateway_messages_total{outcome="buffered"}')
     assert buffered < 1500  # the rest waits, unacknowledged, at the broker
     sink.up()
     want = expected_readings(manifest)
     assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
-    assert gateway.metric('iotgw_dropped_readings{reason="overflow"}') == 0
+    assert gateway.metric('iotgw_gateway_dropped_readings_total{reason="overflow"}') == 0
     assert not sink.duplicates()
 
 
@@ -156,13 +156,14 @@ def test_malformed_payloads_interleaved_are_dead_lettered_with_reasons(
     assert sink.keys() <= published_readings(manifest)
     n_bad = dead_letter_count(manifest)
     assert n_bad > 0
+    dead = "iotgw_gateway_dead_letters_total"
     assert wait_until(lambda: sum(v for k, v in gateway.metrics_by_label().items()
-                                  if k.startswith("iotgw_dead_letters_total")) == n_bad, 30)
-    reasons = {k for k in gateway.metrics_by_label() if k.startswith("iotgw_dead_letters_total")}
+                                  if k.startswith(dead)) == n_bad, 30)
+    reasons = {k for k in gateway.metrics_by_label() if k.startswith(dead)}
     assert any("bad_checksum" in r for r in reasons) and any("truncated" in r for r in reasons)
     dups = sum(1 for line in read_manifest(manifest)
                if line.get("duplicate") and not line.get("malformed") and line.get("acked"))
-    assert gateway.metric('iotgw_messages_total{outcome="duplicate"}') >= dups > 0
+    assert gateway.metric('iotgw_gateway_messages_total{outcome="duplicate"}') >= dups > 0
     assert not sink.duplicates()
 
 
@@ -199,7 +200,7 @@ def test_kill_9_while_the_log_holds_unprocessed_entries_loses_nothing(
     assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
     assert sink.keys() <= published_readings(manifest)
     assert not sink.duplicates()
-    assert wait_until(lambda: gateway.metric("iotgw_log_backlog") == 0, 30)
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_log_backlog_messages") == 0, 30)
     assert gateway.stop() == 0
 
 
@@ -212,7 +213,7 @@ def test_overflow_during_an_outage_with_batches_in_flight_counts_exactly(
     sink.delay = 0.5  # every batch is in flight half a second, then stored: the drops race it
     sim = run_sim(mosquitto, manifest, "--devices", "5", "--rate", "200", "--count", "7000",
                   "--seed", "19")
-    dropped = 'iotgw_dropped_readings{reason="overflow"}'
+    dropped = 'iotgw_gateway_dropped_readings_total{reason="overflow"}'
     assert wait_until(lambda: gateway.metric(dropped) > 0, 60)
     sink.down()  # the cloud is gone for 18 s while the fleet keeps publishing
     time.sleep(18)
@@ -222,8 +223,8 @@ def test_overflow_during_an_outage_with_batches_in_flight_counts_exactly(
     want = expected_readings(manifest)
 
     def settled() -> bool:
-        return (gateway.metric("iotgw_log_backlog") == 0
-                and gateway.metric("iotgw_buffer_rows") == 0
+        return (gateway.metric("iotgw_gateway_log_backlog_messages") == 0
+                and gateway.metric("iotgw_gateway_buffer_rows") == 0
                 and len(want - sink.keys()) == gateway.metric(dropped))
 
     assert wait_until(settled, 90)

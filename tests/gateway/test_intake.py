@@ -25,6 +25,7 @@ from tests.gateway.helpers import (
     write_config,
 )
 from tests.support.cloud_sink import CloudSink
+from tests.support.metrics import sample_totals
 from tests.support.publisher import BASE_TS, SENSORS, Publisher, fleet, message, topic
 from tests.support.servers import Mosquitto
 
@@ -72,10 +73,11 @@ def test_messages_flow_to_the_cloud_once(tmp_path: Path, mosquitto: Mosquitto, s
         status, body = get(f"{base}/readyz")
         assert status == 200 and json.loads(body)["ready"] is True
         # The sink stores a batch before it answers; the rows go once the answer is in.
-        assert wait_until(lambda: "iotgw_buffer_rows 0\n" in get(f"{base}/metrics")[1], 10)
-        metrics = get(f"{base}/metrics")[1]
-        assert 'iotgw_messages_total{outcome="buffered"} 210' in metrics
-        assert "iotgw_breaker_state 0" in metrics
+        assert wait_until(lambda: sample_totals(get(f"{base}/metrics")[1])[
+            "iotgw_gateway_buffer_rows"] == 0, 10)
+        metrics = sample_totals(get(f"{base}/metrics")[1], keep_labels=True)
+        assert metrics['iotgw_gateway_messages_total{outcome="buffered"}'] == 210
+        assert metrics["iotgw_gateway_uplink_breaker_state"] == 0
     finally:
         pub.close()
         service.stop()

@@ -50,7 +50,7 @@ def test_intake_over_tls(tls_broker: tuple[Mosquitto, Path], sink: CloudSink,  #
         service.start()
         assert wait_until(lambda: service.intake.connected, 15)
         assert not wait_until(
-            lambda: service.metrics.value("iotgw_messages_received_total") > 0, 2)
+            lambda: service.metrics.value("iotgw_gateway_messages_received_total") > 0, 2)
     finally:
         pub.loop_stop()
         pub.disconnect()

@@ -13,7 +13,7 @@ from gateway.buffer import SqliteBuffer
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
 from gateway.dedup import DedupWindow
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Pipeline
 from gateway.processor import Processor, load_cursor
 from gateway.rawlog import Entry, RawLog
@@ -44,10 +44,10 @@ class Stage:
         dead = DeadLetterStore(self.db)
         self.buffer = SqliteBuffer(self.db, dead, 1 << 30)
         pipeline = Pipeline(self.db, [Subscription()], self.buffer, dead,
-                            DedupWindow(self.db, 64), Metrics(), CrashingScorer(crash_at))
+                            DedupWindow(self.db, 64), GatewayMetrics(), CrashingScorer(crash_at))
         self.log = RawLog(data / "intake.db")
         self.log.open(floor=load_cursor(self.db))
-        self.processor = Processor(self.db, self.log, pipeline, Metrics(), batch=7)
+        self.processor = Processor(self.db, self.log, pipeline, GatewayMetrics(), batch=7)
 
     def run_to_end(self) -> None:
         while entries := self.log.read(self.processor.cursor, 7):

@@ -44,7 +44,7 @@ def test_a_buffer_from_the_previous_release_is_forwarded_whole(
                       (Reading("temperature", 20.0), Reading("humidity", 40.5)))
         assert wait_until(lambda: service.intake.connected, 15)
         pub.publish_raw("sensors/site-1/fx-1/json", get_codec("json").encode(msg))
-        assert wait_until(lambda: service.metrics.value("iotgw_messages_total",
+        assert wait_until(lambda: service.metrics.value("iotgw_gateway_messages_total",
                                                         outcome="duplicate") == 1, 15)
         assert sum(service.dead_letters.counts().values()) == expected["dead_letters"]
     finally:

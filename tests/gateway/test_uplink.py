@@ -14,7 +14,7 @@ from gateway.buffer import Lane, NewRow, SqliteBuffer
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
 from gateway.errors import BatchRejected, RetryableUplinkError
-from gateway.metrics import Metrics
+from gateway.metrics import GatewayMetrics
 from gateway.uplink import (
     CircuitBreaker,
     HttpSender,
@@ -61,7 +61,7 @@ class ScriptedSender:
 
 def make_uplink(buf: SqliteBuffer, sender: object) -> Uplink:
     return Uplink("gw", buf, sender, Backoff(0.01, 0.05, 1.0),  # type: ignore[arg-type]
-                  CircuitBreaker(3, 1.0), Metrics(), max_rows=64)
+                  CircuitBreaker(3, 1.0), GatewayMetrics(), max_rows=64)
 
 
 def test_bisection_isolates_each_bad_row_and_delivers_the_rest(store) -> None:  # type: ignore[no-untyped-def]
@@ -178,12 +178,12 @@ def test_uplink_service_keeps_rows_through_an_outage(store, sink: CloudSink) -> 
     buf, _ = store
     buf.append([reading("d1", s) for s in range(50)])
     sink.mode = "500"
-    metrics = Metrics()
+    metrics = GatewayMetrics()
     up = Uplink("gw", buf, HttpSender(sink.url, sink.token, timeout_s=2),
                 Backoff(0.02, 0.1, 1.0), CircuitBreaker(2, 0.2), metrics,
                 max_rows=20, linger_ms=0)
     up.start()
-    assert sink.wait_for(lambda: metrics.value("iotgw_uplink_retries_total") >= 3, 10)
+    assert sink.wait_for(lambda: metrics.value("iotgw_gateway_uplink_retries_total") >= 3, 10)
     assert buf.stats().rows == 50 and not sink.keys()
     sink.mode = "ok"
     assert sink.wait_for(lambda: buf.stats().rows == 0, 10)

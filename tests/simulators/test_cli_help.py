@@ -24,12 +24,13 @@ def test_run_help_has_every_flag_and_the_fault_grammar(capsys: pytest.CaptureFix
     text = _help("sim", "run", capsys=capsys)
     for flag in ("--broker", "--username", "--password", "--ca-file", "--devices", "--sensors",
                  "--rate", "--duration", "--count", "--format", "--qos", "--seed", "--faults",
-                 "--manifest", "--site", "--connections", "--degrade"):
+                 "--manifest", "--site", "--connections", "--degrade", "--processes"):
         assert flag in text
     assert "KIND[=RATE][@DEVICE][/LEN]" in text
     for kind in FAULT_KINDS:
         assert f"  {kind} " in text
     assert "acked (QoS 1: PUBACK received; QoS 0: written to the" in text
+    assert "run.p0.jsonl" in text  # --processes N: one manifest file per process
 
 
 def test_replay_help_has_its_flags(capsys: pytest.CaptureFixture[str]) -> None:

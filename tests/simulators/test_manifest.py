@@ -15,6 +15,10 @@ from simulators.manifest import (
     expected_dead_letters,
     expected_readings,
     expected_values,
+    manifest_files,
+    manifest_lines,
+    part_path,
+    prepare_manifest,
     published_readings,
     read_manifest,
 )
@@ -85,3 +89,50 @@ def test_unwritable_manifest_is_one_line_exit_2(
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("iotgw sim: --manifest: cannot write")
+
+
+def _write_to(path: Path, lines: list[dict[str, Any]]) -> None:
+    writer = ManifestWriter(path)
+    writer.start()
+    for line in lines:
+        writer.write(line)
+    writer.stop()
+
+
+def test_readers_merge_the_files_of_a_multi_process_run(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    assert prepare_manifest(path, 2) == [tmp_path / "run.p0.jsonl", tmp_path / "run.p1.jsonl"]
+    _write_to(part_path(path, 0), [_line("a", 0), _line("a", 1, acked=False)])
+    _write_to(part_path(path, 1), [
+        _line("b", 0), _line("b", 1, malformed=True, faults=["bad-crc"]),
+        _line("b", 1, malformed=True, duplicate=True, faults=["bad-crc", "duplicate"]),
+    ])
+    assert manifest_files(path) == [part_path(path, 0), part_path(path, 1)]
+    assert [(ln["device"], ln["seq"]) for ln in read_manifest(path)] == [
+        ("a", 0), ("a", 1), ("b", 0), ("b", 1), ("b", 1)]
+    assert manifest_lines(path) == 5
+    assert expected_readings(path) == {("a", 0, "t"), ("a", 0, "h"), ("b", 0, "t"), ("b", 0, "h")}
+    assert published_readings(path) == expected_readings(path) | {("a", 1, "t"), ("a", 1, "h")}
+    assert expected_values(path)[("b", 0, "t")] == (1000, 0.0)
+    assert expected_dead_letters(path) == {("b", 1)}
+    assert dead_letter_count(path) == 2
+
+
+def test_preparing_a_layout_removes_the_other_one(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    prepare_manifest(path, 3)
+    assert len(manifest_files(path)) == 3 and not path.exists()
+    prepare_manifest(path, 2)
+    assert manifest_files(path) == [part_path(path, 0), part_path(path, 1)]
+    assert not part_path(path, 2).exists()
+    _write_to(part_path(path, 0), [_line("a", 0)])
+    assert prepare_manifest(path, 1) == [path]
+    assert manifest_files(path) == [path] and not part_path(path, 0).exists()
+    assert manifest_lines(path) == 0 and list(read_manifest(path)) == []
+
+
+def test_a_single_file_reads_as_before_and_a_missing_one_counts_zero(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    assert manifest_files(path) == [path] and manifest_lines(path) == 0
+    _write_to(path, [_line("a", 0)])
+    assert manifest_lines(path) == 1 and expected_readings(path) == {("a", 0, "t"), ("a", 0, "h")}

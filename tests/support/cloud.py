@@ -1,7 +1,8 @@
-"""A cloud service for tests: the real app served by real uvicorn, a client and a gateway token.
+"""A cloud service for tests: the real app served by real uvicorn, a client and tokens.
 
 The ``make_cloud`` fixture (tests/conftest.py) builds these; end-to-end tests point a gateway at
-``CloudClient.url`` with ``CloudClient.token``.
+``CloudClient.url`` with ``CloudClient.token`` (the gateway's ``ingest`` token). ``http`` sends
+``admin_token`` (every scope but ``ingest``) unless a request sets its own ``Authorization``.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import httpx
 
 
 class CloudClient:
-    """A running cloud app (real uvicorn) plus an HTTP client and a gateway token."""
+    """A running cloud app (real uvicorn) plus an HTTP client and tokens."""
 
     def __init__(self, app: Any, server: Any, gateway_id: str = "gw-1") -> None:
         self.app = app
         self.server = server
         self.services = app.state.services
         self.url = server.url
-        self.http = httpx.Client(base_url=server.url, timeout=30)
         self.gateway_id = gateway_id
         _info, self.token = self.services.tokens.create(gateway_id)
+        _info, self.admin_token = self.services.tokens.create(scopes=["admin"], name="tests")
+        self.http = httpx.Client(base_url=server.url, timeout=30,
+                                 headers={"Authorization": f"Bearer {self.admin_token}"})
 
     def batch(self, readings, anomalies=(), batch_id: str = "b-1", gateway_id=None) -> dict:
         return {"gateway_id": gateway_id or self.gateway_id, "batch_id": batch_id,

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from iotgw.processes import LOOPBACK, ChildProcess, free_port, http_ok, iotgw_command
-from iotgw.prometheus_text import parse_totals as parse_prometheus
+from tests.support.metrics import sample_totals
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -138,6 +138,10 @@ class CloudProcess(IotgwProcess):
     def ready_url(self) -> str:
         return f"{self.url}/readyz"
 
+    def host_port(self) -> tuple[str, int]:
+        """Where it listens, as a balancer's backend entry."""
+        return LOOPBACK, self.port
+
     def args(self) -> list[str]:
         return ["cloud", "run", "--config", str(self.config_path)]
 
@@ -159,11 +163,16 @@ class CloudProcess(IotgwProcess):
             con.close()
         return int(row[0])
 
-    def create_token(self, gateway_id: str) -> str:
-        """``iotgw cloud token create --gateway ID``: the token is the last line it prints."""
+    def create_token(self, gateway_id: str | None = None, scopes: Sequence[str] = ()) -> str:
+        """``iotgw cloud token create [--gateway ID] [--scope S ...]``: the token is the last
+        line it prints (``create_token("gw")``: the gateway's ingest token; ``scopes=["read"]``
+        for the read routes)."""
+        args = ["--gateway", gateway_id] if gateway_id else []
+        for scope in scopes:
+            args += ["--scope", scope]
         out = run_iotgw(
-            ["cloud", "token", "create", "--config", str(self.config_path), "--gateway",
-             gateway_id], cwd=self.workdir,
+            ["cloud", "token", "create", "--config", str(self.config_path), *args],
+            cwd=self.workdir,
         ).stdout
         return out.strip().splitlines()[-1].strip()
 
@@ -180,12 +189,20 @@ class GatewayProcess(IotgwProcess):
                    "breaker_reset_s": 1.0, "timeout_s": 5.0},
     }
 
-    def __init__(self, workdir: Path, config: dict[str, dict[str, Any]]) -> None:
-        """A gateway running exactly ``config`` (its ``health.port`` must be set)."""
+    def __init__(self, workdir: Path, config: dict[str, Any],
+                 partition: str | None = None, config_path: Path | None = None) -> None:
+        """A gateway running exactly ``config`` (its ``health.port`` must be set); with
+        ``partition``, one ``[[partition]]`` of it (whose ``health_port`` must be set)."""
         super().__init__(workdir)
         self.config = config
+        self.partition = partition
         self.health_port = int(config["health"]["port"])
-        self.config_path = workdir / "gateway.toml"
+        if partition is not None:
+            self.name = f"gateway-{partition}"
+            self.log_path = workdir / f"{self.name}.log"
+            part = next(p for p in config["partition"] if p["name"] == partition)
+            self.health_port = int(part["health_port"])
+        self.config_path = config_path or workdir / "gateway.toml"
         self.config_path.write_text(toml_text(self.config))
 
     @classmethod
@@ -215,11 +232,12 @@ class GatewayProcess(IotgwProcess):
         return f"{self.health_url}/readyz"
 
     def args(self) -> list[str]:
-        return ["gateway", "run", "--config", str(self.config_path)]
+        part = [] if self.partition is None else ["--partition", self.partition]
+        return ["gateway", "run", "--config", str(self.config_path), *part]
 
     def metrics(self) -> dict[str, float]:
         """The gateway's /metrics, summed over labels: ``{"name": value}``."""
-        return parse_prometheus(httpx.get(f"{self.health_url}/metrics", timeout=5).text)
+        return sample_totals(httpx.get(f"{self.health_url}/metrics", timeout=5).text)
 
     def metric(self, name: str) -> float:
         """One metric of /metrics summed over its labels, or one labelled series when ``name``
@@ -228,25 +246,25 @@ class GatewayProcess(IotgwProcess):
         return values.get(name, 0.0)
 
     def received(self) -> float:
-        return self.metric("iotgw_messages_received_total")
+        return self.metric("iotgw_gateway_messages_received_total")
 
     def dead_lettered(self) -> float:
-        return self.metric("iotgw_dead_letters_total")
+        return self.metric("iotgw_gateway_dead_letters_total")
 
     def anomalies_emitted(self) -> float:
-        return self.metric("iotgw_anomalies_total")
+        return self.metric("iotgw_gateway_anomalies_total")
 
     def dropped_readings(self) -> float:
-        return self.metric("iotgw_dropped_readings")
+        return self.metric("iotgw_gateway_dropped_readings_total")
 
     def uplink_attempts(self) -> float:
-        return self.metric("iotgw_uplink_batches_total")
+        return self.metric("iotgw_gateway_uplink_batches_total")
 
     def buffered_rows(self) -> float:
-        return self.metric("iotgw_buffer_rows")
+        return self.metric("iotgw_gateway_buffer_rows")
 
     def metrics_by_label(self) -> dict[str, float]:
         """The gateway's /metrics with labels kept: ``{'name{label="x"}': value}``."""
-        return parse_prometheus(
+        return sample_totals(
             httpx.get(f"{self.health_url}/metrics", timeout=5).text, keep_labels=True
         )

@@ -46,11 +46,11 @@ def find_binary(name: str) -> str | None:
     return shutil.which(name, path=_SEARCH_PATH)
 
 
-def need_binary(name: str) -> str:
-    """The path of ``name``; without it, fail under CI and skip elsewhere."""
+def need_binary(name: str, hint: str = INSTALL_HINT) -> str:
+    """The path of ``name``; without it, fail under CI and skip elsewhere (saying ``hint``)."""
     path = find_binary(name)
     if path is None:
-        message = f"`{name}` is not installed: {INSTALL_HINT}"
+        message = f"`{name}` is not installed: {hint}"
         if in_ci():
             pytest.fail(f"{message} (CI=true: integration tests must not be skipped)")
         pytest.skip(message)
@@ -126,7 +126,7 @@ class Mosquitto(_Server):
                 "max_queued_messages 0",
                 "max_queued_bytes 0",
                 "max_inflight_messages 20",
-                "persistent_client_expiration 1d",
+                "persistent_client_expiration 7d",
                 f"log_dest file {self.log_path}",
                 "log_type error",
                 "log_type warning",
@@ -144,6 +144,35 @@ class Mosquitto(_Server):
         self.wait_port(self.port, 15.0)
 
 
+SHIPPED_MOSQUITTO_CONF = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / \
+    "mosquitto.conf"
+
+
+class ShippedMosquitto(Mosquitto):
+    """Mosquitto running the shipped ``deploy/mosquitto/mosquitto.conf``, changed only where a
+    test must: the listener (a free loopback port), the data directory, the log file and the
+    user (mosquitto started as root would switch to a user that cannot reach our directories).
+    Every other line, the persistence and queue settings above all, is the shipped one."""
+
+    #: (shipped line, replacement) - each must match exactly one line of the shipped file.
+    def adaptations(self) -> list[tuple[str, str]]:
+        return [
+            ("listener 1883 0.0.0.0", f"listener {self.port} {LOOPBACK}\nuser {getpass.getuser()}"),
+            ("persistence_location /mosquitto/data/",
+             f"persistence_location {self.workdir / 'data'}/"),
+            ("log_dest stdout", f"log_dest file {self.log_path}"),
+        ]
+
+    def config_text(self) -> str:
+        lines = SHIPPED_MOSQUITTO_CONF.read_text().splitlines()
+        for shipped, replacement in self.adaptations():
+            hits = [i for i, line in enumerate(lines) if line.strip() == shipped]
+            if len(hits) != 1:
+                raise AssertionError(f"shipped mosquitto.conf: expected one line {shipped!r}")
+            lines[hits[0]] = replacement
+        return "\n".join([*lines, self.extra_config, ""])
+
+
 class InfluxDB(_Server):
     """Debian's ``influxd`` (1.x) with every bind address on loopback and data in ``workdir``.
 
@@ -153,8 +182,11 @@ class InfluxDB(_Server):
 
     name = "influxd"
 
-    def __init__(self, workdir: Path, username: str = "", password: str = "") -> None:
+    def __init__(self, workdir: Path, username: str = "", password: str = "",
+                 cq_run_interval: str = "") -> None:
+        """``cq_run_interval`` (e.g. ``"1s"``) turns continuous queries on, checked that often."""
         super().__init__(workdir)
+        self.cq_run_interval = cq_run_interval
         self.binary = need_binary("influxd")
         self.host = LOOPBACK
         self.port = free_port()
@@ -197,7 +229,8 @@ bind-address = "{LOOPBACK}:{self.rpc_port}"
   enabled = false
 
 [continuous_queries]
-  enabled = false
+  enabled = {"true" if self.cq_run_interval else "false"}
+  run-interval = "{self.cq_run_interval or '1s'}"
 
 [logging]
   level = "warn"

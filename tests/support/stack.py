@@ -77,12 +77,11 @@ class Simulation:
         return self.child is not None and self.child.running
 
     def acknowledged_lines(self) -> int:
-        """Lines of the manifest so far (it is flushed line by line while the simulator runs)."""
-        try:
-            with self.manifest.open(encoding="utf-8") as f:
-                return sum(1 for _ in f)
-        except FileNotFoundError:
-            return 0
+        """Lines of the manifest so far (flushed as the simulator runs; every process's file
+        with ``--processes``)."""
+        from simulators.manifest import manifest_lines
+
+        return manifest_lines(self.manifest)
 
 
 class Stack:

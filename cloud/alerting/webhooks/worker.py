@@ -21,10 +21,14 @@ from cloud.alerting.settings import WebhookSettings
 from cloud.alerting.webhooks.endpoints import EndpointStore
 from cloud.alerting.webhooks.outbox import Outbox, Outcome
 from cloud.alerting.webhooks.signing import headers
+from cloud.metrics import CloudMetrics
 from common.backoff import Backoff, parse_retry_after
 from common.httpx_hygiene import unbound
 
 log = logging.getLogger(__name__)
+
+#: Outcome state -> the ``outcome`` label of ``iotgw_cloud_webhook_deliveries_total``.
+OUTCOME_LABELS = {"delivered": "delivered", "pending": "retry", "failed": "failed"}
 
 
 class DeliveryWorker:
@@ -32,12 +36,13 @@ class DeliveryWorker:
 
     def __init__(
         self, outbox: Outbox, endpoints: EndpointStore, settings: WebhookSettings, clock: Clock,
-        backoff: Backoff | None = None,
+        metrics: CloudMetrics, backoff: Backoff | None = None,
     ) -> None:
         self._outbox = outbox
         self._endpoints = endpoints
         self._settings = settings
         self._clock = clock
+        self._deliveries = metrics.webhook_deliveries
         self._backoff = backoff or Backoff(
             settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_max_s)
         self._client: httpx.Client | None = None
@@ -62,7 +67,9 @@ class DeliveryWorker:
         lease_ms = round((s.claim_s + s.batch * s.timeout_s) * 1000)
         token, rows = self._outbox.claim(s.batch, lease_ms)
         for row in rows:
-            self._outbox.settle(row, token, self._attempt(row))
+            outcome = self._attempt(row)
+            self._outbox.settle(row, token, outcome)
+            self._deliveries.labels(outcome=OUTCOME_LABELS[outcome.state]).inc()
         return len(rows)
 
     def _attempt(self, row: Mapping[str, Any]) -> Outcome:

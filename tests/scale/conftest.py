@@ -1,0 +1,35 @@
+"""Helpers for the scaling suites: clustered broker, partitioned gateways, balanced cloud."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import httpx
+
+from iotgw.processes import LOOPBACK
+from tests.support.nats import NatsCluster
+
+
+def merge_manifests(paths: Iterable[Path], out: Path) -> Path:
+    """One manifest holding the lines of several simulators (their readings must not share a
+    ``(device, seq, sensor)`` identity: give them different sensors or devices)."""
+    with out.open("w", encoding="utf-8") as f:
+        for p in paths:
+            f.write(p.read_text(encoding="utf-8"))
+    return out
+
+
+def connected_node(cluster: NatsCluster, client_id: str) -> int | None:
+    """Index of the node holding the MQTT connection of ``client_id`` (from each node's
+    ``/connz`` monitoring endpoint), or ``None``."""
+    for i, node in enumerate(cluster.nodes):
+        if not node.running:
+            continue
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            conns = httpx.get(f"http://{LOOPBACK}:{node.http_port}/connz",
+                              params={"limit": 1024}, timeout=3).json()["connections"] or []
+            if any(c.get("mqtt_client") == client_id for c in conns):
+                return i
+    return None

@@ -1,0 +1,139 @@
+"""The gateway against a real 3-node NATS cluster (JetStream, MQTT streams replicated R3).
+
+Simulators publish to other nodes than the one the gateway reads from; every scenario ends with
+the manifest reconciliation of the end-to-end suite: nothing acknowledged lost, nothing stored
+twice. Nodes are killed with SIGKILL (a crash), one at a time or all together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import InfluxDatabase
+from tests.scale.conftest import connected_node, merge_manifests
+from tests.support.nats import NatsCluster
+from tests.support.reconcile import wait_until
+from tests.support.stack import Simulation, Stack
+
+pytestmark = [pytest.mark.integration]
+
+GATEWAY_ID = "gw-nats"
+CLIENT_ID = f"iotgw-{GATEWAY_ID}"
+
+
+@pytest.fixture
+def nats_stack(tmp_path: Path, nats_cluster: NatsCluster,
+               influxdb: InfluxDatabase) -> Iterator[Stack]:
+    """Cloud + gateway whose broker list is the cluster's three MQTT listeners."""
+    stack = Stack(tmp_path / "stack", nats_cluster.nodes[0], influxdb.server,  # type: ignore[arg-type]
+                  influxdb.database, gateway_id=GATEWAY_ID,
+                  gateway={"mqtt": {"urls": nats_cluster.urls, "protocol": "3.1.1"}})
+    try:
+        yield stack.start()
+    finally:
+        stack.stop()
+
+
+def sims(stack: Stack, cluster: NatsCluster, nodes: tuple[int, int], count: int,
+         rate: float) -> list[Simulation]:
+    """Two simulators on two nodes with disjoint readings (different sensors and sites)."""
+    out = []
+    for k, (node, sensors) in enumerate(zip(nodes, ("temperature,vibration,pressure",
+                                                    "humidity,current"), strict=True)):
+        sim = stack.simulation(devices=8, rate=rate, count=count, format="binary",
+                               sensors=sensors, site=f"site-{k}", seed=k + 1)
+        sim.broker_url = cluster.nodes[node].url
+        out.append(sim.start())
+    return out
+
+
+def finish(stack: Stack, cluster: NatsCluster, running: list[Simulation], tmp_path: Path,
+           timeout: float = 120.0) -> None:
+    for sim in running:
+        sim.wait(180)
+    manifest = merge_manifests([s.manifest for s in running], tmp_path / "all.jsonl")
+    rec = stack.delivered(manifest, timeout=timeout)
+    assert rec.expected > 0, rec.summary()
+    assert rec.ok, rec.summary() + stack.diagnostics() + cluster.log_tails()
+
+
+def test_the_gateway_reads_through_the_cluster(nats_stack: Stack, nats_cluster: NatsCluster,
+                                               tmp_path: Path) -> None:
+    assert wait_until(lambda: connected_node(nats_cluster, CLIENT_ID) == 0, 20)
+    finish(nats_stack, nats_cluster, sims(nats_stack, nats_cluster, (1, 2), 600, 200),
+           tmp_path, timeout=60)
+
+
+@pytest.mark.faults
+def test_killing_the_gateways_node_moves_it_to_another(nats_stack: Stack,
+                                                       nats_cluster: NatsCluster,
+                                                       tmp_path: Path) -> None:
+    assert wait_until(lambda: connected_node(nats_cluster, CLIENT_ID) == 0, 20)
+    running = sims(nats_stack, nats_cluster, (1, 2), 3000, 200)
+    assert wait_until(lambda: nats_stack.gw.received() > 300, 30)
+    nats_cluster.nodes[0].kill()
+    assert wait_until(lambda: connected_node(nats_cluster, CLIENT_ID) in (1, 2), 60), (
+        nats_stack.diagnostics())
+    received = nats_stack.gw.received()
+    assert wait_until(lambda: nats_stack.gw.received() > received + 300, 60)
+    nats_cluster.nodes[0].start()  # back to three replicas for the rest of the run
+    finish(nats_stack, nats_cluster, running, tmp_path)
+
+
+@pytest.mark.faults
+def test_killing_a_simulators_node(nats_stack: Stack, nats_cluster: NatsCluster,
+                                   tmp_path: Path) -> None:
+    running = sims(nats_stack, nats_cluster, (1, 2), 3000, 200)
+    assert wait_until(lambda: running[0].acknowledged_lines() > 300, 30)
+    nats_cluster.nodes[1].kill()
+    time.sleep(3)
+    nats_cluster.nodes[1].start()  # the simulator retries the same node until it is back
+    finish(nats_stack, nats_cluster, running, tmp_path)
+
+
+@pytest.mark.faults
+def test_restarting_the_whole_cluster(nats_stack: Stack, nats_cluster: NatsCluster,
+                                      tmp_path: Path) -> None:
+    running = sims(nats_stack, nats_cluster, (1, 2), 3000, 200)
+    assert wait_until(lambda: nats_stack.gw.received() > 500, 30)
+    nats_cluster.kill()
+    time.sleep(2)
+    nats_cluster.start()
+    finish(nats_stack, nats_cluster, running, tmp_path)
+
+
+def test_the_mqtt_limits_of_nats_are_as_documented(nats_cluster: NatsCluster) -> None:
+    """docs/scaling.md: no MQTT 5, QoS 2 subscriptions granted QoS 1 (so the gateway uses
+    3.1.1 and QoS 1 against NATS)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    port = nats_cluster.nodes[0].mqtt_port
+    seen: dict[str, object] = {}
+
+    def connect(protocol: int, name: str) -> mqtt.Client:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"limits-{name}",
+                        protocol=protocol)
+        c.on_connect = lambda _c, _u, _f, rc, _p: seen.setdefault(f"{name}-connack", str(rc))
+        c.on_subscribe = lambda _c, _u, _m, rcs, _p: seen.setdefault(
+            f"{name}-suback", [str(r) for r in rcs])
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        return c
+
+    v5 = connect(mqtt.MQTTv5, "v5")
+    v311 = connect(mqtt.MQTTv311, "v311")
+    try:
+        assert wait_until(lambda: {"v5-connack", "v311-connack"} <= set(seen), 10), seen
+        v311.subscribe("limits/x", 2)
+        assert wait_until(lambda: "v311-suback" in seen, 10), seen
+    finally:
+        for c in (v5, v311):
+            c.disconnect()
+            c.loop_stop()
+    assert seen["v5-connack"] == "Unsupported protocol version"
+    assert seen["v311-connack"] == "Success" and seen["v311-suback"] == ["Granted QoS 1"]
