@@ -4,6 +4,11 @@ to the same ``influxd`` (same batches, gzip, precision), plus /v1/ingest -> SQLi
     python bench/cloud_ingest.py                 # ~100k readings, a few seconds
     python bench/cloud_ingest.py --rounds 3      # interleaved rounds, median ratio (noisy box)
     python bench/cloud_ingest.py --readings 1000000 --concurrency 4 --workers 2
+    python bench/cloud_ingest.py --encodings msgpack   # only the compact batch
+
+Both batch encodings are measured in each round: the JSON batch and the compact one
+(``application/vnd.iotgw.batch.v1+msgpack``, readings per series, what the gateway sends by
+default), each as a ratio to the direct write of the same round.
 
 The cloud runs as deployed, ``iotgw cloud run`` in its own process(es). Bodies are built before
 the clock starts on both sides, so the ratio measures the cloud service's overhead (HTTP, JSON,
@@ -28,12 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import msgspec
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cloud.store import Point
 from cloud.store.lineprotocol import reading_line
+from ingest_protocol.compact import MSGPACK, group_entries
 from tests.support.processes import CloudProcess
 from tests.support.servers import InfluxDB
 
@@ -113,30 +120,42 @@ def _pids(influx: InfluxDB, cloud: CloudProcess | None) -> dict[str, int | None]
     return pids
 
 
+CONTENT_TYPES = {"json": "application/json", "msgpack": MSGPACK}
+
+
+def encode(batch_id: str, readings: list[dict], encoding: str) -> bytes:
+    """A batch body as the gateway builds it (JSON, or the compact batch)."""
+    env = {"gateway_id": "bench", "batch_id": batch_id, "sent_at": T0}
+    if encoding == "json":
+        return json.dumps({**env, "readings": readings}).encode()
+    return msgspec.msgpack.encode({**env, "series": group_entries(readings), "anomalies": []})
+
+
 def bench_cloud(workdir: Path, store: dict, batches: list[list[dict]], concurrency: int,
-                workers: int, influx: InfluxDB, rules: int = 0) -> Run:
+                workers: int, influx: InfluxDB, rules: int = 0, encoding: str = "json") -> Run:
     cloud = CloudProcess(workdir, store, {"max_concurrent_ingest": 64}, workers=workers)
     token = cloud.create_token("bench")
     admin = cloud.create_token(scopes=["admin"])
-    bodies = [(f"batch-{i}", gzip.compress(json.dumps(
-        {"gateway_id": "bench", "batch_id": f"batch-{i}", "sent_at": T0, "readings": b}
-    ).encode(), 1)) for i, b in enumerate(batches)]
+    bodies = [(f"batch-{i}", gzip.compress(encode(f"batch-{i}", b, encoding), 1))
+              for i, b in enumerate(batches)]
     cloud.start()
     try:
         with httpx.Client(base_url=cloud.url, timeout=60,
                           limits=httpx.Limits(max_connections=concurrency)) as client:
-            return _post_all(client, token, admin, bodies, concurrency, influx, cloud, rules)
+            return _post_all(client, token, admin, bodies, concurrency, influx, cloud, rules,
+                             CONTENT_TYPES[encoding])
     finally:
         cloud.stop()
 
 
 def _post_all(client: httpx.Client, token: str, admin: str, bodies: list[tuple[str, bytes]],
-              concurrency: int, influx: InfluxDB, cloud: CloudProcess, rules: int) -> Run:
+              concurrency: int, influx: InfluxDB, cloud: CloudProcess, rules: int,
+              content_type: str) -> Run:
     def post(item: tuple[str, bytes]) -> None:
         key, body = item
         r = client.post("/v1/ingest", content=body, headers={
             "Authorization": f"Bearer {token}", "Idempotency-Key": key,
-            "Content-Encoding": "gzip", "Content-Type": "application/json"})
+            "Content-Encoding": "gzip", "Content-Type": content_type})
         assert r.status_code == 200 and not r.json()["rejected"], r.text
 
     for i in range(rules):  # arrival rules the alerting listener evaluates per batch
@@ -166,10 +185,13 @@ def main() -> int:
     ap.add_argument("--sqlite", action="store_true", help="also measure /v1/ingest -> SQLite")
     ap.add_argument("--rules", type=int, default=0,
                     help="threshold rules (never firing) the alerting listener evaluates")
+    ap.add_argument("--encodings", default="json,msgpack",
+                    help="batch encodings to measure, comma-separated (json, msgpack)")
     args = ap.parse_args()
+    encodings = [e.strip() for e in args.encodings.split(",") if e.strip()]
     batches = make_batches(args.readings, args.batch)
     n = args.readings
-    ratios = []
+    ratios: dict[str, list[float]] = {e: [] for e in encodings}
     print(f"readings: {n}, batch: {args.batch}, concurrency: {args.concurrency}, "
           f"cloud workers: {args.workers}, cloud->influxd gzip: {not args.no_gzip}, "
           f"threshold rules: {args.rules}")
@@ -181,22 +203,24 @@ def main() -> int:
             bench_direct(influx, make_batches(2000, 1000), 1)
             for i in range(args.rounds):
                 direct = bench_direct(influx, batches, args.concurrency)
-                store = {"kind": "influxdb", "url": influx.url, "database": f"cloud{i}",
-                         "batch_size": args.batch, "gzip": not args.no_gzip}
-                cloud = bench_cloud(Path(tmp) / f"c{i}", store, batches, args.concurrency,
-                                    args.workers, influx, args.rules)
-                ratios.append(direct.wall_s / cloud.wall_s)
                 print(_line("direct line protocol -> influxd", n, direct))
-                print(_line("POST /v1/ingest -> InfluxDB", n, cloud))
-                print(f"ratio ingest/direct (InfluxDB)    : {ratios[-1]:.2f}")
+                for enc in encodings:
+                    store = {"kind": "influxdb", "url": influx.url, "database": f"c{i}{enc}",
+                             "batch_size": args.batch, "gzip": not args.no_gzip}
+                    cloud = bench_cloud(Path(tmp) / f"c{i}{enc}", store, batches,
+                                        args.concurrency, args.workers, influx, args.rules, enc)
+                    ratios[enc].append(direct.wall_s / cloud.wall_s)
+                    print(_line(f"POST /v1/ingest ({enc}) -> InfluxDB", n, cloud))
+                    print(f"ratio ingest/direct ({enc:7s})       : {ratios[enc][-1]:.2f}")
             if args.sqlite:
                 lite = bench_cloud(Path(tmp) / "lite", {"kind": "sqlite"}, batches,
                                    args.concurrency, args.workers, influx, args.rules)
                 print(_line("POST /v1/ingest -> SQLite", n, lite))
         finally:
             influx.stop()
-    print(f"median ratio ingest/direct (InfluxDB) over {len(ratios)} round(s): "
-          f"{statistics.median(ratios):.2f}  (target >= 0.8)")
+    for enc, rs in ratios.items():
+        print(f"median ratio ingest/direct (InfluxDB, {enc}) over {len(rs)} round(s): "
+              f"{statistics.median(rs):.2f}  (target >= 0.8)")
     return 0
 
 

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from cloud.meta.ownership import DeviceOwnership
 from cloud.metrics import CloudMetrics
 from cloud.settings import LimitsSettings
 from cloud.store import AnomalyPoint, Point, Rejection, TimeSeriesStore
+from cloud.store.columns import LazyPoints, without, write_series
 from ingest_protocol import (
     Checked,
     Envelope,
@@ -36,6 +37,9 @@ from ingest_protocol import (
     needs_byte_check,
     parse_envelope,
 )
+from ingest_protocol.columns import Series, ValidBatch
+from ingest_protocol.compact import to_json as compact_to_json
+from ingest_protocol.receive import counted, fast_batch
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +51,11 @@ class StoredBatch:
     gateway_id: str
     batch_id: str
     received_ms: int
-    points: list[Point]  #: the readings the store accepted
+    points: Sequence[Point]  #: the readings the store accepted
     anomalies: list[AnomalyPoint]  #: the anomalies the store accepted
     rejected: list[Rejection]  #: rejected readings (indexes into the batch's readings)
+    #: the accepted readings per series, when the batch took the fast path (else empty)
+    series: Sequence[Series] = ()
 
 
 #: Called after a batch is stored and acknowledged; must be quick (hand work to a queue).
@@ -63,6 +69,11 @@ class IngestOutcome:
     status: int
     body: str
     replayed: bool = False
+
+
+def _as_json(raw: bytes, media: str | None) -> bytes:
+    """The JSON batch of a body the lean path took (a compact one is transcoded)."""
+    return raw if media is None else compact_to_json(raw, media)
 
 
 def _fast_parse(raw: bytes) -> ValidEnvelope | None:
@@ -115,7 +126,15 @@ class IngestService:
                 self.m.ingest_listener_errors.inc()
                 log.exception("ingest listener %r failed", listener)
 
-    def parse(self, raw: bytes, token_gateway: str) -> tuple[Envelope, str]:
+    def parse(self, raw: bytes, token_gateway: str, media: str | None = None
+              ) -> tuple[Envelope, str]:
+        """The envelope of a decompressed body and the hash of those bytes (see
+        :meth:`_parse`)."""
+        env, body_hash, _batch, _raw = self._parse(raw, token_gateway, media)
+        return env, body_hash
+
+    def _parse(self, raw: bytes, token_gateway: str, media: str | None
+               ) -> tuple[Envelope, str, ValidBatch | None, bytes]:
         """The envelope of a decompressed body and the hash of those bytes.
 
         Rejects bad JSON (400), bad envelopes (422), another gateway's batch (403) and
@@ -124,13 +143,15 @@ class IngestService:
         (the gateway keeps the serialised batch; hashing a canonical form instead cost a
         third of the ingest time).
 
-        The common body (ASCII, no ``\\u`` escapes, every entry valid) is parsed and
-        validated in one pass into a :class:`ValidEnvelope`, which is ~40% cheaper than
-        ``json.loads`` and validating the objects. Anything else, and any problem, takes the
-        entry-by-entry path, which alone decides statuses and rejection reasons.
+        The common body is taken by the lean path (:meth:`_lean_parse`: msgspec, held per
+        series, stored by :meth:`_store_series`); a body it cannot prove valid tries the
+        one-pass pydantic parse into a :class:`ValidEnvelope`, then the entry-by-entry path,
+        which alone decides statuses and rejection reasons. A compact body (``media``) that
+        the lean path does not take is judged as the JSON batch it flattens to; the hash is
+        still of the bytes received.
         """
         body_hash = hashlib.sha256(raw).hexdigest()
-        env: Envelope | None = _fast_parse(raw)
+        env, batch, raw = self._lean_parse(raw, media)
         if env is None:
             env = self._slow_parse(raw)
         if env.gateway_id != token_gateway:
@@ -141,7 +162,21 @@ class IngestService:
                          self.limits.max_anomalies_per_batch)
         except EnvelopeRejected as exc:
             raise RequestRejected(exc.status, exc.detail) from None
-        return env, body_hash
+        return env, body_hash, batch, raw
+
+    @staticmethod
+    def _lean_parse(raw: bytes, media: str | None) -> tuple[Envelope | None,
+                                                             ValidBatch | None, bytes]:
+        """The lean path (:mod:`ingest_protocol.receive`): a body a msgspec parser proves
+        valid, held per series; else the JSON batch (a compact body transcoded) for the
+        one-pass pydantic parse and then the entry-by-entry path."""
+        try:
+            batch, raw = fast_batch(raw, media)
+        except EnvelopeRejected as exc:
+            raise RequestRejected(exc.status, exc.detail) from None
+        if batch is not None:
+            return counted(batch), batch, raw
+        return _fast_parse(raw), None, raw
 
     @staticmethod
     def _slow_parse(raw: bytes) -> Envelope:
@@ -150,10 +185,12 @@ class IngestService:
         except EnvelopeRejected as exc:
             raise RequestRejected(exc.status, exc.detail) from None
 
-    def ingest(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
-        """Handle one decompressed body; raises CloudError subclasses the API maps to statuses."""
+    def ingest(self, raw: bytes, token_gateway: str, key: str, media: str | None = None
+               ) -> IngestOutcome:
+        """Handle one decompressed body (``media``: a compact media type, or None for the
+        JSON batch); raises CloudError subclasses the API maps to statuses."""
         try:
-            outcome = self._ingest(raw, token_gateway, key)
+            outcome = self._ingest(raw, token_gateway, key, media)
         except RequestRejected as exc:
             self.m.ingest_requests.labels(status=str(exc.status)).inc()
             raise
@@ -170,8 +207,9 @@ class IngestService:
         self.m.ingest_requests.labels(status=status).inc()
         return outcome
 
-    def _ingest(self, raw: bytes, token_gateway: str, key: str) -> IngestOutcome:
-        env, body_hash = self.parse(raw, token_gateway)
+    def _ingest(self, raw: bytes, token_gateway: str, key: str, media: str | None
+                ) -> IngestOutcome:
+        env, body_hash, batch, raw = self._parse(raw, token_gateway, media)
         stored = self.idempotency.claim(env.gateway_id, key, body_hash)
         if stored is not None:
             return IngestOutcome(stored.status_code, stored.body, replayed=True)
@@ -180,7 +218,13 @@ class IngestService:
                 raise RequestRejected(429, "too many ingest requests in progress; retry later")
             try:
                 with self.m.ingest_in_flight.track_inprogress():
-                    body, stored_batch = self._store(env, raw)
+                    if batch is not None and not self._all_owned(env.gateway_id, batch):
+                        # Another gateway's device: the entry-by-entry path rejects exactly
+                        # those readings (`device_not_owned`) and stores the rest.
+                        raw = _as_json(raw, media)
+                        batch, env = None, _fast_parse(raw) or self._slow_parse(raw)
+                    body, stored_batch = (self._store(env, raw) if batch is None
+                                          else self._store_series(env, batch, raw, media))
             finally:
                 self._slots.release()
         except BaseException:
@@ -189,6 +233,17 @@ class IngestService:
         self.idempotency.complete(env.gateway_id, key, 200, body)
         self._notify(stored_batch)
         return IngestOutcome(200, body)
+
+    def _all_owned(self, gateway_id: str, batch: ValidBatch) -> bool:
+        """Whether ``gateway_id`` may write every device of a lean batch (claiming the
+        unowned ones, as the entry-by-entry path does); always with ownership off."""
+        if self.ownership is None:
+            return True
+        devices = {s.device for s in batch.series} | {a["device"] for a in batch.anomalies}
+        if not devices:
+            return True
+        owner = self.ownership.owners(gateway_id, devices)
+        return all(owner.get(d, gateway_id) == gateway_id for d in devices)
 
     def _store(self, env: Envelope, raw: bytes) -> tuple[str, StoredBatch]:
         r_index, readings, bad, a_index, anomalies, bad_a = _entries(env, raw)
@@ -226,6 +281,42 @@ class IngestService:
         })
         return body, StoredBatch(env.gateway_id, env.batch_id, int(time.time() * 1000), points,
                                  apoints, bad)
+
+    def _store_series(self, env: Envelope, batch: ValidBatch, raw: bytes,
+                      media: str | None = None) -> tuple[str, StoredBatch]:
+        """:meth:`_store` for a batch the lean path proved valid: written and handed to the
+        listeners per series (``raw`` as received: a compact body, ``media``, is transcoded
+        to JSON only when dead letters need its entries)."""
+        apoints = [AnomalyPoint.from_dict(a) for a in batch.anomalies]
+        t0 = time.perf_counter()
+        result = write_series(self.store, batch.series, apoints)
+        self.m.store_write_duration.observe(time.perf_counter() - t0)
+        bad, bad_a = result.rejected, result.anomalies_rejected
+        series = batch.series
+        if bad or bad_a:
+            raw = _as_json(raw, media)  # dead letters keep the entries as JSON
+            self._dead_letter(parse_envelope(raw), raw, bad, bad_a)
+            series = without(series, {r.index for r in bad})
+            refused = {r.index for r in bad_a}
+            apoints = [a for i, a in enumerate(apoints) if i not in refused]
+        newest: dict[tuple[str, str], tuple[int, Series]] = {}
+        for s in series:
+            ts = max(s.ts, default=None)
+            cur = newest.get((s.device, s.sensor))
+            if ts is not None and (cur is None or ts > cur[0]):
+                newest[(s.device, s.sensor)] = (ts, s)
+        self.devices.record(env.gateway_id, [SeenStream(s.device, s.sensor, ts, s.site, s.unit)
+                                             for ts, s in newest.values()])
+        accepted = batch.count - len(bad)
+        self.m.ingest_readings.inc(accepted)
+        body = json.dumps({
+            "accepted": accepted,
+            "rejected": [{"index": r.index, "reason": r.reason} for r in bad],
+            "anomalies_accepted": len(apoints),
+            "anomalies_rejected": [{"index": r.index, "reason": r.reason} for r in bad_a],
+        })
+        return body, StoredBatch(env.gateway_id, env.batch_id, int(time.time() * 1000),
+                                 LazyPoints(series), apoints, bad, series)
 
     def _dead_letter(self, env: Envelope, raw: bytes, bad: list[Rejection],
                      bad_a: list[Rejection]) -> None:

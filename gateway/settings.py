@@ -199,6 +199,9 @@ class UplinkSection(_Section):
     linger_ms: float = Field(default=200.0, ge=0, description="Wait this long for a batch to fill.")
     timeout_s: float = Field(default=10.0, gt=0, description="Per-request deadline.")
     gzip: bool = Field(default=True, description="Compress request bodies.")
+    encoding: Literal["msgpack", "json"] = Field(default="msgpack", description=(
+        "msgpack: the contract's compact batch (readings per series); json: the JSON batch "
+        "earlier releases sent (for a cloud older than the compact batch)."))
     retry_min_s: float = Field(default=0.5, gt=0, description=(
         "First retry delay after a 5xx, time-out or connection error (jittered, doubling)."))
     retry_max_s: float = Field(default=60.0, gt=0, description="Longest retry delay.")

@@ -1,11 +1,13 @@
 """The contract's JSON Schemas, generated from its types: ``schema/batch.v1.json`` (the
-request body) and ``schema/response.v1.json`` (the 200 answer).
+request body), ``schema/batch-compact.v1.json`` (the compact body's shape: readings per
+series, SPEC.md section 8; the field rules are the JSON batch's) and ``schema/response.v1.json``
+(the 200 answer).
 
 ``python -m ingest_protocol.schema`` rewrites the checked-in files (the package does no I/O
 otherwise); ``--check`` exits 1 if they differ from what the types give.
 
 >>> sorted(schemas())
-['batch.v1.json', 'response.v1.json']
+['batch-compact.v1.json', 'batch.v1.json', 'response.v1.json']
 >>> schemas()["batch.v1.json"].endswith("}\\n")
 True
 """
@@ -17,6 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from ingest_protocol.compact import CompactEnvelope
 from ingest_protocol.model import VERSION, Batch, IngestResponse
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
@@ -24,7 +29,8 @@ _BASE = "https://github.com/iotgw/iotgw/ingest_protocol/schema/"
 
 
 def _render(model: Any, name: str, title: str) -> str:
-    schema = model.model_json_schema()
+    schema = (msgspec.json.schema(model) if isinstance(model, type)
+              and issubclass(model, msgspec.Struct) else model.model_json_schema())
     doc = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": _BASE + name,
            **schema, "title": title}
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -35,6 +41,9 @@ def schemas() -> dict[str, str]:
     return {
         f"batch.v{VERSION}.json": _render(Batch, f"batch.v{VERSION}.json",
                                           f"iotgw ingest batch, version {VERSION}"),
+        f"batch-compact.v{VERSION}.json": _render(
+            CompactEnvelope, f"batch-compact.v{VERSION}.json",
+            f"iotgw compact ingest batch, version {VERSION}"),
         f"response.v{VERSION}.json": _render(IngestResponse, f"response.v{VERSION}.json",
                                              f"iotgw ingest response, version {VERSION}"),
     }

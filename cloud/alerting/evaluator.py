@@ -20,7 +20,7 @@ import numpy as np
 
 from cloud.alerting.alerts.lifecycle import AlertManager, open_key
 from cloud.alerting.core.clock import Clock
-from cloud.alerting.core.listener import AnomalyLike, ReadingLike
+from cloud.alerting.core.listener import AnomalyLike, ReadingLike, SeriesLike
 from cloud.alerting.monitors.health import PipelineHealth
 from cloud.alerting.monitors.recorder import IngestRecorder
 from cloud.alerting.rules.anomaly_rate import AnomalyRateRule
@@ -38,10 +38,15 @@ class _Batch:
     """One batch's numeric readings grouped per stream: all values in one array (streams
     contiguous, each in time order), so a rule classifies the whole batch in one numpy call."""
 
-    def __init__(self, readings: Sequence[ReadingLike]) -> None:
+    def __init__(self, readings: Sequence[ReadingLike], series: Sequence[SeriesLike] = ()
+                 ) -> None:
         self.refs: list[SeriesRef] = []
         self.units: list[str] = []
         self._keys: dict[int, str] = {}
+        if series:
+            self._group_series(series)
+            self.ends = np.append(self.starts[1:], len(self.ts)).astype(np.int64)
+            return
         values = list(map(_VALUE, readings))
         if bool in set(map(type, values)):
             self._group_in_python(readings)
@@ -80,6 +85,31 @@ class _Batch:
         self.values = np.array(values, dtype=np.float64)[order]
         for last in order[ends - 1].tolist():
             self._add(readings[last])
+
+    def _group_series(self, series: Sequence[SeriesLike]) -> None:
+        """A batch already held per series (values are floats): series of one stream
+        (device, sensor) are joined, each stream sorted by time once, in numpy."""
+        streams: dict[tuple[str, str], list[SeriesLike]] = {}
+        for s in series:
+            if s.ts:
+                streams.setdefault((s.device, s.sensor), []).append(s)
+        starts, ts_parts, value_parts, at = [], [], [], 0
+        for parts in streams.values():
+            ts = np.concatenate([np.asarray(p.ts, dtype=np.int64) for p in parts])
+            owner = np.concatenate([np.full(len(p.ts), k) for k, p in enumerate(parts)])
+            values = np.concatenate([np.asarray(p.value, dtype=np.float64) for p in parts])
+            order = np.argsort(ts, kind="stable")
+            starts.append(at)
+            at += len(ts)
+            ts_parts.append(ts[order])
+            value_parts.append(values[order])
+            newest = parts[int(owner[order[-1]])]
+            self.refs.append(SeriesRef(newest.device, newest.sensor, newest.site))
+            self.units.append(newest.unit or "")
+        self.starts = np.array(starts, dtype=np.int64)
+        self.ts = np.concatenate(ts_parts) if ts_parts else np.zeros(0, dtype=np.int64)
+        self.values = (np.concatenate(value_parts) if value_parts
+                       else np.zeros(0, dtype=np.float64))
 
     def _group_in_python(self, readings: Sequence[ReadingLike]) -> None:
         """With booleans among the values: they are left out (a threshold needs a number)."""
@@ -164,15 +194,34 @@ class RuleEvaluator:
             self._failed()
             log.exception("alert evaluation of an ingested batch failed")
 
+    def on_ingested_series(
+        self, series: Sequence[SeriesLike], anomalies: Sequence[AnomalyLike]
+    ) -> None:
+        """:meth:`on_ingested` for a batch held per series: recorded per series, and the
+        rules classify it without a reading ever becoming an object."""
+        received_ms = self._clock.now_ms()
+        try:
+            self._recorder.record_series(series, anomalies, received_ms)
+        except Exception:
+            self._failed()
+            log.exception("recording pipeline statistics of an ingested batch failed")
+        try:
+            with self._m_arrival.time():
+                self.evaluate_batch((), anomalies, received_ms, series)
+        except Exception:
+            self._failed()
+            log.exception("alert evaluation of an ingested batch failed")
+
     def evaluate_batch(
         self, readings: Sequence[ReadingLike], anomalies: Sequence[AnomalyLike],
-        now_ms: int,
+        now_ms: int, series: Sequence[SeriesLike] = (),
     ) -> None:
-        """Threshold rules over the readings, anomaly-rate rules over the events' streams."""
+        """Threshold rules over the readings (or ``series``), anomaly-rate rules over the
+        events' streams."""
         rules = [r for r in self._rules.active() if r.spec.mode == "arrival"]
         if not rules:
             return
-        batch = _Batch(readings)
+        batch = _Batch(readings, series)
         opened = self._alerts.open_keys()
         for stored in rules:
             if isinstance(stored.spec, ThresholdRule):

@@ -10,6 +10,8 @@ the ingest service calls :meth:`Alerting.on_stored` after the store accepted a b
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 
 from cloud.alerting.alerts import tables as _alerts_tables
@@ -41,6 +43,8 @@ from cloud.alerting.webhooks.outbox import Outbox
 from cloud.alerting.webhooks.worker import DeliveryWorker
 from cloud.metrics import CloudMetrics
 
+log = logging.getLogger(__name__)
+
 #: Every subpackage declares its own tables on the cloud's metadata; these are all of them.
 #: The database's schema is made by the versioned migrations (``cloud/meta/migrations``),
 #: which the cloud's metadata database applies when it starts.
@@ -63,7 +67,8 @@ class Alerting:
         self.endpoints = EndpointStore(engine, c, s.webhooks)
         self.outbox = Outbox(engine, c, self.endpoints)
         self.alerts = AlertManager(engine, c, self.silences, self.outbox)
-        self.recorder = IngestRecorder(engine, s.bucket_s, s.sla_queryable_s)
+        self.recorder = IngestRecorder(engine, s.bucket_s, s.sla_queryable_s,
+                                       s.record_flush_s)
         self.health = PipelineHealth(engine, c, [
             FreshnessCheck(s.stale_after_s),
             VolumeCheck(s.bucket_s, s.volume_baseline_buckets, s.volume_drop_ratio,
@@ -72,6 +77,8 @@ class Alerting:
             SlaCheck(s.sla_queryable_s, s.sla_target, s.sla_window_s),
         ])
         self.context = StoreContext(engine, source, s.bucket_s)
+        # Readers of the pipeline tables see what the recorder merged but did not write yet.
+        self.health.before_read = self.context.before_read = self.recorder.flush
         self.evaluator = RuleEvaluator(self.rules, self.alerts, self.recorder, self.health,
                                        self.context, c, s.evaluate_every_s, metrics)
         self.worker = DeliveryWorker(self.outbox, self.endpoints, s.webhooks, c, metrics)
@@ -85,8 +92,13 @@ class Alerting:
 
     def on_stored(self, batch: StoredBatchLike) -> None:
         """The ingest service's listener (``IngestService.add_listener``): hands the accepted
-        readings and anomalies of one stored batch to :attr:`listener`."""
-        self.evaluator.on_ingested(batch.points, batch.anomalies)
+        readings and anomalies of one stored batch to :attr:`listener` (per series when the
+        batch is held that way: no reading becomes an object)."""
+        series = getattr(batch, "series", ())
+        if series:
+            self.evaluator.on_ingested_series(series, batch.anomalies)
+        else:
+            self.evaluator.on_ingested(batch.points, batch.anomalies)
 
     def install(self, app: FastAPI) -> None:
         """Add the ingest-availability middleware to ``app`` (the routers live in
@@ -105,7 +117,12 @@ class Alerting:
             self._started = True
 
     def stop(self) -> None:
-        """Stop the background services and close the worker's HTTP client (idempotent)."""
+        """Stop the background services and close the worker's HTTP client (idempotent);
+        write the statistics still merged in memory."""
         self.evaluator.stop()
         self.worker.stop()
+        try:
+            self.recorder.flush()
+        except Exception:
+            log.exception("writing the last pipeline statistics failed")
         self._started = False

@@ -77,6 +77,10 @@ class AlertingSettings(BaseModel):
     sla_queryable_s: float = Field(
         default=60.0, gt=0, description="SLA: a reading counts as on time if queryable within N s."
     )
+    record_flush_s: float = Field(
+        default=1.0, ge=0, le=60,
+        description="Ingest statistics (stream registry, volume, SLA counts) are merged in "
+                    "memory and written at most this often (0: every batch).")
     sla_target: float = Field(default=0.99, gt=0, le=1, description="SLA target share.")
     sla_window_s: float = Field(default=3600.0, gt=0, description="Window of the SLA shares.")
     schema_window_s: float = Field(

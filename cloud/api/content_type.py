@@ -4,7 +4,10 @@ A web page can make a browser send a "simple" cross-site request (``text/plain``
 no preflight; requiring ``application/json`` bodies on POST, PUT, PATCH and DELETE rules those
 out (415 otherwise), and the API takes no cookies: credentials are bearer tokens only. Ingest's
 gzip-compressed JSON is still ``Content-Type: application/json`` with ``Content-Encoding:
-gzip``. A request without a body (``Content-Length: 0`` or none, no chunked body) needs no type.
+gzip``; its compact batch (``application/vnd.iotgw.batch.v1+msgpack`` or ``+json``, the
+contract's media types) is taken on ``POST /v1/ingest`` only: like JSON, a browser cannot send
+such a type cross-site without a preflight. A request without a body (``Content-Length: 0`` or
+none, no chunked body) needs no type.
 """
 
 from __future__ import annotations
@@ -12,6 +15,11 @@ from __future__ import annotations
 import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ingest_protocol.compact import MEDIA_TYPES
+
+INGEST_PATH = "/v1/ingest"
+_COMPACT = frozenset(m.encode() for m in MEDIA_TYPES)
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -23,9 +31,9 @@ def _has_body(headers: dict[bytes, bytes]) -> bool:
     return b"transfer-encoding" in headers
 
 
-def _is_json(content_type: bytes) -> bool:
+def _is_json(content_type: bytes, path: str) -> bool:
     media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json"
+    return media == b"application/json" or (path == INGEST_PATH and media in _COMPACT)
 
 
 class JsonBodiesOnly:
@@ -37,7 +45,8 @@ class JsonBodiesOnly:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in STATE_CHANGING:
             headers = dict(scope["headers"])
-            if _has_body(headers) and not _is_json(headers.get(b"content-type", b"")):
+            media = headers.get(b"content-type", b"")
+            if _has_body(headers) and not _is_json(media, scope["path"]):
                 await _refuse(send)
                 return
         await self.app(scope, receive, send)

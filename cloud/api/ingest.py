@@ -13,6 +13,7 @@ from cloud.api.auth import AuthFirstRoute, IngestToken
 from cloud.api.deps import IngestDep, LimitsDep
 from cloud.errors import KeyInFlight, KeyReused, MetadataError, RequestRejected, StoreError
 from cloud.models import IngestBatch, IngestResponse
+from ingest_protocol.compact import COMPACT_JSON, MSGPACK, media_type
 
 router = APIRouter(tags=["ingest"],
                    route_class=AuthFirstRoute)
@@ -69,7 +70,10 @@ async def read_body(request: Request, limit: int) -> bytes:
     "/v1/ingest",
     response_model=IngestResponse,
     openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": inline_schema(IngestBatch)}}}},
+        "application/json": {"schema": inline_schema(IngestBatch)},
+        # The compact batch (readings per series); see ingest_protocol/SPEC.md section 8.
+        MSGPACK: {"schema": {"type": "string", "format": "binary"}},
+        COMPACT_JSON: {"schema": {"type": "object"}}}}},
     responses={
         400: {"description": "Missing Idempotency-Key, or the body is not JSON/gzip."},
         401: {"description": "Missing or unknown token."},
@@ -104,7 +108,8 @@ async def ingest(
     assert gateway.gateway_id is not None  # the ingest scope needs a gateway
     retry = {"Retry-After": str(limits.retry_after_s)}
     try:
-        outcome = await run_in_threadpool(service.ingest, raw, gateway.gateway_id, key)
+        outcome = await run_in_threadpool(service.ingest, raw, gateway.gateway_id, key,
+                                          media_type(request.headers.get("content-type")))
     except RequestRejected as exc:
         raise HTTPException(exc.status, str(exc),
                             headers=retry if exc.status == 429 else None) from None

@@ -34,8 +34,10 @@ from cloud.store.lineprotocol import (
     READINGS,
     anomaly_line,
     reading_lines,
+    series_lines,
 )
 from common.httpx_hygiene import unbound
+from ingest_protocol.columns import Series
 
 _QL_AGG = {
     "mean": 'mean("value")', "min": 'min("value")', "max": 'max("value")',
@@ -72,6 +74,7 @@ class InfluxDBStore:
         self.settings = settings
         self._client: httpx.Client | None = None
         self._series: dict[tuple[str, str, str | None], str] = {}
+        self._formats: dict[tuple[str, str, str | None, str | None, bool], bytes] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -129,10 +132,38 @@ class InfluxDBStore:
             self._series.clear()
         lines, index, bad = reading_lines(points, prec, self._series)
         result.rejected += [Rejection(i, "bad_name", why) for i, why in bad]
+        return self._write_lines([line.encode() for line in lines], index, anomalies, result)
+
+    def write_series(self, series: Sequence[Series], anomalies: Sequence[AnomalyPoint]
+                     ) -> WriteResult:
+        """A batch held per series (:mod:`ingest_protocol.columns`): each series' lines come
+        from one format built once (:func:`series_format`). Reading rejections carry the
+        readings' batch positions (``Series.index``)."""
+        result = WriteResult()
+        prec = self.settings.precision
+        if len(self._formats) > _SERIES_CACHE_MAX:
+            self._formats.clear()
+        lines: list[bytes] = []
+        index: list[int] = []
+        for s in series:
+            try:
+                lines += series_lines(s.device, s.sensor, s.site, s.unit, s.ts, s.value, s.seq,
+                                      s.quality, prec, self._formats)
+            except UnwritableName as exc:
+                result.rejected += [Rejection(i, "bad_name", str(exc)) for i in s.index]
+                continue
+            index += s.index
+        return self._write_lines(lines, index, anomalies, result)
+
+    def _write_lines(self, lines: list[bytes], index: list[int],
+                     anomalies: Sequence[AnomalyPoint], result: WriteResult) -> WriteResult:
+        """Write reading ``lines`` (``index``: what a rejection of each names) and the
+        anomalies, in chunks of ``batch_size``."""
+        prec = self.settings.precision
         n_readings = len(lines)
         for i, a in enumerate(anomalies):
             try:
-                lines.append(anomaly_line(a, prec))
+                lines.append(anomaly_line(a, prec).encode())
                 index.append(i)
             except UnwritableName as exc:
                 result.anomalies_rejected.append(Rejection(i, "bad_name", str(exc)))
@@ -145,12 +176,13 @@ class InfluxDBStore:
         result.anomalies_rejected.sort(key=lambda r: r.index)
         return result
 
-    def _write_chunk(self, lines: list[str], start: int, end: int) -> list[tuple[int, str, str]]:
+    def _write_chunk(self, lines: list[bytes], start: int, end: int
+                     ) -> list[tuple[int, str, str]]:
         """Write ``lines[start:end]``; on a partial write, bisect to find the refused ones
         (returned as positions in ``lines`` with a code and a reason)."""
         if start >= end:
             return []
-        status, message = self._post_lines("\n".join(lines[start:end]))
+        status, message = self._post_lines(b"\n".join(lines[start:end]))
         if status == 204:
             return []
         if status not in (400, 413):
@@ -160,7 +192,7 @@ class InfluxDBStore:
         mid = (start + end) // 2
         return self._write_chunk(lines, start, mid) + self._write_chunk(lines, mid, end)
 
-    def _post_lines(self, body: str) -> tuple[int, str]:
+    def _post_lines(self, body: bytes) -> tuple[int, str]:
         try:
             return self._post_once(body)
         except DatabaseMissing:
@@ -171,12 +203,12 @@ class InfluxDBStore:
             self._create_database()
         return self._post_once(body)
 
-    def _post_once(self, body: str) -> tuple[int, str]:
+    def _post_once(self, body: bytes) -> tuple[int, str]:
         s = self.settings
         params = {"db": s.database, "precision": s.precision}
         if s.retention_policy:
             params["rp"] = s.retention_policy
-        data = body.encode()
+        data = body
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if s.gzip:
             data = gzip.compress(data, compresslevel=1)

@@ -6,6 +6,14 @@ the gateway id and each row's id and content (the body is the ingest contract's,
 sends the same key with the same body, so the cloud replays its stored answer instead of
 storing anything twice. ``sent_at`` is the commit time of the newest row, for the same reason.
 
+Two encodings (``uplink.encoding``): ``msgpack``, the default, is the contract's compact batch
+(readings per series, :mod:`ingest_protocol.compact`); ``json`` the JSON batch, byte for byte
+what earlier releases sent. Each has its own key (the compact key hashes an encoding tag
+first), so a cloud never sees one key with two bodies: a batch an older release may have sent
+as JSON and that is retried as compact after the upgrade is a new request, whose points
+overwrite themselves in the store (a point is its series and timestamp), so nothing is stored
+twice (only the cloud's request counters see that batch twice). See decision 68.
+
 >>> from gateway.buffer import Lane, Row
 >>> rows = [Row(1, Lane.BULK, "d1", 1, 90, 1_700_000_000_000, '{"device":"d1","seq":1}')]
 >>> b = build_batch("gw-1", rows)
@@ -23,18 +31,20 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gateway.buffer import Lane, Row
+from ingest_protocol.compact import MSGPACK, compact_body
 from ingest_protocol.encode import batch_body
 
 
 @dataclass(frozen=True, slots=True)
 class OutgoingBatch:
-    """One request: the rows it carries, its idempotency key and its JSON body."""
+    """One request: the rows it carries, its idempotency key, its body and media type."""
 
     rows: Sequence[Row]
     key: str
     body: bytes
     readings: int
     anomalies: int
+    content_type: str = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,23 +63,34 @@ class Sender(Protocol):
     def close(self) -> None: ...
 
 
-def batch_key(gateway_id: str, rows: Sequence[Row]) -> str:
-    """The idempotency key of a batch of rows: a SHA-256 of the gateway id, row ids and bodies."""
-    h = hashlib.sha256(gateway_id.encode())
+#: ``uplink.encoding`` values: the media type each sends.
+ENCODINGS = {"json": "application/json", "msgpack": MSGPACK}
+
+
+def batch_key(gateway_id: str, rows: Sequence[Row], encoding: str = "json") -> str:
+    """The idempotency key of a batch of rows: a SHA-256 of the gateway id, row ids and bodies
+    (after an encoding tag, except for ``json``, whose keys are those of earlier releases)."""
+    h = hashlib.sha256(b"" if encoding == "json" else f"{encoding}\x00".encode())
+    h.update(gateway_id.encode())
     for row in rows:
         h.update(b"\x00%d\x00" % row.id)
         h.update(row.body.encode())
     return h.hexdigest()[:32]
 
 
-def build_batch(gateway_id: str, rows: Sequence[Row]) -> OutgoingBatch:
-    """The ingest request for ``rows`` (readings and anomalies kept in buffer order)."""
-    key = batch_key(gateway_id, rows)
+def build_batch(gateway_id: str, rows: Sequence[Row], encoding: str = "json") -> OutgoingBatch:
+    """The ingest request for ``rows`` (JSON: readings and anomalies in buffer order;
+    ``msgpack``: readings per series, in order of first appearance)."""
+    key = batch_key(gateway_id, rows, encoding)
     bulk = [r.body for r in rows if r.lane == Lane.BULK]
     prio = [r.body for r in rows if r.lane == Lane.PRIORITY]
-    body = batch_body(gateway_id, key, max((r.created_ms for r in rows), default=0), bulk, prio)
+    sent_at = max((r.created_ms for r in rows), default=0)
+    if encoding == "json":
+        body = batch_body(gateway_id, key, sent_at, bulk, prio)
+    else:
+        body = compact_body(gateway_id, key, sent_at, bulk, prio, ENCODINGS[encoding])
     return OutgoingBatch(
-        rows=rows, key=key, body=body,
+        rows=rows, key=key, body=body, content_type=ENCODINGS[encoding],
         readings=sum(r.count for r in rows if r.lane == Lane.BULK),
         anomalies=sum(r.count for r in rows if r.lane == Lane.PRIORITY),
     )

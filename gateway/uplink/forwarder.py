@@ -45,6 +45,7 @@ class Uplink:
         max_bytes: int = 1 << 20,
         linger_ms: float = 200.0,
         shutdown_flush_s: float = 5.0,
+        encoding: str = "msgpack",
     ) -> None:
         self._gateway_id = gateway_id
         self._buffer = buffer
@@ -56,6 +57,7 @@ class Uplink:
         self.max_bytes = max_bytes
         self.linger_ms = linger_ms
         self.shutdown_flush_s = shutdown_flush_s
+        self.encoding = encoding  #: ``json`` or ``msgpack`` (see gateway.uplink.base)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_expire = 0.0
@@ -179,7 +181,7 @@ class Uplink:
 
     def deliver(self, rows: Sequence[Row]) -> None:
         """Send ``rows``, splitting on 400/413/422; raises RetryableUplinkError to retry later."""
-        batch = build_batch(self._gateway_id, rows)
+        batch = build_batch(self._gateway_id, rows, self.encoding)
         started = time.perf_counter()
         try:
             result = self._sender.send(batch)

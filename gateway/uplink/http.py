@@ -34,7 +34,7 @@ class HttpSender:
         self._client = httpx.Client(timeout=timeout_s, headers=headers)
 
     def send(self, batch: OutgoingBatch) -> IngestResult:
-        headers = {"Idempotency-Key": batch.key}
+        headers = {"Idempotency-Key": batch.key, "Content-Type": batch.content_type}
         body = batch.body
         if self._gzip:
             body = gzip.compress(body, compresslevel=1, mtime=0)

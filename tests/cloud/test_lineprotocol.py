@@ -7,7 +7,7 @@ import random
 import pytest
 
 from cloud.store import Point
-from cloud.store.lineprotocol import reading_line, reading_lines
+from cloud.store.lineprotocol import reading_line, reading_lines, series_lines
 
 
 def _points(n: int, seed: int) -> list[Point]:
@@ -41,3 +41,27 @@ def test_unwritable_names_are_reported_by_index_and_never_cached():
     assert lines == ["readings,device=ok,sensor=s value=1.0,seq=1i,quality=0i 1",
                      "readings,device=ok,sensor=s value=2.0,seq=2i,quality=0i 2"]
     assert list(cache) == [("ok", "s", None)]
+
+
+def _same_line(ours: bytes, reference: str) -> bool:
+    """Equal lines, the value field compared as the float InfluxDB parses."""
+    a, b = ours.decode(), reference
+    va, vb = a.split(" value=", 1)[1].split(",", 1), b.split(" value=", 1)[1].split(",", 1)
+    return (a.split(" value=")[0] == b.split(" value=")[0] and va[1] == vb[1]
+            and float(va[0]) == float(vb[0]))
+
+
+@pytest.mark.parametrize("precision", ["ms", "s", "u", "ns"])
+def test_series_lines_are_the_reference_lines(precision):
+    points = [p for p in _points(2000, seed=7 + len(precision))
+              if p.seq is not None and "\\" not in p.device]
+    by_series: dict = {}
+    for p in points:
+        by_series.setdefault((p.device, p.sensor, p.site, p.unit), []).append(p)
+    formats: dict = {}
+    for (device, sensor, site, unit), ps in by_series.items():
+        lines = series_lines(device, sensor, site, unit, [p.ts_ms for p in ps],
+                             [float(p.value) for p in ps], [p.seq for p in ps],
+                             [p.quality for p in ps], precision, formats)
+        assert all(_same_line(ours, reading_line(p, precision))
+                   for ours, p in zip(lines, ps, strict=True))

@@ -88,3 +88,30 @@ def test_first_writer_wins_when_two_claim_at_once_and_bindings_reach_other_proce
     assert b.owners("gw-a", ["d1"]) == {"d1": "gw-b"}  # no cache: sees it at once
     assert a.owners("gw-a", ["d1"]) == {"d1": "gw-a"}  # cached until cache_s
     assert a.get("d1") is not None and a.get("d1").source == "binding"
+
+
+def test_the_compact_batch_obeys_ownership_too(cloud):
+    """The gateway's default encoding (MessagePack, readings per series) takes the lean path;
+    another gateway's device is still rejected alone there."""
+    import json
+
+    from ingest_protocol.compact import MSGPACK, compact_body
+
+    assert cloud.ingest(cloud.batch([reading("pump-9", "temp", T0, 1.0, 1)])).status_code == 200
+    _info, other = cloud.services.tokens.create("gw-2")
+    rows = [json.dumps(reading("pump-9", "temp", T0, 666.0, 1)),
+            json.dumps(reading("fan-2", "temp", T0, 2.0, 1))]
+    body = compact_body("gw-2", "c-1", T0, rows, [])
+    r = cloud.ingest(body, key="gw2-c1", token=other, headers={"Content-Type": MSGPACK})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["accepted"] == 1 and [x["index"] for x in out["rejected"]] == [0]
+    assert "belongs to another gateway" in out["rejected"][0]["reason"]
+    assert _last(cloud, "pump-9") == [1.0] and _last(cloud, "fan-2") == [2.0]
+
+
+def test_only_ingest_takes_the_compact_media_type(cloud):
+    from ingest_protocol.compact import MSGPACK
+
+    r = cloud.http.post("/v1/rules", content=b"\x80", headers={"Content-Type": MSGPACK})
+    assert r.status_code == 415

@@ -1,8 +1,9 @@
 """A small recording implementation of the cloud's ingest contract, for gateway tests.
 
 ``POST /v1/ingest`` with a bearer token and an ``Idempotency-Key`` (same key and body replays
-the stored answer; same key, other body: 422), gzip or plain JSON. Bodies are judged by the
-ingest contract (:func:`ingest_protocol.judge`: 400/413/422 for a body that is no batch, else
+the stored answer; same key, other body: 422), gzip or plain, JSON or compact (by
+``Content-Type``). Bodies are judged by the ingest contract
+(:func:`ingest_protocol.receive.judge_any`: 400/413/422 for a body that is no batch, else
 the valid entries are stored and the rest listed in the answer's ``rejected``), with the
 cloud's default limits unless given others. Readings are stored keyed by (device, seq,
 sensor) with the number of times each was stored, so tests can check for losses and
@@ -26,7 +27,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ingest_protocol import EnvelopeRejected, judge
+from ingest_protocol import EnvelopeRejected
+from ingest_protocol.compact import media_type
+from ingest_protocol.receive import judge_any
 from tests.support.servers import LOOPBACK, free_port
 
 Key = tuple[str, int, str]
@@ -146,7 +149,8 @@ class CloudSink:
             if len(raw) > self.max_body_bytes:
                 return self._reply(req, 413, {"detail": "the decompressed body is too large"})
         try:
-            verdict = judge(raw, self.max_readings, self.max_anomalies)
+            verdict = judge_any(raw, media_type(req.headers.get("Content-Type")),
+                                self.max_readings, self.max_anomalies)
         except EnvelopeRejected as exc:
             return self._reply(req, exc.status, {"detail": exc.detail})
         digest = hashlib.sha256(raw).hexdigest()

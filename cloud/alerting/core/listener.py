@@ -59,6 +59,24 @@ class IngestedReading:
     unit: str | None = None
 
 
+class SeriesLike(Protocol):
+    """The accepted readings of one series of a batch, as parallel lists
+    (:class:`ingest_protocol.columns.Series`): values are floats (booleans 1.0/0.0)."""
+
+    @property
+    def device(self) -> str: ...
+    @property
+    def sensor(self) -> str: ...
+    @property
+    def site(self) -> str | None: ...
+    @property
+    def unit(self) -> str | None: ...
+    @property
+    def ts(self) -> Sequence[int]: ...
+    @property
+    def value(self) -> Sequence[float]: ...
+
+
 class StoredBatchLike(Protocol):
     """One batch the store accepted, as the ingest service hands it to its listeners."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cloud.alerting.core.clock import Clock
@@ -17,11 +17,14 @@ class PipelineHealth:
         self._engine = engine
         self._clock = clock
         self._checks = list(checks)
+        #: Run before the checks read the tables (the recorder's flush of merged statistics).
+        self.before_read: Callable[[], None] = _nothing
 
     def run(self, now_ms: int | None = None) -> tuple[dict[str, Any], list[Finding]]:
         """The report and every finding."""
         now = self._clock.now_ms() if now_ms is None else now_ms
         report: dict[str, Any] = {"now_ms": now}
+        self.before_read()
         findings: list[Finding] = []
         with self._engine.connect() as conn:
             for check in self._checks:
@@ -36,3 +39,7 @@ class PipelineHealth:
     def report(self) -> dict[str, Any]:
         """The report alone."""
         return self.run()[0]
+
+
+def _nothing() -> None:
+    return None

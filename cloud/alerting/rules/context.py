@@ -4,7 +4,7 @@ anomaly counts and the stream registry from the metadata database."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -24,6 +24,8 @@ class StoreContext:
         self._source = source
         self._bucket_ms = bucket_s * 1000
         self._local = threading.local()
+        #: Run before reading the streams (the recorder's flush of merged statistics).
+        self.before_read: Callable[[], None] = lambda: None
 
     def window(
         self, device: str, sensor: str, start_ms: int, end_ms: int
@@ -69,6 +71,7 @@ class StoreContext:
 
     def streams(self) -> list[StreamInfo]:
         """Every stream the ingest path has seen."""
+        self.before_read()
         with self._engine.connect() as conn:
             return [StreamInfo(r.device, r.sensor, r.site, r.unit, r.last_ts_ms)
                     for r in conn.execute(select(stream_stats))]
