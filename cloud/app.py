@@ -9,6 +9,7 @@ request the stores refuse is 422. Every error mapped here is a :class:`~cloud.er
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,11 +23,15 @@ from cloud.api import ROUTERS, docs
 from cloud.api.auth import add_scopes_to_openapi
 from cloud.api.content_type import JsonBodiesOnly
 from cloud.api.webhook_events import add_webhook_docs
+from cloud.bodylimit import BodyLimit
 from cloud.dashboard import mount_dashboard
 from cloud.errors import CloudError, MetadataError, QueryError, StoreError
+from cloud.redact import first_line, redact
 from cloud.request_id import RequestIdMiddleware
 from cloud.services import Services
 from cloud.settings import CloudSettings
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """Idempotent ingest of gateway batches, trend queries over the time-series store.
 
@@ -65,6 +70,8 @@ def create_app(settings: CloudSettings, services: Services | None = None) -> Fas
     mount_dashboard(app)
     app.add_middleware(JsonBodiesOnly)
     _add_error_handlers(app, settings.limits.retry_after_s)
+    app.add_middleware(BodyLimit, ingest_bytes=settings.limits.max_body_bytes,
+                       other_bytes=settings.limits.max_admin_body_bytes)
     app.add_middleware(RequestIdMiddleware)  # outermost: every response carries X-Request-ID
     return app
 
@@ -74,33 +81,35 @@ def _add_error_handlers(app: FastAPI, retry_after_s: int) -> None:
 
     @app.exception_handler(QueryError)
     async def _query_error(_r: Request, exc: QueryError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"detail": redact(str(exc))}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_r: Request, exc: RequestValidationError) -> JSONResponse:
         err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path"))
-        return JSONResponse({"detail": f"{where}: {err.get('msg')}"}, status_code=400)
+        return JSONResponse({"detail": redact(f"{where}: {err.get('msg')}")}, status_code=400)
 
     @app.exception_handler(NotFound)
     async def _not_found(_r: Request, exc: CloudError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        return JSONResponse({"detail": redact(str(exc))}, status_code=404)
 
     @app.exception_handler(InvalidRule)
     @app.exception_handler(InvalidRequest)
     @app.exception_handler(UnsafeTarget)
     async def _unprocessable(_r: Request, exc: CloudError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": redact(str(exc))}, status_code=422)
 
     @app.exception_handler(StoreError)
     async def _store_error(_r: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse({"detail": f"the store is unavailable: {exc}"}, status_code=503,
-                            headers=retry)
+        log.warning("store error: %s", exc)
+        return JSONResponse({"detail": f"the store is unavailable: {first_line(exc)}"},
+                            status_code=503, headers=retry)
 
     @app.exception_handler(MetadataError)
     @app.exception_handler(SQLAlchemyError)
     async def _meta_error(_r: Request, exc: Exception) -> JSONResponse:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log.warning("metadata error: %s", exc)
+        first = first_line(exc)
         return JSONResponse({"detail": f"the metadata database is unavailable: {first}"},
                             status_code=503, headers=retry)
 

@@ -31,6 +31,7 @@ from ingest_protocol import (
     EnvelopeRejected,
     ValidEnvelope,
     check_anomalies,
+    check_future,
     check_limits,
     check_readings,
     fast_parse,
@@ -76,9 +77,9 @@ def _as_json(raw: bytes, media: str | None) -> bytes:
     return raw if media is None else compact_to_json(raw, media)
 
 
-def _fast_parse(raw: bytes) -> ValidEnvelope | None:
+def _fast_parse(raw: bytes, max_entries: int | None = None) -> ValidEnvelope | None:
     """The contract's one-pass parse (:func:`ingest_protocol.fast_parse`)."""
-    return fast_parse(raw)
+    return fast_parse(raw, max_entries)
 
 
 def _unpack(checked: Checked) -> tuple[list[int], list[Any], list[Rejection]]:
@@ -86,15 +87,19 @@ def _unpack(checked: Checked) -> tuple[list[int], list[Any], list[Rejection]]:
             [Rejection(r.index, "invalid", r.reason) for r in checked.rejected])
 
 
-def _entries(env: Envelope, raw: bytes) -> tuple[
+def _entries(env: Envelope, raw: bytes, now_ms: int, max_future_ms: int) -> tuple[
         list[int], list[Any], list[Rejection], list[int], list[Any], list[Rejection]]:
-    """Valid readings and anomalies with their indexes in the batch, and the rejections."""
+    """Valid readings and anomalies with their indexes in the batch, and the rejections
+    (entries stamped beyond ``now_ms + max_future_ms`` included)."""
     if isinstance(env, ValidEnvelope):
-        return (list(range(len(env.readings))), env.readings, [],
-                list(range(len(env.anomalies))), env.anomalies, [])
-    byte_limits = needs_byte_check(raw)  # only then can 64 characters exceed 64 bytes
-    return (*_unpack(check_readings(env.readings, byte_limits)),
-            *_unpack(check_anomalies(env.anomalies, byte_limits)))
+        readings = Checked(list(range(len(env.readings))), env.readings, [])
+        anomalies = Checked(list(range(len(env.anomalies))), env.anomalies, [])
+    else:
+        byte_limits = needs_byte_check(raw)  # only then can a name hold non-ASCII
+        readings = check_readings(env.readings, byte_limits)
+        anomalies = check_anomalies(env.anomalies, byte_limits)
+    return (*_unpack(check_future(readings, now_ms, max_future_ms)),
+            *_unpack(check_future(anomalies, now_ms, max_future_ms)))
 
 
 class IngestService:
@@ -164,19 +169,23 @@ class IngestService:
             raise RequestRejected(exc.status, exc.detail) from None
         return env, body_hash, batch, raw
 
-    @staticmethod
-    def _lean_parse(raw: bytes, media: str | None) -> tuple[Envelope | None,
-                                                             ValidBatch | None, bytes]:
+    def _lean_parse(self, raw: bytes, media: str | None) -> tuple[Envelope | None,
+                                                                 ValidBatch | None, bytes]:
         """The lean path (:mod:`ingest_protocol.receive`): a body a msgspec parser proves
         valid, held per series; else the JSON batch (a compact body transcoded) for the
-        one-pass pydantic parse and then the entry-by-entry path."""
+        one-pass pydantic parse and then the entry-by-entry path. A batch holding an entry
+        stamped beyond now + ``max_future_skew_s`` goes the exact way, which words the
+        rejection."""
+        limits = self.limits
+        max_ts = int(time.time() * 1000) + round(limits.max_future_skew_s * 1000)
         try:
-            batch, raw = fast_batch(raw, media)
+            batch, raw = fast_batch(raw, media, max_ts)
         except EnvelopeRejected as exc:
             raise RequestRejected(exc.status, exc.detail) from None
         if batch is not None:
             return counted(batch), batch, raw
-        return _fast_parse(raw), None, raw
+        return _fast_parse(raw, limits.max_readings_per_batch + limits.max_anomalies_per_batch
+                           ), None, raw
 
     @staticmethod
     def _slow_parse(raw: bytes) -> Envelope:
@@ -209,24 +218,29 @@ class IngestService:
 
     def _ingest(self, raw: bytes, token_gateway: str, key: str, media: str | None
                 ) -> IngestOutcome:
+        # The slot is taken before the parse: parsing a large batch is the expensive part.
+        if not self._slots.acquire(blocking=False):
+            raise RequestRejected(429, "too many ingest requests in progress; retry later")
+        try:
+            return self._ingest_in_slot(raw, token_gateway, key, media)
+        finally:
+            self._slots.release()
+
+    def _ingest_in_slot(self, raw: bytes, token_gateway: str, key: str, media: str | None
+                        ) -> IngestOutcome:
         env, body_hash, batch, raw = self._parse(raw, token_gateway, media)
         stored = self.idempotency.claim(env.gateway_id, key, body_hash)
         if stored is not None:
             return IngestOutcome(stored.status_code, stored.body, replayed=True)
         try:
-            if not self._slots.acquire(blocking=False):
-                raise RequestRejected(429, "too many ingest requests in progress; retry later")
-            try:
-                with self.m.ingest_in_flight.track_inprogress():
-                    if batch is not None and not self._all_owned(env.gateway_id, batch):
-                        # Another gateway's device: the entry-by-entry path rejects exactly
-                        # those readings (`device_not_owned`) and stores the rest.
-                        raw = _as_json(raw, media)
-                        batch, env = None, _fast_parse(raw) or self._slow_parse(raw)
-                    body, stored_batch = (self._store(env, raw) if batch is None
-                                          else self._store_series(env, batch, raw, media))
-            finally:
-                self._slots.release()
+            with self.m.ingest_in_flight.track_inprogress():
+                if batch is not None and not self._all_owned(env.gateway_id, batch):
+                    # Another gateway's device: the entry-by-entry path rejects exactly
+                    # those readings (`device_not_owned`) and stores the rest.
+                    raw = _as_json(raw, media)
+                    batch, env = None, _fast_parse(raw) or self._slow_parse(raw)
+                body, stored_batch = (self._store(env, raw) if batch is None
+                                      else self._store_series(env, batch, raw, media))
         except BaseException:
             self.idempotency.release(env.gateway_id, key)
             raise
@@ -246,7 +260,8 @@ class IngestService:
         return all(owner.get(d, gateway_id) == gateway_id for d in devices)
 
     def _store(self, env: Envelope, raw: bytes) -> tuple[str, StoredBatch]:
-        r_index, readings, bad, a_index, anomalies, bad_a = _entries(env, raw)
+        r_index, readings, bad, a_index, anomalies, bad_a = _entries(
+            env, raw, int(time.time() * 1000), round(self.limits.max_future_skew_s * 1000))
         if self.ownership is not None:  # another gateway's devices: rejected per entry
             gw = env.gateway_id
             own = self.ownership.keep_owned

@@ -136,6 +136,13 @@ class LimitsSettings(_Section):
         'Longest ``window`` of ``/v1/trends``.'))
     max_anomalies_per_query: int = Field(default=10_000, ge=1, description=(
         'Most entries ``/v1/anomalies`` returns.'))
+    max_future_skew_s: float = Field(default=3600.0, ge=0, le=200 * 366 * 86400, description=(
+        "Readings and anomalies stamped further ahead of the cloud's clock are rejected per "
+        "entry. Buffering only makes timestamps older, so this covers clock error: an hour "
+        "keeps a drifting RTC working and refuses a clock set to the wrong day or year."))
+    max_admin_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024,
+                                      description=(
+        "Largest body of a route other than ``/v1/ingest`` (rules, silences, webhooks, acks)."))
 
 
 class CloudSettings(BaseSettings):

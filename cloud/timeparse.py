@@ -35,7 +35,10 @@ def parse_duration(text: str) -> int:
     m = _DURATION.match(text)
     if not m:
         raise QueryError(f"{text!r} is not a duration: use 500ms, 10s, 5m, 1h, 1d or 1w")
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    ms = int(m.group(1)) * _UNITS[m.group(2)]
+    if ms > MAX_QUERY_MS:
+        raise QueryError(f"{text!r} is longer than any query range (230 years)")
+    return ms
 
 
 #: Accepted query times: 1970-01-01 .. 2200-01-01 UTC.

@@ -166,7 +166,8 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     entries = dead.entries(args.limit, args.reason)
     for e in entries:
         row = {"id": e.id, "time": _when(e.created_ms), "source": e.source, "reason": e.reason,
-               "topic": e.topic, "bytes": len(e.payload), "detail": e.detail}
+               "topic": e.topic, "bytes": e.payload_bytes or len(e.payload),
+               "truncated": e.truncated, "sha256": e.payload_sha256, "detail": e.detail}
         if args.json:
             print(json.dumps(row))
         else:
@@ -174,7 +175,9 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
                   f"{e.topic or e.stream or '-'}  {e.detail[:80]}")
     counts = dead.counts()
     print(f"{sum(counts.values())} dead letters: "
-          + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "none"), file=sys.stderr)
+          + (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "none")
+          + f"; {dead.evicted()} evicted (oldest first) to keep the store within "
+            f"{dead.max_total_bytes} bytes", file=sys.stderr)
     db.close()
     return 0
 

@@ -24,8 +24,9 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from firmware_protocol.errors import DecodeError
-from firmware_protocol.model import Message
+from firmware_protocol.model import MAX_NAME_LEN, MAX_UNIT_LEN, Message
 from firmware_protocol.topics import Route, Subscription
+from ingest_protocol import name_value_problem
 from ingest_protocol.encode import reading_objects
 
 log = logging.getLogger("gateway.decoding")
@@ -73,8 +74,32 @@ def decode(subscriptions: Sequence[Subscription], topic: str, payload: bytes, re
     except Exception as exc:  # a codec bug must not take the stream down
         log.exception("codec %s crashed on a payload from %s", codec, topic)
         return Rejected(codec, "decoder_crash", repr(exc))
+    problem = names_problem(msg)
+    if problem is not None:
+        return Rejected(codec, "invalid_name", problem)
     return Decoded(msg.device, msg.seq, msg.ts_ms, len(msg.readings), reading_objects(msg),
                    msg if keep_message else None)
+
+
+def names_problem(msg: Message) -> str | None:
+    """Why the cloud would refuse ``msg``'s names (the ingest contract's rule), or None.
+
+    The device protocol accepts names the ingest contract refuses (a trailing backslash, a
+    backslash before a space, invisible characters): such a message is dead-lettered here with
+    its reason instead of being forwarded for the cloud to dead-letter reading by reading.
+    """
+    named = [("device", msg.device, MAX_NAME_LEN)]
+    if msg.site is not None:
+        named.append(("site", msg.site, MAX_NAME_LEN))
+    for r in msg.readings:
+        named.append(("sensor", r.sensor, MAX_NAME_LEN))
+        if r.unit is not None:
+            named.append(("unit", r.unit, MAX_UNIT_LEN))
+    for field, value, limit in named:
+        problem = name_value_problem(value, limit)
+        if problem is not None:
+            return f"{field} {value!r}: {problem}"
+    return None
 
 
 def decode_batch(subscriptions: Sequence[Subscription],

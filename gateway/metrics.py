@@ -72,6 +72,8 @@ DEFINITIONS: tuple[MetricDef, ...] = (
     _d(P + "scorer_errors_total", "counter", "Exceptions raised by the anomaly scorer."),
     _d(P + "dead_letters_total", "counter", "Payloads and rows dead-lettered, by reason.",
        "reason"),
+    _d(P + "dead_letters_evicted_total", "counter",
+       "Dead letters evicted (oldest first) to keep the store within its bound."),
     _d(P + "commit_duration_seconds", "histogram", "Latency of a group commit to the intake log."),
     _d(P + "commit_failures_total", "counter", "Failed group commits to the intake log."),
     _d(P + "acks_skipped_total", "counter",
@@ -198,6 +200,7 @@ class GatewayMetrics:
         self.anomalies = self._counter("anomalies_total")
         self.scorer_errors = self._counter("scorer_errors_total")
         self.dead_letters = self._counter("dead_letters_total")
+        self.dead_letters_evicted = self._counter("dead_letters_evicted_total")
         self.commit_duration = self._histogram("commit_duration_seconds")
         self.commit_failures = self._counter("commit_failures_total")
         self.process_duration = self._histogram("process_duration_seconds")

@@ -20,6 +20,7 @@ from gateway.deadletter import DeadLetterStore
 from gateway.decoding import Decoded, Rejected, Result, decode_batch
 from gateway.dedup import DedupWindow
 from gateway.metrics import GatewayMetrics
+from gateway.ratelog import RateLimitedLog
 from gateway.scoring import AnomalyEvent, Scorer
 from ingest_protocol.encode import anomaly_object
 
@@ -54,6 +55,7 @@ class Pipeline:
         metrics: GatewayMetrics,
         scorer: Scorer | None = None,
         on_anomaly: Callable[[AnomalyEvent], None] | None = None,
+        bad_payload_log: RateLimitedLog | None = None,
     ) -> None:
         self._db = db
         self._subscriptions = subscriptions
@@ -63,6 +65,7 @@ class Pipeline:
         self._metrics = metrics
         self._scorer = scorer
         self._on_anomaly = on_anomaly
+        self._bad_log = bad_payload_log or RateLimitedLog(log, burst=5, interval_s=60.0)
 
     @property
     def subscriptions(self) -> list[Subscription]:
@@ -164,5 +167,6 @@ class Pipeline:
     def _dead_letter(self, item: Incoming, codec: str, reason: str, detail: str) -> Outcome:
         self._dead.add_payload(item.topic, codec, reason, detail, item.payload)
         self._metrics.dead_letters.labels(reason=reason).inc()
-        log.info("dead-lettered a payload on %s: %s (%s)", item.topic, reason, detail)
+        self._bad_log.info(reason, "dead-lettered a payload on %s: %s (%s)", item.topic, reason,
+                           detail[:200])
         return Outcome.DEAD_LETTERED

@@ -36,6 +36,9 @@ def replay(ids: Sequence[int], db: Database, dead: DeadLetterStore, buffer: Buff
         if entry is None:
             counts["missing"] += 1
             continue
+        if entry.truncated:  # only its first bytes and hash were kept: nothing to replay
+            counts["still_failing"] += 1
+            continue
         with db.transaction():
             dead.delete([entry_id])
             if entry.source == INTAKE:

@@ -11,6 +11,7 @@ deadline, then the health port and the databases close.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import signal
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 from common.backoff import Backoff
 from common.logs import version
@@ -34,6 +36,7 @@ from gateway.intake import Intake
 from gateway.metrics import GatewayMetrics, ScrapeValues
 from gateway.pipeline import Pipeline
 from gateway.processor import Processor, load_cursor
+from gateway.ratelog import RateLimitedLog
 from gateway.rawlog import RawLog
 from gateway.reload import Reloaded
 from gateway.reload import apply as apply_reload
@@ -48,13 +51,42 @@ DB_FILE = "gateway.db"
 LOG_FILE = "intake.db"
 
 
-def open_stores(settings: GatewaySettings) -> tuple[Database, DeadLetterStore, SqliteBuffer]:
+def open_stores(settings: GatewaySettings, on_evict: Callable[[int], None] | None = None,
+                ) -> tuple[Database, DeadLetterStore, SqliteBuffer]:
     """The database, dead-letter store and buffer in ``gateway.data_dir``."""
-    b = settings.buffer
+    b, d = settings.buffer, settings.deadletter
     db = Database(settings.gateway.data_dir / DB_FILE, b.durability)
     db.open()
-    dead = DeadLetterStore(db)
+    dead = DeadLetterStore(db, d.max_payload_bytes, d.max_total_bytes, on_evict)
     return db, dead, SqliteBuffer(db, dead, b.max_bytes, b.overflow, b.retention_s)
+
+
+def plaintext_credentials(s: GatewaySettings) -> list[str]:
+    """What sends credentials unencrypted to a host other than this one."""
+    out = []
+    mqtt = urlsplit(s.mqtt.url)
+    if s.mqtt.username and not s.mqtt.use_tls and not _loopback(mqtt.hostname):
+        out.append(f"the MQTT password goes to {s.mqtt.url} without TLS (use mqtts://)")
+    uplink = urlsplit(s.uplink.url)
+    if (s.uplink.token.get_secret_value() and uplink.scheme == "http"
+            and not _loopback(uplink.hostname)):
+        out.append(f"the cloud token goes to {s.uplink.url} without TLS (use https://)")
+    return out
+
+
+def warn_plaintext_credentials(s: GatewaySettings) -> None:
+    """Log a warning per credential that would cross the network in clear text."""
+    for problem in plaintext_credentials(s):
+        log.warning("credentials in clear text: %s", problem)
+
+
+def _loopback(host: str | None) -> bool:
+    if host is None or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class GatewayService:
@@ -69,6 +101,9 @@ class GatewayService:
         self.health: HealthServer | None = None
         self._parts: dict[str, object] = {}
 
+    def _evicted(self, n: int) -> None:
+        self.metrics.dead_letters_evicted.inc(n)
+
     def start(self) -> None:
         s = self.settings
         self._bank: DetectorBank | None = None
@@ -76,11 +111,14 @@ class GatewayService:
             self._bank = DetectorBank(s.detect, s.detect.state_path(s.gateway.data_dir))
             self._bank.start()
             self.scorer = self._bank
-        db, dead, buffer = open_stores(s)
+        warn_plaintext_credentials(s)
+        db, dead, buffer = open_stores(s, self._evicted)
         dedup = DedupWindow(db, s.buffer.dedup_window)
         self.db, self.dead_letters, self.buffer = db, dead, buffer
         pipeline = Pipeline(db, [sub.build() for sub in s.mqtt.subscriptions], buffer, dead,
-                            dedup, self.metrics, self.scorer, self._publish_anomaly)
+                            dedup, self.metrics, self.scorer, self._publish_anomaly,
+                            RateLimitedLog(logging.getLogger("gateway.pipeline"),
+                                           s.deadletter.log_burst, s.deadletter.log_interval_s))
         worker = None
         if s.mqtt.decode_worker:
             worker = DecodeWorker([(sub.topic, sub.codec) for sub in s.mqtt.subscriptions],

@@ -185,6 +185,19 @@ class BufferSection(_Section):
         "Messages remembered per device to detect redeliveries."))
 
 
+class DeadLetterSection(_Section):
+    """Bounds of the dead-letter store (anything on the network can publish garbage)."""
+
+    max_payload_bytes: int = Field(default=64 * 1024, ge=256, description=(
+        "Longer payloads are kept truncated, with their size and SHA-256."))
+    max_total_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024, description=(
+        "Past this many bytes of payloads the oldest entries are evicted (and counted)."))
+    log_burst: int = Field(default=5, ge=0, description=(
+        "Per-payload log lines for bad payloads per interval; then one summary line."))
+    log_interval_s: float = Field(default=60.0, gt=0, description=(
+        "The interval of ``log_burst``, in seconds."))
+
+
 class UplinkSection(_Section):
     """Forwarding batches to the cloud's ``POST /v1/ingest``."""
 
@@ -272,6 +285,7 @@ class GatewaySettings(BaseSettings):
     mqtt: MqttSection = Field(default_factory=MqttSection)
     intake: IntakeSection = Field(default_factory=IntakeSection)
     buffer: BufferSection = Field(default_factory=BufferSection)
+    deadletter: DeadLetterSection = Field(default_factory=DeadLetterSection)
     uplink: UplinkSection = Field(default_factory=UplinkSection)
     health: HealthSection = Field(default_factory=HealthSection)
     log: LogSection = Field(default_factory=LogSection)

@@ -116,7 +116,7 @@ def parse(raw: bytes, media: str) -> ValidBatch | None:
     :func:`to_json`'s JSON batch)."""
     try:
         env = _decode(raw, media)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):  # deep nesting: the exact path says 400
         return None
     if env.v not in SUPPORTED_VERSIONS or not plain(env.gateway_id):
         return None

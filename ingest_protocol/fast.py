@@ -139,7 +139,7 @@ def parse_json(raw: bytes) -> ValidBatch | None:
         return None
     try:
         env = _JSON.decode(raw)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):  # deep nesting: the exact path says 400
         return None
     if env.v not in SUPPORTED_VERSIONS:
         return None

@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt
 from typing_extensions import TypedDict
 
 from firmware_protocol.model import MAX_NAME_LEN, MAX_SEQ, MAX_TS_MS, MAX_UNIT_LEN, MIN_TS_MS
+from ingest_protocol.text import clean_name
 
 #: The contract version this package describes; a body without ``v`` is version 1.
 VERSION = 1
@@ -33,12 +34,23 @@ MAX_QUALITY = 255
 #: Printable characters; a backslash may not end a name nor precede a space, comma or equals
 #: sign (InfluxDB 1.x line protocol cannot carry those; see docs/schema.md).
 NAME_PATTERN = r"^(?:[^\\\x00-\x1f\x7f]|\\+[^\\ ,=\x00-\x1f\x7f])+$"
+# Entries are strict: a string "21.5" is not a number, 1.0 is not a timestamp, "true" is not a
+# boolean. Names in entries are checked against invisible characters and normalised to NFC by
+# the validators (ingest_protocol.validate) after parsing: an ASCII body without ``\u``
+# escapes cannot hold one past NAME_PATTERN, which keeps the one-pass parse fast.
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_LEN, pattern=NAME_PATTERN)]
 Unit = Annotated[str, Field(min_length=1, max_length=MAX_UNIT_LEN, pattern=NAME_PATTERN)]
-Timestamp = Annotated[int, Field(ge=MIN_TS_MS, le=MAX_TS_MS, description="UTC milliseconds")]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
-QualityByte = Annotated[int, Field(ge=0, le=MAX_QUALITY)]
+Timestamp = Annotated[StrictInt, Field(ge=MIN_TS_MS, le=MAX_TS_MS, description="UTC milliseconds")]
+Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Seq = Annotated[StrictInt, Field(ge=0, le=MAX_SEQ)]
+QualityByte = Annotated[StrictInt, Field(ge=0, le=MAX_QUALITY)]
+#: A gateway id obeys the rules of device names (it is a tag in the store, a label in metrics).
+GatewayId = Annotated[str, Field(min_length=1, max_length=MAX_GATEWAY_ID_LEN,
+                                 pattern=NAME_PATTERN), AfterValidator(clean_name)]
+#: Fields holding names, checked by :func:`ingest_protocol.validate.names_problem`.
+NAME_FIELDS = ("device", "sensor", "site", "detector", "unit")
+#: The reason given for a ``value`` that is neither (strict JSON numbers and booleans only).
+VALUE_REASON = "value: must be a finite number or a boolean"
 
 #: Fields whose limit is in UTF-8 bytes (``max_length`` above counts characters).
 BYTE_LIMITS: tuple[tuple[str, int], ...] = (
@@ -76,8 +88,8 @@ class Anomaly(TypedDict):
 class Envelope(BaseModel):
     """The batch envelope; entries are validated one by one afterwards."""
 
-    v: int = VERSION
-    gateway_id: Annotated[str, Field(min_length=1, max_length=MAX_GATEWAY_ID_LEN)]
+    v: StrictInt = VERSION
+    gateway_id: GatewayId
     batch_id: Annotated[str, Field(min_length=1, max_length=MAX_BATCH_ID_LEN)]
     sent_at: int | float | str | None = None
     readings: list[Any]
@@ -95,8 +107,8 @@ class Batch(BaseModel):
     """``POST /v1/ingest`` body (JSON, optionally ``Content-Encoding: gzip``), version 1."""
 
     v: Literal[1] = Field(default=1, description="Contract version; absent means 1.")
-    gateway_id: str = Field(min_length=1, max_length=MAX_GATEWAY_ID_LEN,
-                            description="Must match the token's gateway (403 otherwise).")
+    gateway_id: GatewayId = Field(description="Must match the token's gateway (403 otherwise);"
+                                              " the rules of device names apply.")
     batch_id: str = Field(min_length=1, max_length=MAX_BATCH_ID_LEN,
                           description="Deterministic per batch on the gateway.")
     sent_at: int | None = Field(default=None, description="Gateway clock, UTC ms.")

@@ -132,7 +132,7 @@ def render() -> str:
             continue
         try:
             body = json.loads(v["body"])
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past any parser's depth
             continue
         form = compact(body) if isinstance(body, dict) else None
         if form is not None and (entry := _entry(v["name"], form, v["expect"], limits)):

@@ -66,10 +66,10 @@ VALID: list[tuple[str, str, bool]] = [
         [a(device="é" * 32, detector="検出")]), True),
     ("limits-reached", batch([r(ts=TS + i, seq=i) for i in range(8)],
                              [a(ts=TS + i) for i in range(4)]), True),
-    ("lax-v1-conversions-and-unknown-fields", batch(
-        [r(ts=str(TS), seq=1.0, value="1.5", unit=None, site=None, note={"x": [1]}),
-         r(ts=1.7e12, value=3, seq=2)],
+    ("unknown-fields-and-nulls", batch(
+        [r(unit=None, site=None, note={"x": [1]}), r(value=3, seq=2)],
         [a(value=1, expected_low=None)], sent_at="now", future_field=[1]), False),
+    ("names-normalised-to-nfc", batch([r(device="Cafe\u0301", sensor="t\u0308")]), False),
 ]
 
 #: Bodies whose envelope is fine but some entries are not: 200 with rejections.
@@ -92,6 +92,14 @@ PARTIAL: list[tuple[str, str]] = [
     ("missing-and-not-objects", batch([{"device": "d1", "ts": TS, "value": 1, "seq": 1}, 5,
                                        "reading", None, r(seq=2)])),
     ("bool-names", batch([r(device=True), r(sensor=1, seq=2)])),
+    ("strict-types", batch([r(ts=str(TS)), r(ts=1.7e12, seq=2), r(seq=1.0), r(value="1.5"),
+                            r(value="true", seq=5), r(quality="1", seq=6), r(ts=True, seq=7),
+                            r(seq=8)])),
+    ("names-invisible", batch([r(device="pump\u202e9"), r(sensor="t\u200bemp", seq=2),
+                               r(site="\ufeffplant", seq=3), r(unit="C\u2028", seq=4),
+                               r(device="a\u2066b\u2069", seq=5), r(device="\u3164", seq=6),
+                               r(device="soft\u00adhyphen", seq=7), r(seq=8)],
+                              [a(detector="h\u200dst"), a()])),
     ("anomalies-bad", batch([r()], [a(score=math.nan), {"device": "d1"}, a(detector="", ts=0),
                                     a(expected_low="low")])),
 ]
@@ -106,6 +114,9 @@ REFUSED: list[tuple[str, str]] = [
     ("readings-null", json.dumps({"gateway_id": GW, "batch_id": "b", "readings": None})),
     ("readings-not-a-list", json.dumps({"gateway_id": GW, "batch_id": "b", "readings": {}})),
     ("gateway-id-empty", json.dumps({"gateway_id": "", "batch_id": "b", "readings": []})),
+    ("gateway-id-invisible", batch([], gateway_id="gw\u200b1")),
+    ("gateway-id-control", batch([], gateway_id="gw\n1")),
+    ("version-a-string", batch([r()], v="1")),
     ("batch-id-too-long", batch([], batch_id="b" * 257)),
     ("newer-version", batch([r()], v=2)),
     ("version-not-a-number", batch([r()], v="one")),
@@ -113,6 +124,8 @@ REFUSED: list[tuple[str, str]] = [
     ("too-many-anomalies", batch([], [a(ts=TS + i) for i in range(5)])),
     ("too-many-bad-readings", batch([5] * 9)),
     ("body-too-large", batch([r()], padding="x" * 2048)),
+    ("nested-too-deep", batch([r(note=json.loads("[" * 40 + "]" * 40))])),
+    ("nested-too-deep-bare", "[" * 1000 + "]" * 1000),
 ]
 
 

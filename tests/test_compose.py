@@ -99,7 +99,7 @@ def test_published_ports_are_loopback_and_match_the_configs(compose: dict[str, A
             assert host_ip == "127.0.0.1", f"{name}: {spec} is published beyond loopback"
             assert host_port == container_port
             published.setdefault(name, []).append(int(container_port))
-    assert published["mosquitto"] == [1883]
+    assert published["mosquitto"] == [1883, 8883]
     assert published["influxdb"] == [8086]
     assert published["prometheus"] == [9090]
     assert published["grafana"] == [3000]
@@ -109,7 +109,8 @@ def test_published_ports_are_loopback_and_match_the_configs(compose: dict[str, A
     assert published["balancer"] == [cloud_cfg["server"]["port"]]
     gateway_cfg = tomllib.loads((ROOT / "deploy/compose/gateway.toml").read_text())
     assert published["gateway"] == [gateway_cfg["health"]["port"]]
-    assert "listener 1883" in (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    conf = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    assert "listener 1883" in conf and "listener 8883" in conf
 
 
 def test_volumes_are_declared_and_bind_mounts_exist(compose: dict[str, Any]) -> None:
@@ -162,6 +163,9 @@ def test_influxdb_initial_setup_matches_the_cloud_store(compose: dict[str, Any])
 
 def test_every_iotgw_env_name_is_read_by_our_settings(compose: dict[str, Any]) -> None:
     known = set().union(*(env_names_read_by(c) for c in our_settings_classes()))
+    # The simulator's CLI reads its MQTT password from the environment (not a settings class).
+    assert "IOTGW_SIM_PASSWORD" in (ROOT / "simulators/cli.py").read_text()
+    known.add("IOTGW_SIM_PASSWORD")
     unit = (ROOT / "deploy/iotgw-gateway.service").read_text()
     per_service = iotgw_env_names(compose)
     per_service["systemd"] = set(ENV_NAME.findall(unit))
@@ -245,6 +249,9 @@ def test_compose_gives_the_gateway_its_shutdown_deadline(compose: dict[str, Any]
 
 def test_env_name_introspection_tells_real_names_from_typos() -> None:
     known = set().union(*(env_names_read_by(c) for c in our_settings_classes()))
+    # The simulator's CLI reads its MQTT password from the environment (not a settings class).
+    assert "IOTGW_SIM_PASSWORD" in (ROOT / "simulators/cli.py").read_text()
+    known.add("IOTGW_SIM_PASSWORD")
     assert {"IOTGW_GATEWAY_UPLINK__TOKEN", "IOTGW_CLOUD_STORE__TOKEN",
             "IOTGW_GATEWAY_GATEWAY__DATA_DIR", "IOTGW_CLOUD_DATA_DIR"} <= known
     assert not {"IOTGW_GATEWAY_UPLINK__TOKN", "IOTGW_GATEWAY_TOKEN",

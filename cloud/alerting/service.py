@@ -35,6 +35,7 @@ from cloud.alerting.monitors.recorder import IngestRecorder
 from cloud.alerting.rules import tables as _rules_tables
 from cloud.alerting.rules.base import SeriesSource
 from cloud.alerting.rules.context import StoreContext
+from cloud.alerting.rules.loadcheck import RuleLoadCheck
 from cloud.alerting.rules.store import RuleRepository
 from cloud.alerting.settings import AlertingSettings
 from cloud.alerting.webhooks import tables as _webhooks_tables
@@ -75,6 +76,7 @@ class Alerting:
                         s.volume_surge_ratio),
             SchemaCheck(s.sensor_vanished_after_s, s.schema_window_s),
             SlaCheck(s.sla_queryable_s, s.sla_target, s.sla_window_s),
+            RuleLoadCheck(self.rules),
         ])
         self.context = StoreContext(engine, source, s.bucket_s)
         # Readers of the pipeline tables see what the recorder merged but did not write yet.

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from cloud.api.alerting_errors import AlertId, Text
+from cloud.api.alerting_errors import AlertId
 from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import AlertsDep
 from cloud.meta import Scope
+from cloud.validation import REQUEST_CONFIG, FreeText, OptionalName
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"],
                    route_class=AuthFirstRoute)
@@ -20,9 +21,9 @@ READ, WRITE = RequireScope(Scope.READ), RequireScope(Scope.ALERTS_WRITE)
 class AckIn(BaseModel):
     """Who acknowledges."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_CONFIG
 
-    by: str = Field(default="", max_length=200)
+    by: FreeText = Field(default="", max_length=200)
 
 
 class AlertOut(BaseModel):
@@ -54,7 +55,7 @@ def list_alerts(
     alerts: AlertsDep,
     state: Literal["pending", "firing", "resolved"] | None = None,
     severity: Literal["info", "warning", "critical"] | None = None,
-    device: Annotated[Text | None, Query(max_length=64)] = None,
+    device: Annotated[OptionalName, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[AlertOut]:
     """Alerts, newest first, filtered by state, severity and device."""

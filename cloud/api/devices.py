@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path
 
 from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import DevicesDep
 from cloud.meta import DeviceInfo, Scope
 from cloud.models import DeviceOut, SensorOut
+from cloud.validation import NameText
 
 router = APIRouter(tags=["devices"], dependencies=[RequireScope(Scope.READ)],
                    route_class=AuthFirstRoute)
@@ -33,7 +35,7 @@ def list_devices(devices: DevicesDep) -> list[DeviceOut]:
 
 @router.get("/v1/devices/{device:path}", response_model=DeviceOut,
             responses={404: {"description": "No data was ever stored for this device."}})
-def get_device(device: str, devices: DevicesDep) -> DeviceOut:
+def get_device(device: Annotated[NameText, Path()], devices: DevicesDep) -> DeviceOut:
     """One device."""
     found = devices.list(device)
     if not found:

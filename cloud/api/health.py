@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cloud.api.auth import ProbeAccess
 from cloud.api.deps import MetricsDep, ServicesDep
 from cloud.errors import CloudError
+from cloud.redact import first_line
 from cloud.services import CREATE_ADMIN
 
 router = APIRouter(tags=["health"])
@@ -47,13 +48,13 @@ def readyz(s: ServicesDep) -> JSONResponse:
         s.store.ping()
         checks["store"] = "ok"
     except CloudError as exc:
-        checks["store"] = str(exc)
+        checks["store"] = first_line(exc)
     try:
         with s.meta.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         checks["metadata"] = "ok"
     except (SQLAlchemyError, CloudError) as exc:
-        checks["metadata"] = str(exc).splitlines()[0]
+        checks["metadata"] = first_line(exc)
     ready = all(v == "ok" for v in checks.values())
     warnings: dict[str, str] = {}
     if checks["metadata"] == "ok" and s.admin_token_missing():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zlib
 from typing import Annotated, Any
 
@@ -13,7 +14,10 @@ from cloud.api.auth import AuthFirstRoute, IngestToken
 from cloud.api.deps import IngestDep, LimitsDep
 from cloud.errors import KeyInFlight, KeyReused, MetadataError, RequestRejected, StoreError
 from cloud.models import IngestBatch, IngestResponse
+from cloud.redact import first_line
 from ingest_protocol.compact import COMPACT_JSON, MSGPACK, media_type
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["ingest"],
                    route_class=AuthFirstRoute)
@@ -118,7 +122,9 @@ async def ingest(
     except KeyInFlight as exc:
         raise HTTPException(409, str(exc), headers={"Retry-After": "1"}) from None
     except (StoreError, MetadataError, SQLAlchemyError) as exc:
-        raise HTTPException(503, f"not stored, retry later: {exc}", headers=retry) from None
+        log.warning("ingest not stored: %s", exc)
+        raise HTTPException(503, f"not stored, retry later: {first_line(exc)}",
+                            headers=retry) from None
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return Response(outcome.body, outcome.status, headers=headers,
                     media_type="application/json")

@@ -10,22 +10,24 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import OwnershipDep
 from cloud.meta import Scope
+from cloud.validation import REQUEST_CONFIG, NameText
+from ingest_protocol.model import GatewayId
 
 router = APIRouter(tags=["devices"], dependencies=[RequireScope(Scope.ADMIN)],
                    route_class=AuthFirstRoute)
-DeviceName = Annotated[str, Path(min_length=1, max_length=256)]
+DeviceName = Annotated[NameText, Path()]
 
 
 class OwnerIn(BaseModel):
     """The gateway that may write the device from now on."""
 
-    model_config = ConfigDict(extra="forbid")
-    gateway_id: str = Field(min_length=1, max_length=128)
+    model_config = REQUEST_CONFIG
+    gateway_id: GatewayId
 
 
 class OwnerOut(BaseModel):

@@ -51,6 +51,22 @@ class SlaOut(BaseModel):
     ok: bool
 
 
+class BrokenRuleOut(BaseModel):
+    """A stored rule that does not load (skipped by the evaluator) and why."""
+
+    id: str
+    name: str
+    kind: str
+    error: str
+
+
+class RulesOut(BaseModel):
+    """How many stored rules load, and the ones that do not."""
+
+    loaded: int
+    broken: list[BrokenRuleOut]
+
+
 class ProblemOut(BaseModel):
     """One finding of a check (what ``pipeline`` rules alert on)."""
 
@@ -68,6 +84,7 @@ class PipelineHealthOut(BaseModel):
     volume: VolumeOut
     schema_: SchemaOut = Field(alias="schema")
     sla: SlaOut
+    rules: RulesOut
     problems: list[ProblemOut]
     status: Literal["ok", "degraded"]
 
@@ -75,5 +92,6 @@ class PipelineHealthOut(BaseModel):
 @router.get("/health")
 def pipeline_health(health: PipelineHealthDep) -> PipelineHealthOut:
     """Freshness per device, volume drops and surges against a rolling baseline, schema
-    changes, and SLA tracking (readings queryable within N s, ingest availability)."""
+    changes, SLA tracking (readings queryable within N s, ingest availability), and stored
+    rules that do not load."""
     return PipelineHealthOut.model_validate(health.report())

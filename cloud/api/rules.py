@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
-from pydantic import Field, TypeAdapter, create_model
+from pydantic import BaseModel, Field, TypeAdapter, create_model
 
 from cloud.alerting.rules import (
     AnomalyRateRule,
@@ -17,7 +17,7 @@ from cloud.alerting.rules import (
     ThresholdRule,
 )
 from cloud.alerting.rules.base import RuleBase
-from cloud.alerting.rules.store import StoredRule
+from cloud.alerting.rules.store import BrokenRule, StoredRule
 from cloud.api.alerting_errors import Id
 from cloud.api.auth import AuthFirstRoute, RequireScope
 from cloud.api.deps import RulesDep
@@ -45,7 +45,21 @@ RuleOut: Any = Annotated[
 _rule_out: TypeAdapter[Any] = TypeAdapter(RuleOut)
 
 
-def _out(rule: StoredRule) -> Any:
+class BrokenRuleOut(BaseModel):
+    """A stored rule that does not load: the evaluator skips it; fix it (PUT) or delete it."""
+
+    id: str
+    name: str
+    kind: str
+    load_error: str
+    created_ms: int
+    updated_ms: int
+
+
+def _out(rule: StoredRule | BrokenRule) -> Any:
+    if isinstance(rule, BrokenRule):
+        return BrokenRuleOut(id=rule.id, name=rule.name, kind=rule.kind, load_error=rule.error,
+                             created_ms=rule.created_ms, updated_ms=rule.updated_ms)
     return _rule_out.validate_python(
         {"id": rule.id, "created_ms": rule.created_ms, "updated_ms": rule.updated_ms,
          **rule.spec.model_dump()})
@@ -58,16 +72,16 @@ def create_rule(spec: Annotated[RuleSpec, Body()], repo: RulesDep) -> Any:
     return _out(repo.create(spec))
 
 
-@router.get("", response_model=list[RuleOut], dependencies=[READ])
+@router.get("", response_model=list[RuleOut | BrokenRuleOut], dependencies=[READ])
 def list_rules(repo: RulesDep) -> Any:
-    """Every rule."""
-    return [_out(r) for r in repo.all()]
+    """Every rule; one that does not load is listed with its `load_error`."""
+    return [_out(r) for r in repo.load()]
 
 
-@router.get("/{rule_id}", response_model=RuleOut, dependencies=[READ])
+@router.get("/{rule_id}", response_model=RuleOut | BrokenRuleOut, dependencies=[READ])
 def get_rule(rule_id: Id, repo: RulesDep) -> Any:
-    """One rule."""
-    return _out(repo.get(rule_id))
+    """One rule (with its `load_error` when it does not load)."""
+    return _out(repo.get_any(rule_id))
 
 
 @router.put("/{rule_id}", response_model=RuleOut, dependencies=[ADMIN])

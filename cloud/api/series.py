@@ -17,10 +17,12 @@ from cloud.errors import QueryError
 from cloud.meta import Scope
 from cloud.models import AnomalyOut
 from cloud.query import iso
+from cloud.validation import OptionalName
 
 router = APIRouter(tags=["queries"], dependencies=[RequireScope(Scope.READ)],
                    route_class=AuthFirstRoute)
-Text = Annotated[str | None, Query()]
+Text = Annotated[str | None, Query(max_length=100)]
+Name = Annotated[OptionalName, Query(max_length=64)]
 _BAD: dict[int | str, dict[str, Any]] = {
     400: {"description": "A parameter is invalid (the message names it)."},
     503: {"description": "The store is unavailable; see Retry-After."},
@@ -79,8 +81,8 @@ def _csv(data: dict[str, Any]) -> str:
 @router.get("/v1/series", responses={**_BAD, **_SERIES_OK})
 def series(
     q: QueriesDep,
-    device: Text = None,
-    sensor: Text = None,
+    device: Name = None,
+    sensor: Name = None,
     start: Annotated[str | None, Query(description="ms, ISO 8601, now, -1h (default: end-24h)")]
     = None,
     end: Annotated[str | None, Query(description="ms, ISO 8601, now, -1h (default: now)")] = None,
@@ -108,8 +110,8 @@ def series(
 @router.get("/v1/trends", response_model=TrendOut, responses=_BAD)
 def trends(
     q: QueriesDep,
-    device: Text = None,
-    sensor: Text = None,
+    device: Name = None,
+    sensor: Name = None,
     window: Annotated[str | None, Query(description="how far back, e.g. 6h (default 24h)")]
     = None,
     threshold: Annotated[str | None, Query(description="a value to project the crossing of")]
@@ -135,8 +137,8 @@ def trends(
 @router.get("/v1/anomalies", response_model=list[AnomalyOut], responses=_BAD)
 def anomalies(
     q: QueriesDep,
-    device: Text = None,
-    sensor: Text = None,
+    device: Name = None,
+    sensor: Name = None,
     start: Text = None,
     end: Text = None,
     limit: Annotated[int | None, Query(description="most entries (default: the limit)")] = None,

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from cloud.errors import MetadataError
+from cloud.filemodes import private_sqlite
 from cloud.meta import schema
 
 metadata = MetaData()
@@ -62,7 +63,7 @@ class MetaDB:
         kwargs: dict[str, Any] = {"echo": self.echo, "pool_pre_ping": not sqlite_url}
         if sqlite_url:
             if url.database and url.database != ":memory:":
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+                private_sqlite(Path(url.database))  # token hashes, webhook secrets: 0600
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         engine = create_engine(url, **kwargs)
         if url.get_backend_name() == "sqlite":

@@ -147,19 +147,24 @@ class GatedStore:
 
 def test_retry_while_in_flight_is_409_and_overload_is_429(make_cloud, tmp_path):
     store = GatedStore(SQLiteStore(tmp_path / "gated.sqlite3"))
-    cloud = make_cloud(store=store, max_concurrent_ingest=1)
+    cloud = make_cloud(store=store, max_concurrent_ingest=2)
     body = cloud.batch(_readings(5))
-    with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(2) as pool:
         first = pool.submit(cloud.ingest, body, "k")
         try:
             assert store.entered.wait(20)
             retry = cloud.ingest(body, key="k")
             assert retry.status_code == 409 and "Retry-After" in retry.headers
+            # A second batch takes the other slot; a third is refused before it is parsed.
+            store.entered.clear()
+            second = pool.submit(cloud.ingest, cloud.batch(_readings(1), batch_id="b-3"), "k3")
+            assert store.entered.wait(20)
             busy = cloud.ingest(cloud.batch(_readings(2), batch_id="b-2"), key="other")
             assert busy.status_code == 429 and busy.headers["Retry-After"] == "5"
         finally:
             store.gate.set()
         assert first.result(20).status_code == 200
+        assert second.result(20).status_code == 200
     # The refused request's key was released: its retry is processed normally.
     assert cloud.ingest(cloud.batch(_readings(2), batch_id="b-2"), key="other"
                         ).status_code == 200

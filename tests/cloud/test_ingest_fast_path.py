@@ -14,11 +14,11 @@ from tests.cloud.conftest import influx_store, reading
 T0 = 1_700_000_000_000
 
 FAST = [
-    # Everything valid, with the lax conversions both paths share.
-    b'{"gateway_id":"g","batch_id":"b","readings":[{"device":"d","sensor":"s","ts":"1700000000000",'
-    b'"value":3,"seq":1.0,"quality":2,"unit":null,"site":"p","extra":[1]},'
-    b'{"device":"d","sensor":"s","ts":1.7e12,"value":true,"seq":2},'
-    b'{"device":"a","device":"b","sensor":"s","ts":1700000000001,"value":"1.5","seq":3}],'
+    # Everything valid: integers for numbers, unknown fields, duplicate keys (last wins).
+    b'{"gateway_id":"g","batch_id":"b","readings":[{"device":"d","sensor":"s","ts":1700000000000,'
+    b'"value":3,"seq":1,"quality":2,"unit":null,"site":"p","extra":1},'
+    b'{"device":"d","sensor":"s","ts":1700000000000,"value":true,"seq":2},'
+    b'{"device":"a","device":"b","sensor":"s","ts":1700000000001,"value":1.5,"seq":3}],'
     b'"anomalies":[{"device":"d","sensor":"s","ts":1700000000000,"value":1,"score":0.5,'
     b'"detector":"hst"}]}',
     b'{"gateway_id":"g","batch_id":"b","sent_at":"now","readings":[]}',
@@ -36,7 +36,25 @@ SLOW = [
      + '","sensor":"s","ts":1700000000000,"value":1,"seq":1}]}').encode(),
     b'{"gateway_id":"g","batch_id":"b","readings":[{"device":"d\\\\ x","sensor":"s",'
     b'"ts":1700000000000,"value":1,"seq":1}], "anomalies": [{"device": "d"}]}',
+    # Strings and integral floats are not numbers (strict types).
+    b'{"gateway_id":"g","batch_id":"b","readings":[{"device":"d","sensor":"s",'
+    b'"ts":"1700000000000","value":1,"seq":1.0},{"device":"d","sensor":"s","ts":1.7e12,'
+    b'"value":"1.5","seq":2}]}',
 ]
+FUTURE = (b'{"gateway_id":"g","batch_id":"b","readings":[{"device":"d","sensor":"s",'
+          b'"ts":4000000000000,"value":1,"seq":1},{"device":"d","sensor":"s",'
+          b'"ts":1700000000000,"value":1,"seq":2}]}')
+
+
+def test_both_paths_reject_readings_from_the_future():
+    for env in (_fast_parse(FUTURE), IngestService._slow_parse(FUTURE)):
+        index, _readings, bad, *_ = _entries_now(env, FUTURE)
+        assert index == [1]
+        assert [r.index for r in bad] == [0] and "ahead of the receiver clock" in bad[0].reason
+
+
+def _entries_now(env, raw):
+    return _entries(env, raw, int(time.time() * 1000), 3_600_000)
 
 
 @pytest.mark.parametrize("raw", FAST)
@@ -46,13 +64,13 @@ def test_fast_and_entry_by_entry_paths_agree(raw):
     assert fast is not None
     assert (fast.gateway_id, fast.batch_id, fast.sent_at) == (
         slow.gateway_id, slow.batch_id, slow.sent_at)
-    assert _entries(fast, raw) == _entries(slow, raw)
+    assert _entries_now(fast, raw) == _entries_now(slow, raw)
 
 
 @pytest.mark.parametrize("raw", SLOW)
 def test_anything_else_takes_the_entry_by_entry_path(raw):
     assert _fast_parse(raw) is None
-    _index, _readings, bad, _a_index, _anomalies, bad_a = _entries(
+    _index, _readings, bad, _a_index, _anomalies, bad_a = _entries_now(
         IngestService._slow_parse(raw), raw)
     assert bad or bad_a
 

@@ -71,7 +71,8 @@ def test_the_contract_gives_every_vector_its_verdict():
 
 
 def test_the_cloud_gives_every_vector_its_verdict(make_cloud):
-    cloud = make_cloud("sqlite", **LIMITS)
+    # The vectors reach 2100: the clock-skew rule (not in the vectors) must not apply.
+    cloud = make_cloud("sqlite", max_future_skew_s=200 * 365 * 86400, **LIMITS)
     assert cloud.gateway_id == DOC["gateway_id"]
     assert _drift(lambda raw, key, compress: _post(
         cloud.http, cloud.url, cloud.token, raw, key, compress)) == []

@@ -12,25 +12,26 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Connection, delete, insert, select
 
 from cloud.alerting.alerts.tables import silences as t_silences
 from cloud.alerting.core.clock import Clock
 from cloud.alerting.core.db import Database
 from cloud.alerting.core.errors import InvalidRequest, NotFound
+from cloud.validation import REQUEST_CONFIG, EpochMs, FreeText, NamePattern
 
 
 class Matcher(BaseModel):
     """Patterns an alert must all match to be silenced."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_CONFIG
 
-    site: str = Field(default="*", max_length=64)
-    device: str = Field(default="*", max_length=64)
-    sensor: str = Field(default="*", max_length=64)
-    rule: str = Field(default="*", max_length=200, description="Rule id or name pattern.")
-    severity: str = Field(default="*", max_length=16)
+    site: NamePattern = "*"
+    device: NamePattern = "*"
+    sensor: NamePattern = "*"
+    rule: NamePattern = Field(default="*", description="Rule id or name pattern.")
+    severity: NamePattern = Field(default="*", max_length=16)
 
     def matches(self, alert: Mapping[str, Any]) -> bool:
         """Whether ``alert`` (a row of the alerts table) is covered."""
@@ -47,13 +48,13 @@ class Matcher(BaseModel):
 class SilenceIn(BaseModel):
     """A silence to create; ``starts_ms`` defaults to now."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_CONFIG
 
     matcher: Matcher = Field(default_factory=Matcher)
-    starts_ms: int | None = Field(default=None, ge=0)
-    ends_ms: int = Field(..., ge=0)
-    comment: str = Field(default="", max_length=1000)
-    created_by: str = Field(default="", max_length=200)
+    starts_ms: EpochMs | None = None
+    ends_ms: EpochMs
+    comment: FreeText = Field(default="", max_length=1000)
+    created_by: FreeText = Field(default="", max_length=200)
 
     @model_validator(mode="after")
     def _check(self) -> SilenceIn:

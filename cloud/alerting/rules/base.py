@@ -10,30 +10,29 @@ alert lifecycle (pending -> firing -> resolved, for-duration, dedup) lives in
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from cloud.alerting.core.series import SeriesRef
+from cloud.alerting.rules.template import check_template, render
+from cloud.validation import REQUEST_CONFIG, FreeText, NamePattern
+from ingest_protocol.text import clean_name
 
 Severity = Literal["info", "warning", "critical"]
-
-#: ``{name}`` or ``{name:format-spec}``; anything else in a template is literal text.
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)(?::([^{}]{0,20}))?\}")
 
 
 class Scope(BaseModel):
     """Which series a rule watches: shell-style patterns on site, device and sensor."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_CONFIG
 
-    site: str = Field(default="*", max_length=64, description="Site pattern (`*`, `plant-?`, ...).")
-    device: str = Field(default="*", max_length=64, description="Device pattern.")
-    sensor: str = Field(default="*", max_length=64, description="Sensor pattern.")
+    site: NamePattern = Field(default="*", description="Site pattern (`*`, `plant-?`, ...).")
+    device: NamePattern = Field(default="*", description="Device pattern.")
+    sensor: NamePattern = Field(default="*", description="Sensor pattern.")
 
     def matches(self, site: str | None, device: str, sensor: str) -> bool:
         """Whether the series ``site/device/sensor`` is in scope (a missing site is ``""``)."""
@@ -63,7 +62,18 @@ class StreamInfo:
     sensor: str
     site: str | None
     unit: str | None
-    last_ts_ms: int
+    last_ts_ms: int  #: newest device timestamp
+    #: When the cloud last stored a reading of the stream (its own clock); None if unknown.
+    last_ingest_ms: int | None = None
+
+    @property
+    def heard_ms(self) -> int:
+        """How fresh the stream's data is: its newest device timestamp, capped by when the
+        cloud last stored a reading of it (arrival time). A device whose clock runs ahead
+        cannot make itself look fresh; a backlog of old readings still looks old."""
+        if self.last_ingest_ms is None:
+            return self.last_ts_ms
+        return min(self.last_ts_ms, self.last_ingest_ms)
 
 
 class SeriesSource(Protocol):
@@ -90,49 +100,22 @@ class EvalContext(Protocol):
         ...
 
 
-def render(template: str, fields: Mapping[str, Any]) -> str:
-    """Fill ``{name}`` / ``{name:spec}`` placeholders; unknown names stay as written.
-
-    Only plain names and format specs are understood (no attribute or index access), so a
-    template from the API cannot reach into objects.
-
-    >>> render("{sensor} reaches {limit:.1f} {unit} in ~{eta_h:.0f} h",
-    ...        {"sensor": "vibration", "limit": 7.08, "unit": "mm/s", "eta_h": 35.6})
-    'vibration reaches 7.1 mm/s in ~36 h'
-    >>> render("{nope} {value:bad}", {"value": 1.5})
-    '{nope} 1.5'
-    """
-
-    def one(match: re.Match[str]) -> str:
-        name, spec = match.group(1), match.group(2)
-        if name not in fields:
-            return match.group(0)
-        value = fields[name]
-        if value is None:
-            return "?"
-        try:
-            return format(value, spec or "")
-        except (ValueError, TypeError):
-            return str(value)
-
-    return _PLACEHOLDER.sub(one, template)
-
-
 class RuleBase(BaseModel):
     """Fields every rule has; each kind adds its own in its module."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_CONFIG
 
     #: ``"arrival"``: evaluated on each ingested batch; ``"schedule"``: by the evaluator's tick.
     mode: ClassVar[str] = "schedule"
     #: The message used when the rule has none.
     default_message: ClassVar[str] = "{rule} on {device}/{sensor}"
 
-    name: str = Field(..., min_length=1, max_length=200)
+    name: Annotated[str, AfterValidator(clean_name)] = Field(..., min_length=1, max_length=200)
     scope: Scope = Field(default_factory=Scope)
     severity: Severity = "warning"
-    message: str | None = Field(
-        default=None, max_length=500, description="Template, e.g. '{value:.1f}'.")
+    message: Annotated[FreeText, AfterValidator(check_template)] | None = Field(
+        default=None, max_length=500,
+        description="Template, e.g. '{value:.1f}' (width at most 64, precision at most 20).")
     for_s: float = Field(
         default=0.0, ge=0, le=7 * 86400, description="Pending time before firing.")
     enabled: bool = True

@@ -73,5 +73,6 @@ class StoreContext:
         """Every stream the ingest path has seen."""
         self.before_read()
         with self._engine.connect() as conn:
-            return [StreamInfo(r.device, r.sensor, r.site, r.unit, r.last_ts_ms)
+            return [StreamInfo(r.device, r.sensor, r.site, r.unit, r.last_ts_ms,
+                               r.last_ingest_ms)
                     for r in conn.execute(select(stream_stats))]

@@ -1,7 +1,9 @@
 """Deadman (no data) rule: a device or a stream that has not reported for ``after_s``.
 
-Evaluated on the schedule, from the ingest path's stream registry (newest device timestamp
-per stream), so it needs no query against the time-series store.
+Evaluated on the schedule, from the ingest path's stream registry, so it needs no query
+against the time-series store. Silence is measured from the newest device timestamp capped by
+the cloud's arrival time (:attr:`StreamInfo.heard_ms`): one device whose clock runs a year
+ahead would otherwise never look silent.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ class DeadmanRule(RuleBase):
     def evaluate(
         self, ctx: EvalContext, streams: Sequence[StreamInfo], now_ms: int
     ) -> list[Observation]:
-        """Newest timestamp per series against ``now_ms``."""
+        """Last arrival per series against ``now_ms``."""
         newest: dict[SeriesRef, int] = {}
         for stream in streams:
             ref = self.series_for(stream)
-            newest[ref] = max(newest.get(ref, stream.last_ts_ms), stream.last_ts_ms)
+            newest[ref] = max(newest.get(ref, stream.heard_ms), stream.heard_ms)
         limit = round(self.after_s * 1000)
         out = []
         for ref, last in newest.items():

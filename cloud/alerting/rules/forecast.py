@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import Field
 
 from cloud.alerting.rules.base import EvalContext, Observation, RuleBase, StreamInfo
+from cloud.validation import FiniteFloat
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ class ForecastRule(RuleBase):
     default_message: ClassVar[str] = "{sensor} reaches {limit:.3g} {unit} in ~{eta_h:.0f} h"
 
     kind: Literal["forecast"] = "forecast"
-    limit: float
+    limit: FiniteFloat
     direction: Literal["above", "below"] = "above"
     lookback_s: float = Field(default=86400.0, gt=0, le=90 * 86400)
     horizon_s: float = Field(default=3 * 86400.0, gt=0, le=365 * 86400)

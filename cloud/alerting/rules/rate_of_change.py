@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from cloud.alerting.rules.base import EvalContext, Observation, RuleBase, StreamInfo
+from cloud.validation import FiniteFloat
 
 
 def slope_per_ms(ts: np.ndarray, values: np.ndarray) -> float:
@@ -40,8 +41,8 @@ class RateOfChangeRule(RuleBase):
     window_s: float = Field(default=300.0, gt=0, le=7 * 86400)
     per_s: float = Field(
         default=60.0, gt=0, description="The rate is expressed per this many seconds.")
-    max_rise: float | None = Field(default=None, gt=0)
-    max_fall: float | None = Field(default=None, gt=0)
+    max_rise: FiniteFloat | None = Field(default=None, gt=0)
+    max_fall: FiniteFloat | None = Field(default=None, gt=0)
     min_points: int = Field(default=3, ge=2)
 
     @model_validator(mode="after")

@@ -1,18 +1,30 @@
-"""Rule specifications in the metadata database, with a short per-replica cache."""
+"""Rule specifications in the metadata database, with a short per-replica cache.
+
+Rules are validated when written, and loaded one by one: a row that no longer loads (written
+by an older version, or by hand, e.g. a NaN limit) is skipped with its error, logged once,
+listed by :meth:`RuleRepository.broken` (shown on ``/v1/rules`` and ``/v1/pipeline/health``),
+and every other rule keeps working.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import delete, insert, select, update
 
 from cloud.alerting.core.clock import Clock
 from cloud.alerting.core.db import Database
-from cloud.alerting.core.errors import NotFound
+from cloud.alerting.core.errors import InvalidRule, NotFound
 from cloud.alerting.rules import RuleSpec, rule_adapter
 from cloud.alerting.rules.tables import rules as t_rules
+from cloud.redact import redact
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +33,18 @@ class StoredRule:
 
     id: str
     spec: RuleSpec
+    created_ms: int
+    updated_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenRule:
+    """A stored rule that does not load, and why."""
+
+    id: str
+    name: str
+    kind: str
+    error: str
     created_ms: int
     updated_ms: int
 
@@ -35,6 +59,8 @@ class RuleRepository:
         self._lock = threading.Lock()
         self._cache: list[StoredRule] | None = None
         self._cached_at = 0
+        self._broken: list[BrokenRule] = []
+        self._logged: set[tuple[str, int]] = set()
 
     def create(self, spec: RuleSpec) -> StoredRule:
         """Store a new rule."""
@@ -68,18 +94,38 @@ class RuleRepository:
         self._invalidate()
 
     def get(self, rule_id: str) -> StoredRule:
-        """One rule, or :class:`NotFound`."""
+        """One rule, or :class:`NotFound` (:class:`InvalidRule` when it does not load)."""
+        found = self.get_any(rule_id)
+        if isinstance(found, BrokenRule):
+            raise InvalidRule(f"rule {rule_id} does not load: {found.error}")
+        return found
+
+    def get_any(self, rule_id: str) -> StoredRule | BrokenRule:
+        """One rule, loaded or broken, or :class:`NotFound`."""
         with self._engine.connect() as conn:
             row = conn.execute(select(t_rules).where(t_rules.c.id == rule_id)).first()
         if row is None:
             raise NotFound(f"no rule {rule_id}")
-        return _stored(row._mapping)
+        return self._load(row._mapping)
 
-    def all(self) -> list[StoredRule]:
-        """Every rule, oldest first."""
+    def load(self) -> list[StoredRule | BrokenRule]:
+        """Every rule, oldest first, each loaded on its own (broken ones as :class:`BrokenRule`)."""
         with self._engine.connect() as conn:
             rows = conn.execute(select(t_rules).order_by(t_rules.c.created_ms, t_rules.c.id))
-            return [_stored(r._mapping) for r in rows]
+            out = [self._load(r._mapping) for r in rows]
+        broken = [r for r in out if isinstance(r, BrokenRule)]
+        with self._lock:
+            self._broken = broken
+        return out
+
+    def all(self) -> list[StoredRule]:
+        """Every rule that loads, oldest first."""
+        return [r for r in self.load() if isinstance(r, StoredRule)]
+
+    def broken(self) -> list[BrokenRule]:
+        """The rules that did not load at the last load (each was logged once)."""
+        with self._lock:
+            return list(self._broken)
 
     def active(self) -> list[StoredRule]:
         """Enabled rules, cached for ``refresh_s`` (other replicas' edits show up after it)."""
@@ -92,12 +138,29 @@ class RuleRepository:
             self._cache, self._cached_at = fresh, now
         return fresh
 
+    def _load(self, row: Any) -> StoredRule | BrokenRule:
+        m = dict(row)
+        try:
+            return StoredRule(m["id"], rule_adapter.validate_json(m["spec"]), m["created_ms"],
+                              m["updated_ms"])
+        except (ValidationError, ValueError, TypeError) as exc:
+            error = _reason(exc)
+        key = (str(m["id"]), int(m["updated_ms"]))
+        with self._lock:
+            first = key not in self._logged
+            self._logged.add(key)
+        if first:
+            log.error("rule %s (%s) does not load and is skipped: %s", m["id"], m["name"], error)
+        return BrokenRule(m["id"], m["name"], m["kind"], error, m["created_ms"], m["updated_ms"])
+
     def _invalidate(self) -> None:
         with self._lock:
             self._cache = None
 
 
-def _stored(row: object) -> StoredRule:
-    m = dict(row)  # type: ignore[call-overload]
-    return StoredRule(m["id"], rule_adapter.validate_json(m["spec"]), m["created_ms"],
-                      m["updated_ms"])
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        return redact(f"{loc}: {err['msg']}" if loc else str(err["msg"]))
+    return redact(str(exc) or type(exc).__name__)

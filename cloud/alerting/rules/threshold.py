@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import model_validator
 
 from cloud.alerting.rules.base import RuleBase
+from cloud.validation import FiniteFloat
 
 
 class ThresholdRule(RuleBase):
@@ -32,12 +33,12 @@ class ThresholdRule(RuleBase):
 
     kind: Literal["threshold"] = "threshold"
     op: Literal["above", "below", "outside"] = "above"
-    limit: float | None = None
-    clear: float | None = None
-    low: float | None = None
-    high: float | None = None
-    clear_low: float | None = None
-    clear_high: float | None = None
+    limit: FiniteFloat | None = None
+    clear: FiniteFloat | None = None
+    low: FiniteFloat | None = None
+    high: FiniteFloat | None = None
+    clear_low: FiniteFloat | None = None
+    clear_high: FiniteFloat | None = None
 
     @model_validator(mode="after")
     def _check_levels(self) -> ThresholdRule:

@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection, delete, insert, select, update
 
 from cloud.alerting.core.clock import Clock
@@ -18,6 +18,7 @@ from cloud.alerting.webhooks.signing import new_secret
 from cloud.alerting.webhooks.ssrf import check_url
 from cloud.alerting.webhooks.tables import webhook_deliveries as t_deliveries
 from cloud.alerting.webhooks.tables import webhook_endpoints as t_endpoints
+from cloud.validation import REQUEST_CONFIG, FreeText, NamePattern
 
 #: Event types the service emits (the filter also takes shell patterns such as ``alert.*``).
 EVENT_TYPES = ("alert.firing", "alert.resolved", "alert.acknowledged")
@@ -26,12 +27,12 @@ EVENT_TYPES = ("alert.firing", "alert.resolved", "alert.acknowledged")
 class WebhookIn(BaseModel):
     """An endpoint to register."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST_CONFIG
 
-    url: str = Field(..., min_length=8, max_length=2000)
-    events: list[str] = Field(default=["*"], min_length=1, max_length=50,
-                              description="Event types or patterns, e.g. ['alert.*'].")
-    description: str = Field(default="", max_length=500)
+    url: FreeText = Field(..., min_length=8, max_length=2000)
+    events: list[NamePattern] = Field(default=["*"], min_length=1, max_length=50,
+                                      description="Event types or patterns, e.g. ['alert.*'].")
+    description: FreeText = Field(default="", max_length=500)
 
 
 def wants(patterns: list[str], event_type: str) -> bool:
@@ -51,9 +52,10 @@ class EndpointStore:
         self._clock = clock
         self._settings = settings
 
-    def check(self, url: str) -> None:
-        """Raise :class:`~cloud.alerting.core.errors.UnsafeTarget` for a disallowed target."""
-        check_url(url, self._settings.allow_loopback, self._settings.allow_private)
+    def check(self, url: str) -> list[str]:
+        """The addresses to connect to for ``url``, each checked;
+        :class:`~cloud.alerting.core.errors.UnsafeTarget` for a disallowed target."""
+        return check_url(url, self._settings.allow_loopback, self._settings.allow_private)
 
     def create(self, endpoint: WebhookIn) -> dict[str, Any]:
         """Register an endpoint; the returned dict is the only place its secret appears."""

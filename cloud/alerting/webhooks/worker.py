@@ -21,6 +21,7 @@ from cloud.alerting.settings import WebhookSettings
 from cloud.alerting.webhooks.endpoints import EndpointStore
 from cloud.alerting.webhooks.outbox import Outbox, Outcome
 from cloud.alerting.webhooks.signing import headers
+from cloud.alerting.webhooks.ssrf import pinned
 from cloud.metrics import CloudMetrics
 from common.backoff import Backoff, parse_retry_after
 from common.httpx_hygiene import unbound
@@ -82,13 +83,18 @@ class DeliveryWorker:
         if not endpoint["enabled"]:
             return Outcome("failed", None, "endpoint disabled", now_ms, 0)
         try:
-            self._endpoints.check(endpoint["url"])
+            addresses = self._endpoints.check(endpoint["url"])
         except UnsafeTarget as exc:
             return Outcome("failed", None, str(exc), now_ms, 0)
         body = row["payload"].encode()
         hdrs = headers(endpoint["secret"], row["id"], now_ms // 1000, body)
+        # Connect to the address just checked (no second DNS lookup), as the URL's host.
+        target = pinned(endpoint["url"], addresses[0])
+        hdrs = {**hdrs, "host": target.host}
+        extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else None
         try:
-            response = unbound(self._http().post(endpoint["url"], content=body, headers=hdrs))
+            response = unbound(self._http().post(target.url, content=body, headers=hdrs,
+                                                 extensions=extensions))
         except httpx.HTTPError as exc:
             return self._retry(row, None, f"{type(exc).__name__}: {exc}", None, started)
         status = response.status_code
