@@ -1,10 +1,10 @@
-"""Decoding in a worker process, so decoding and committing use two cores.
+"""Decoding in a worker process, so decoding and the rest of processing use two cores.
 
-The intake thread hands a group of received payloads to the worker and keeps reading from the
-broker; when the worker's results come back it commits them and sends the PUBACKs. At most one
-group is in the worker at a time (which also keeps the pipe from deadlocking). If the worker
-dies, :meth:`DecodeWorker.collect` raises :class:`~gateway.errors.GatewayError` and the intake
-decodes inline from then on: the payloads of the lost group are still in the intake's hands.
+The processing stage (:mod:`gateway.processor`) hands a batch of logged payloads to the worker
+and waits for the results (releasing the interpreter lock to the intake thread meanwhile). At
+most one batch is in the worker at a time (which also keeps the pipe from deadlocking). If the
+worker dies, :meth:`DecodeWorker.collect` raises :class:`~gateway.errors.GatewayError` and the
+stage decodes inline from then on: the lost batch is still in the log.
 """
 
 from __future__ import annotations

@@ -38,13 +38,17 @@ class UplinkError(GatewayError):
 class RetryableUplinkError(UplinkError):
     """Delivery failed in a way that a later retry of the same rows may fix.
 
-    ``retry_after`` is the server's ``Retry-After`` in seconds, when it sent one.
+    ``retry_after`` is the server's ``Retry-After`` in seconds, when it sent one. ``undelivered``
+    is true only when the cloud certainly stored nothing (the connection was refused, or a 429
+    turned the request away); otherwise the outcome is in doubt and the rows stay in flight.
     """
 
-    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, status: int | None = None,
+                 undelivered: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
         self.status = status
+        self.undelivered = undelivered
 
 
 class BatchRejected(UplinkError):

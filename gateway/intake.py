@@ -1,4 +1,4 @@
-"""MQTT intake: a message is PUBACKed only after its outcome is committed to disk.
+"""MQTT intake: a message is PUBACKed only after it is appended to the durable intake log.
 
 One thread owns the paho client (no other thread ever touches it). It connects with a
 persistent session (fixed client id, ``clean_session`` off, or MQTT 5 ``clean_start`` off with
@@ -8,26 +8,36 @@ a session expiry), then loops:
    paho does not acknowledge it);
 2. when the socket has nothing more to read right now, or the group reached
    ``commit_max_messages``, or its oldest message waited ``commit_max_delay_ms`` (when set),
-   run the pipeline over the whole group in **one** SQLite transaction, and only after the
-   commit send the PUBACKs, in the order the messages arrived.
+   append the whole group — topic, payload, arrival time — to the raw intake log
+   (:mod:`gateway.rawlog`) in **one** commit, and only after the commit send the PUBACKs, in the
+   order the messages arrived. That is all this thread does per message: decoding, validation,
+   de-duplication, scoring and buffering run in the processing stage
+   (:mod:`gateway.processor`), which consumes the log.
 
 Group commits form by themselves: while one commits, the next group queues up in the socket.
 The broker's in-flight window (``max_inflight_messages``; the MQTT 5 Receive Maximum) bounds
 how many unacknowledged messages the gateway can hold, so it bounds a group too.
 
-On a lost connection the pending group is still committed (it is durable either way) but not
-acknowledged: the broker redelivers it on the new connection and the de-duplication window
-recognises it. Under the ``backpressure`` overflow policy the thread keeps the connection alive
-(keepalives, reading up to the in-flight window) but commits and acknowledges nothing while the
-buffer is full, so the broker keeps the messages. Reconnects back off exponentially with jitter.
+On a lost connection the pending group is still appended (it is durable either way) but not
+acknowledged: the broker redelivers it on the new connection and the processing stage's
+de-duplication window recognises it. While :class:`RoomCheck` says no (the buffer is full under
+the ``backpressure`` policy, or the log holds ``intake.max_backlog`` unprocessed entries) the
+thread keeps the connection alive (keepalives, reading up to the in-flight window) but appends
+and acknowledges nothing, so the broker keeps the messages. A failed connect or a lost
+connection moves on to the next node of ``mqtt.urls`` (:class:`~gateway.brokers.BrokerList`),
+with the same client id and session; reconnects back off exponentially with jitter. Local
+notifications (anomaly events) are queued by any thread and published by this one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import paho.mqtt.client as mqtt
@@ -37,11 +47,10 @@ from paho.mqtt.properties import Properties
 
 from common.backoff import Backoff
 from gateway.brokers import BrokerList
-from gateway.decode_worker import DecodeWorker
-from gateway.decoding import Result
-from gateway.errors import GatewayError, StoreError
+from gateway.errors import StoreError
 from gateway.metrics import GatewayMetrics
-from gateway.pipeline import Incoming, Pipeline
+from gateway.mqtt_socket import Client, puback
+from gateway.rawlog import Entry, RawLog
 from gateway.settings import MqttSection
 
 log = logging.getLogger("gateway.intake")
@@ -52,7 +61,7 @@ class _Held(NamedTuple):
 
     mid: int
     qos: int
-    item: Incoming
+    entry: Entry
 
 
 class RoomCheck(Protocol):
@@ -67,20 +76,23 @@ class Intake:
         settings: MqttSection,
         client_id: str,
         filters: list[str],
-        pipeline: Pipeline,
+        raw_log: RawLog,
         room: RoomCheck,
         metrics: GatewayMetrics,
-        worker: DecodeWorker | None = None,
+        on_logged: Callable[[], None] = lambda: None,
     ) -> None:
         self._s = settings
         self._client_id = client_id
         self._filters = filters
-        self._pipeline = pipeline
+        self._log = raw_log
         self._room = room
         self._metrics = metrics
+        self._on_logged = on_logged
         self._pending: list[_Held] = []
-        self._worker = worker
-        self._in_worker: list[_Held] = []
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        #: monotonic time the intake last received a message (the processing stage yields
+        #: while it is recent)
+        self.last_active = 0.0
         self._first_ms = 0.0
         self._received = 0
         self._connected = False
@@ -95,8 +107,6 @@ class Intake:
     # -- life cycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._worker is not None:
-            self._worker.start()
         self._client = self._make_client()
         self._thread = threading.Thread(target=self._run, name="intake", daemon=True)
         self._thread.start()
@@ -106,8 +116,6 @@ class Intake:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        if self._worker is not None:
-            self._worker.stop()
 
     @property
     def connected(self) -> bool:
@@ -117,21 +125,33 @@ class Intake:
     @property
     def backlog(self) -> int:
         """Messages received and not yet committed."""
-        return len(self._pending) + len(self._in_worker)
+        return len(self._pending)
+
+    @property
+    def busy(self) -> bool:
+        """Whether messages arrived in the last 200 ms or wait for their commit."""
+        return bool(self._pending) or time.monotonic() - self.last_active < 0.2
 
     def publish(self, topic: str, payload: bytes) -> None:
-        """Publish a local notification (QoS 0); call from the pipeline's commit hooks only."""
-        client = self._client
-        if client is None or not self._connected:
+        """Queue a local notification (QoS 0); the intake thread publishes it. Thread-safe."""
+        if len(self._outbox) >= 10_000:
             self._metrics.local_publish_failures.inc()
             return
-        client.publish(topic, payload, qos=0)
+        self._outbox.append((topic, payload))
+
+    def _publish_queued(self, client: mqtt.Client) -> None:
+        while self._outbox:
+            topic, payload = self._outbox.popleft()
+            if not self._connected:
+                self._metrics.local_publish_failures.inc()
+                continue
+            client.publish(topic, payload, qos=0)
 
     # -- connection --------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
         v5 = self._s.protocol == "5"
-        client = mqtt.Client(
+        client = Client(
             CallbackAPIVersion.VERSION2,
             client_id=self._client_id,
             clean_session=None if v5 else False,
@@ -172,7 +192,13 @@ class Intake:
                 self._metrics.broker_connect_failures.inc()
                 self._stop.wait(delay)
                 continue
-            self._serve(client)
+            try:
+                self._serve(client)
+            except Exception:  # never let the MQTT thread die: reconnect, the broker redelivers
+                log.exception("intake loop failed; reconnecting")
+                self._pending = []
+                with contextlib.suppress(Exception):
+                    client.disconnect()
             self._connected = self._subscribed = False
             if not self._stop.is_set():
                 delay = self._backoff.next()
@@ -192,65 +218,48 @@ class Intake:
             client.connect(node.host, node.port, self._s.keepalive_s)
 
     def _serve(self, client: mqtt.Client) -> None:
-        """Read, group-commit and acknowledge until the connection ends or stop() is called."""
-        worker = self._worker
+        """Read, group-append and acknowledge until the connection ends or stop() is called."""
         while not self._lost:
             if self._stop.is_set():
-                self._flush(ack=self._connected)
+                self._commit(ack=self._connected)
                 client.disconnect()
                 client.loop(0.1)  # flush the PUBACKs and the DISCONNECT
                 return
             before = self._received
-            busy = worker is not None and worker.busy
-            rc = client.loop(0.0 if self._pending or busy else 0.1)
+            rc = self._read(client)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 self._lost = True
                 break
             drained = self._received == before
-            if worker is not None and worker.busy and worker.ready(0.002 if drained else 0.0):
-                self._complete(ack=True)
-            if self._pending and not (worker is not None and worker.busy) and self._due(drained):
-                self._dispatch()
-        self._flush(ack=False)  # durable now; the broker redelivers, dedup recognises them
+            if not drained:
+                self.last_active = time.monotonic()
+            if self._pending and self._due(drained):
+                self._commit(ack=True)
+            elif not self._pending:
+                self._idle()
+            if self._outbox:
+                self._publish_queued(client)
+        self._commit(ack=False)  # durable now; the broker redelivers, dedup recognises them
 
-    def _dispatch(self) -> None:
-        """Hand the pending group to the worker, or commit it right here without one."""
-        if self._worker is None:
-            self._commit(ack=True)
-            return
-        group, self._pending = self._pending, []
+    def _read(self, client: mqtt.Client) -> mqtt.MQTTErrorCode:
+        """Read: from the read-ahead buffer while it holds bytes, else one paho loop turn."""
+        sock = client.read_ahead if isinstance(client, Client) else None
+        if sock is None or not sock.pending():
+            if sock is not None and not sock.flush():
+                return client.loop(0.001)  # the kernel's send buffer is full: let it drain
+            return client.loop(0.0 if self._pending else 0.1)
+        limit = self._s.commit_max_messages
+        for _ in range(256):
+            rc = client.loop_read()
+            if rc != mqtt.MQTT_ERR_SUCCESS or not sock.pending() or len(self._pending) >= limit:
+                return rc
+        return mqtt.MQTT_ERR_SUCCESS
+
+    def _idle(self) -> None:
         try:
-            self._worker.submit([(h.item.topic, h.item.payload, h.item.received_ms)
-                                 for h in group])
-        except GatewayError as exc:
-            self._lose_worker(exc)
-            self._pending = group + self._pending
-            self._commit(ack=True)
-            return
-        self._in_worker = group
-
-    def _complete(self, ack: bool) -> None:
-        """Collect the worker's results and commit that group."""
-        assert self._worker is not None
-        group, self._in_worker = self._in_worker, []
-        try:
-            results = self._worker.collect()
-        except GatewayError as exc:
-            self._lose_worker(exc)
-            results = None
-        self._commit_group(group, results, ack)
-
-    def _flush(self, ack: bool) -> None:
-        if self._worker is not None and self._worker.busy:
-            self._complete(ack)
-        self._commit(ack)
-
-    def _lose_worker(self, exc: Exception) -> None:
-        log.error("%s; decoding inline from now on", exc)
-        self._metrics.decode_worker_failures.inc()
-        if self._worker is not None:
-            self._worker.stop()
-        self._worker = None
+            self._log.trim()
+        except StoreError as exc:
+            log.warning("%s", exc)
 
     def _due(self, drained: bool) -> bool:
         if not self._room.has_room():
@@ -296,25 +305,20 @@ class Intake:
         if not self._pending:
             self._first_ms = time.monotonic() * 1000
         self._received += 1
-        item = Incoming(message.topic, bytes(message.payload), time.time_ns() // 10**6)
-        self._pending.append(_Held(message.mid, message.qos, item))
+        entry = (message.topic, bytes(message.payload), time.time_ns() // 10**6)
+        self._pending.append(_Held(message.mid, message.qos, entry))
 
     # -- group commit ------------------------------------------------------------------------
 
     def _commit(self, ack: bool) -> None:
-        """Commit the pending group (decoded inline) and acknowledge it."""
+        """Append the pending group to the log in one commit; then PUBACK it, in arrival order."""
         batch, self._pending = self._pending, []
-        self._commit_group(batch, None, ack)
-
-    def _commit_group(self, batch: list[_Held], results: list[Result] | None,
-                      ack: bool) -> None:
-        """Commit ``batch`` in one transaction; then PUBACK it, in arrival order."""
         if not batch:
             return
         self._metrics.messages_received.inc(len(batch))
         started = time.perf_counter()
         try:
-            self._pipeline.handle([h.item for h in batch], results)
+            self._log.append([h.entry for h in batch])
         except StoreError as exc:
             log.error("could not commit %d messages (%s); not acknowledging them, "
                       "reconnecting so the broker delivers them again", len(batch), exc)
@@ -323,11 +327,17 @@ class Intake:
             if self._client is not None:
                 self._client.disconnect()
             return
+        self._on_logged()
         self._metrics.commit_duration.observe(time.perf_counter() - started)
         client = self._client
         if not ack or client is None or not self._connected:
             self._metrics.acks_skipped.inc(len(batch))
             return
-        for h in batch:
-            if h.qos:
-                client.ack(h.mid, h.qos)
+        sock = client.read_ahead if isinstance(client, Client) else None
+        if sock is not None and not client.want_write():
+            sock.queue(b"".join([puback(h.mid) for h in batch if h.qos]))
+        else:
+            for h in batch:
+                if h.qos:
+                    client.ack(h.mid, h.qos)
+        client.loop_misc()  # keepalive: our PUBACKs bypass paho's bookkeeping

@@ -61,7 +61,8 @@ P = "iotgw_gateway_"
 DEFINITIONS: tuple[MetricDef, ...] = (
     _d("iotgw_build_info", "gauge", "Always 1; the labels say what is running.",
        "service", "version"),
-    _d(P + "messages_received_total", "counter", "MQTT messages received."),
+    _d(P + "messages_received_total", "counter",
+       "MQTT messages received and appended to the intake log."),
     _d(P + "messages_total", "counter",
        "MQTT messages by outcome (buffered, duplicate, dead_lettered).", "outcome"),
     _d(P + "messages_decoded_total", "counter",
@@ -73,8 +74,8 @@ DEFINITIONS: tuple[MetricDef, ...] = (
        "reason"),
     _d(P + "dead_letters_evicted_total", "counter",
        "Dead letters evicted (oldest first) to keep the store within its bound."),
-    _d(P + "commit_duration_seconds", "histogram", "Latency of a group commit to the buffer."),
-    _d(P + "commit_failures_total", "counter", "Failed group commits."),
+    _d(P + "commit_duration_seconds", "histogram", "Latency of a group commit to the intake log."),
+    _d(P + "commit_failures_total", "counter", "Failed group commits to the intake log."),
     _d(P + "acks_skipped_total", "counter",
        "Committed messages not acknowledged (connection lost): the broker delivers them again."),
     _d(P + "backpressure_waits_total", "counter",
@@ -99,7 +100,17 @@ DEFINITIONS: tuple[MetricDef, ...] = (
     _d(P + "uplink_breaker_state", "gauge",
        "Uplink circuit breaker: 0 closed, 1 open, 2 half-open."),
     _d(P + "broker_connected", "gauge", "1 while connected to the MQTT broker."),
-    _d(P + "intake_backlog_messages", "gauge", "Messages received and not yet committed."),
+    _d(P + "intake_backlog_messages", "gauge",
+       "Messages received and not yet appended to the intake log."),
+    _d(P + "log_backlog_messages", "gauge",
+       "Messages acknowledged (in the intake log) and not yet processed."),
+    _d(P + "log_file_bytes", "gauge", "Size of the intake log's database on disk."),
+    _d(P + "log_full_waits_total", "counter",
+       "Intake loop turns not acknowledging because the intake log's backlog is full."),
+    _d(P + "process_duration_seconds", "histogram",
+       "Processing time of one batch of intake log entries (decode, buffer, cursor)."),
+    _d(P + "process_failures_total", "counter",
+       "Failed processing transactions (retried from the durable cursor)."),
     _d(P + "buffer_rows", "gauge", "Rows waiting in the buffer."),
     _d(P + "buffer_bytes", "gauge", "Bytes the buffered rows account for."),
     _d(P + "buffer_file_bytes", "gauge", "Size of the buffer's database on disk."),
@@ -126,6 +137,8 @@ class ScrapeValues:
     breaker_state: int
     broker_connected: bool
     intake_backlog: int
+    log_backlog: int
+    log_file_bytes: int
 
 
 class ScrapeSource(Protocol):
@@ -157,6 +170,8 @@ class ScrapeCollector(Collector):
             ("uplink_breaker_state", v.breaker_state),
             ("broker_connected", int(v.broker_connected)),
             ("intake_backlog_messages", v.intake_backlog),
+            ("log_backlog_messages", v.log_backlog),
+            ("log_file_bytes", v.log_file_bytes),
         ):
             yield GaugeMetricFamily(P + name, _BY_NAME[P + name].help, value=float(value))
         for name, by_reason in (("dropped_readings", v.dropped_readings),
@@ -188,6 +203,9 @@ class GatewayMetrics:
         self.dead_letters_evicted = self._counter("dead_letters_evicted_total")
         self.commit_duration = self._histogram("commit_duration_seconds")
         self.commit_failures = self._counter("commit_failures_total")
+        self.process_duration = self._histogram("process_duration_seconds")
+        self.process_failures = self._counter("process_failures_total")
+        self.log_full_waits = self._counter("log_full_waits_total")
         self.acks_skipped = self._counter("acks_skipped_total")
         self.backpressure_waits = self._counter("backpressure_waits_total")
         self.broker_connect_failures = self._counter("broker_connect_failures_total")

@@ -1,14 +1,16 @@
 """The gateway daemon composed from its parts: ``GatewayService.start()`` / ``.stop()``.
 
-Start order: database → stores → uplink → health → intake (the broker is last, so nothing is
-received before it can be committed). Stop order is the reverse of the data flow: the intake
-commits and acknowledges what it has and disconnects (anything unacknowledged stays with the
-broker and arrives again), the uplink makes one last delivery attempt within its deadline, then
-the health port and the database close.
+Start order: database → stores → intake log → processing stage → uplink → health → intake (the
+broker is last, so nothing is received before it can be committed). Stop order is the reverse of
+the data flow: the intake appends and acknowledges what it has and disconnects (anything
+unacknowledged stays with the broker and arrives again), the processing stage finishes its
+batch (the rest waits in the log), the uplink makes one last delivery attempt within its
+deadline, then the health port and the databases close.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -16,6 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
@@ -32,7 +35,9 @@ from gateway.health import HealthServer
 from gateway.intake import Intake
 from gateway.metrics import GatewayMetrics, ScrapeValues
 from gateway.pipeline import Pipeline
+from gateway.processor import Processor, load_cursor
 from gateway.ratelog import RateLimitedLog
+from gateway.rawlog import RawLog
 from gateway.reload import Reloaded
 from gateway.reload import apply as apply_reload
 from gateway.scoring import AnomalyEvent, Scorer
@@ -43,6 +48,7 @@ from gateway.uplink.forwarder import breaker_code
 log = logging.getLogger("gateway.service")
 
 DB_FILE = "gateway.db"
+LOG_FILE = "intake.db"
 
 
 def open_stores(settings: GatewaySettings, on_evict: Callable[[int], None] | None = None,
@@ -117,9 +123,14 @@ class GatewayService:
         if s.mqtt.decode_worker:
             worker = DecodeWorker([(sub.topic, sub.codec) for sub in s.mqtt.subscriptions],
                                   keep_messages=self.scorer is not None)
+        self.raw_log = RawLog(s.gateway.data_dir / LOG_FILE, s.buffer.durability)
+        self.raw_log.open(floor=load_cursor(db))
+        self.processor = Processor(db, self.raw_log, pipeline, self.metrics,
+                                   s.intake.process_batch, lambda: self.intake.busy,
+                                   s.intake.max_backlog // 2, worker)
         self.intake = Intake(s.mqtt, s.client_id, [sub.build().filter
                                                      for sub in s.mqtt.subscriptions],
-                             pipeline, buffer, self.metrics, worker)
+                             self.raw_log, self, self.metrics, self.processor.notify)
         u = s.uplink
         self.uplink = Uplink(
             s.gateway.id, buffer,
@@ -130,6 +141,7 @@ class GatewayService:
             encoding=u.encoding,
         )
         self.metrics.add_source(self)
+        self.processor.start()
         self.uplink.start()
         if s.health.port:
             self.health = HealthServer(s.health.host, s.health.port, self.metrics,
@@ -152,7 +164,8 @@ class GatewayService:
     def stop(self) -> None:
         log.info("stopping: committing received messages, then a last uplink attempt")
         self.intake.stop()
-        if self._bank is not None:  # the intake thread, its only caller, has ended
+        self.processor.stop()
+        if self._bank is not None:  # the processing stage, its only caller, has ended
             self._bank.stop()
         self.uplink.stop()
         if self.health is not None:
@@ -160,7 +173,16 @@ class GatewayService:
         stats = self.buffer.stats()
         log.info("stopped: %d rows (%d bytes) stay buffered; dropped so far %d readings",
                  stats.rows, stats.bytes, stats.dropped_readings)
+        self.raw_log.close()
         self.db.close()
+
+    def has_room(self) -> bool:
+        """Whether the intake may acknowledge more: the buffer has room (``backpressure``)
+        and the intake log's backlog is under ``intake.max_backlog``."""
+        if self.raw_log.backlog >= self.settings.intake.max_backlog:
+            self.metrics.log_full_waits.inc()
+            return False
+        return self.buffer.has_room()
 
     def _publish_anomaly(self, event: AnomalyEvent) -> None:
         topic = self.settings.detect.topic_for(self.settings.gateway.id, event.device,
@@ -185,7 +207,16 @@ class GatewayService:
             dropped_anomalies={"overflow": st.dropped_anomalies,
                                "expired": st.expired_anomalies},
             breaker_state=breaker_code(self.uplink.breaker_state),
-            broker_connected=self.intake.connected, intake_backlog=self.intake.backlog)
+            broker_connected=self.intake.connected, intake_backlog=self.intake.backlog,
+            log_backlog=self.raw_log.backlog, log_file_bytes=_file_bytes(self.raw_log.path))
+
+
+def _file_bytes(path: Path) -> int:
+    total = 0
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            total += Path(f"{path}{suffix}").stat().st_size
+    return total
 
 
 def run(settings: GatewaySettings, scorer: Scorer | None = None,

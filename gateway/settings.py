@@ -1,16 +1,16 @@
 """Typed gateway settings: a TOML file plus environment variables, validated at start-up.
 
-Each concern is a nested section (``[gateway]``, ``[mqtt]``, ``[buffer]``, ``[uplink]``,
-``[health]``, ``[log]``, and the detectors' ``[detect]``); other features add their own
-section the same way. Environment
-variables override the file: ``IOTGW_GATEWAY_<SECTION>__<KEY>``, e.g.
+Each concern is a nested section (``[gateway]``, ``[mqtt]``, ``[intake]``, ``[buffer]``,
+``[uplink]``, ``[health]``, ``[log]``, and the detectors' ``[detect]``); other features add
+their own section the same way. Environment variables override the file:
+``IOTGW_GATEWAY_<SECTION>__<KEY>``, e.g.
 ``IOTGW_GATEWAY_UPLINK__TOKEN``. Loaded by the one loader, :func:`common.settings.load`: a bad
 setting raises :class:`~common.settings.ConfigError` with one line naming the file (or the
 variable) and the key.
 
 >>> s = GatewaySettings.load(None, env={})
 >>> s.buffer.overflow, s.buffer.durability, s.health.host
-('drop_oldest', 'process', '127.0.0.1')
+('drop_oldest', 'power-loss', '127.0.0.1')
 """
 
 from __future__ import annotations
@@ -159,6 +159,17 @@ def _broker_url(value: str) -> str:
     return value
 
 
+class IntakeSection(_Section):
+    """The raw intake log between acknowledging and processing (``intake.db``, same durability
+    as ``buffer.durability``)."""
+
+    max_backlog: int = Field(default=200_000, ge=1000, description=(
+        "Acknowledged, unprocessed messages the intake log may hold; at this many the gateway "
+        "stops acknowledging the broker."))
+    process_batch: int = Field(default=500, ge=1, le=100_000, description=(
+        "Intake log entries the processing stage handles per transaction."))
+
+
 class BufferSection(_Section):
     """The durable store-and-forward buffer (SQLite, WAL) in ``gateway.data_dir``."""
 
@@ -166,8 +177,8 @@ class BufferSection(_Section):
                            description="Size bound (row bodies + 48 bytes per row).")
     overflow: Literal["drop_oldest", "backpressure"] = Field(default="drop_oldest", description=(
         "When full: drop the oldest rows (counted), or stop acknowledging the broker."))
-    durability: Literal["process", "power-loss"] = Field(default="process", description=(
-        "process: survives a crash; power-loss: fsync every commit."))
+    durability: Literal["process", "power-loss"] = Field(default="power-loss", description=(
+        "process: survives a crash; power-loss: fsync every commit (buffer and intake log)."))
     retention_s: float = Field(default=7 * 24 * 3600, gt=0,
                                description="Rows older than this are deleted (and counted).")
     dedup_window: int = Field(default=256, ge=1, le=65536, description=(
@@ -272,6 +283,7 @@ class GatewaySettings(BaseSettings):
 
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     mqtt: MqttSection = Field(default_factory=MqttSection)
+    intake: IntakeSection = Field(default_factory=IntakeSection)
     buffer: BufferSection = Field(default_factory=BufferSection)
     deadletter: DeadLetterSection = Field(default_factory=DeadLetterSection)
     uplink: UplinkSection = Field(default_factory=UplinkSection)

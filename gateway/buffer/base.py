@@ -3,8 +3,10 @@
 ``append`` rows (inside the caller's database transaction, so a message's rows become durable
 with its acknowledgement) → ``begin`` a batch (rows stay stored) → ``end(accepted, rejected)``:
 accepted rows are deleted, rejected rows move to the dead-letter store, every other row of the
-batch stays for a later retry. Nothing leaves the buffer without one of those two outcomes except
-by an **overflow drop** or **retention expiry**, and each of those is counted.
+batch stays for a later retry (``release`` hands those back). Rows between ``begin`` and
+``end``/``release`` are in flight: an overflow never drops them. Nothing leaves the buffer
+without one of those two outcomes except by an **overflow drop** or **retention expiry**, and
+each of those is counted.
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ class Buffer(Protocol):
 
     def end(self, accepted: Sequence[Row], rejected: Sequence[tuple[Row, str]] = ()) -> None:
         """Delete ``accepted``; move each ``(row, reason)`` in ``rejected`` to the dead letters."""
+        ...
+
+    def release(self, rows: Sequence[Row]) -> None:
+        """Give back rows of a batch that was not delivered: overflow may drop them again."""
         ...
 
     def expire(self, now_ms: int) -> int:

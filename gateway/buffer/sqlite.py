@@ -5,6 +5,15 @@ updated in the same transaction as the rows, so the bound and the counters survi
 stay exact. Under ``drop_oldest`` an append that crosses the bound deletes the oldest bulk rows
 (then, if it must, the oldest priority rows) and adds their readings to the drop counters in
 that same transaction. Under ``backpressure`` nothing is dropped; :meth:`has_room` turns false.
+
+Rows in flight (handed out by :meth:`begin`, not yet settled by :meth:`end` or given back by
+:meth:`release` because the request certainly never reached the cloud) are never dropped: the
+uplink may be delivering them, or a lost answer may hide that the cloud stored them, and a row
+that reaches the cloud must not also be counted as lost. So "readings missing at the cloud ==
+the drop counter" holds exactly; the price is that the bound can be exceeded by the rows in
+flight (about one batch, ``uplink.max_batch_bytes``: the uplink always retries the oldest rows
+first, so the rows in doubt are the ones it sends next). While the buffer keeps overflowing, one
+summary line is logged every :data:`DROP_LOG_EVERY_S` seconds, not one per write.
 """
 
 from __future__ import annotations
@@ -23,6 +32,9 @@ log = logging.getLogger("gateway.buffer")
 
 #: Bytes counted per row on top of its body (rowid, columns, index entry).
 ROW_OVERHEAD = 48
+
+#: At most one "buffer full" line per this many seconds while drops go on.
+DROP_LOG_EVERY_S = 10.0
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS buffer_rows (id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -75,6 +87,8 @@ class SqliteBuffer:
             meta = dict(conn.execute("SELECT name, value FROM buffer_meta").fetchall())
         self._meta = _Meta(**{n: int(meta[n]) for n in _COUNTERS})
         self._txn: tuple[int, _Meta] | None = None
+        self._inflight: set[int] = set()
+        self._drop_log = _DropLog()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -114,8 +128,9 @@ class SqliteBuffer:
 
     def _drop_oldest(self, conn: sqlite3.Connection, meta: _Meta) -> None:
         excess = meta.bytes - self.max_bytes
-        freed = readings = anomalies = nrows = 0
-        last_id = {int(Lane.BULK): -1, int(Lane.PRIORITY): -1}
+        freed = readings = anomalies = 0
+        victims: list[tuple[int]] = []
+        inflight = self._inflight
         for lane in (Lane.BULK, Lane.PRIORITY):
             cur = conn.execute(
                 "SELECT id, count, size FROM buffer_rows WHERE lane = ? ORDER BY id", (int(lane),)
@@ -123,33 +138,26 @@ class SqliteBuffer:
             for row_id, count, size in cur:
                 if freed >= excess:
                     break
+                if row_id in inflight:  # the uplink may be delivering it: not ours to drop
+                    continue
                 freed += size
-                nrows += 1
-                last_id[int(lane)] = row_id
+                victims.append((row_id,))
                 if lane == Lane.BULK:
                     readings += count
                 else:
                     anomalies += count
             cur.close()
-            if last_id[int(lane)] >= 0:
-                conn.execute(
-                    "DELETE FROM buffer_rows WHERE lane = ? AND id <= ?",
-                    (int(lane), last_id[int(lane)]),
-                )
             if freed >= excess:
                 break
-        meta.rows -= nrows
+        if not victims:
+            return
+        conn.executemany("DELETE FROM buffer_rows WHERE id = ?", victims)
+        meta.rows -= len(victims)
         meta.bytes -= freed
         meta.dropped_readings += readings
         meta.dropped_anomalies += anomalies
-        totals = (meta.dropped_readings, meta.dropped_anomalies)
-        self._db.after_commit(
-            lambda: log.warning(
-                "buffer full: dropped the %d oldest rows (%d readings, %d anomalies); "
-                "dropped so far: %d readings, %d anomalies",
-                nrows, readings, anomalies, *totals,
-            )
-        )
+        nrows, totals = len(victims), (meta.dropped_readings, meta.dropped_anomalies)
+        self._db.after_commit(lambda: self._drop_log.add(nrows, readings, anomalies, *totals))
 
     def _store(self, conn: sqlite3.Connection, meta: _Meta) -> None:
         conn.executemany(
@@ -182,13 +190,21 @@ class SqliteBuffer:
                 out.append(Row(r[0], Lane(r[1]), r[2], r[3], r[4], r[5], r[6]))
                 total += r[4]
             cur.close()
+            # Rows stay in flight until end() settles them or release() says they never left:
+            # a batch whose answer was lost may be stored at the cloud.
+            self._inflight.update(r.id for r in out)
         return out
+
+    def release(self, rows: Sequence[Row]) -> None:
+        with self._db.reading():
+            self._inflight.difference_update(r.id for r in rows)
 
     def end(self, accepted: Sequence[Row], rejected: Sequence[tuple[Row, str]] = ()) -> None:
         gone = list(accepted) + [row for row, _ in rejected]
         if not gone:
             return
         with self._db.transaction() as conn:
+            self._inflight.difference_update(r.id for r in gone)
             for row, reason in rejected:
                 self._dead.add_row(int(row.lane), row.stream, row.count, row.body,
                                    "uplink_rejected", reason)
@@ -241,6 +257,30 @@ class SqliteBuffer:
         m = self._meta
         return BufferStats(m.rows, m.bytes, oldest, m.dropped_readings, m.dropped_anomalies,
                            m.expired_readings, m.expired_anomalies)
+
+
+class _DropLog:
+    """Overflow drops as one warning per :data:`DROP_LOG_EVERY_S`, not one per write."""
+
+    def __init__(self) -> None:
+        self._next = 0.0
+        self._rows = self._readings = self._anomalies = 0
+
+    def add(self, rows: int, readings: int, anomalies: int, total_readings: int,
+            total_anomalies: int) -> None:
+        self._rows += rows
+        self._readings += readings
+        self._anomalies += anomalies
+        now = time.monotonic()
+        if now < self._next:
+            return
+        log.warning(
+            "buffer full: dropped the %d oldest rows (%d readings, %d anomalies) since the last "
+            "report; dropped so far: %d readings, %d anomalies",
+            self._rows, self._readings, self._anomalies, total_readings, total_anomalies,
+        )
+        self._next = now + DROP_LOG_EVERY_S
+        self._rows = self._readings = self._anomalies = 0
 
 
 def _now_ms() -> int:

@@ -142,6 +142,8 @@ class Uplink:
         try:
             self.deliver(rows)
         except RetryableUplinkError as exc:
+            if exc.undelivered:  # else the cloud may hold them: overflow must not count them
+                self._buffer.release(rows)
             self._breaker.record_failure()
             delay = self._retry.next(exc.retry_after)
             self._metrics.uplink_batches.labels(outcome="failed").inc()
@@ -169,6 +171,8 @@ class Uplink:
             try:
                 self.deliver(rows)
             except RetryableUplinkError as exc:
+                if exc.undelivered:
+                    self._buffer.release(rows)
                 log.warning("uplink: last flush failed (%s); %d+ rows stay buffered", exc,
                             len(rows))
                 return

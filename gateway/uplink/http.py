@@ -3,7 +3,8 @@
 Status mapping: 2xx → :class:`IngestResult`; 400, 413, 422 → :class:`BatchRejected` (split the
 batch); 409 (same key still in flight), 429, 503, other 5xx, other 4xx (e.g. a revoked token:
 fix the configuration, keep the data), time-outs and connection errors →
-:class:`RetryableUplinkError`, with the ``Retry-After`` when the server sent one.
+:class:`RetryableUplinkError`, with the ``Retry-After`` when the server sent one, and
+``undelivered`` set when the cloud certainly stored nothing (connection refused, 429).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class HttpSender:
         try:
             # unbound(): the request and its body are freed now, not at the next collection.
             resp = unbound(self._client.post(self.url, content=body, headers=headers))
+        except httpx.ConnectError as exc:  # nothing was sent
+            raise RetryableUplinkError(f"cannot reach {self.url}: {exc!r}",
+                                       undelivered=True) from exc
         except httpx.TimeoutException as exc:
             raise RetryableUplinkError(f"time-out talking to {self.url}: {exc!r}") from exc
         except httpx.HTTPError as exc:
@@ -58,7 +62,8 @@ class HttpSender:
         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         if status == 409 and retry_after is None:
             retry_after = 1.0
-        raise RetryableUplinkError(f"{status} {detail}", retry_after=retry_after, status=status)
+        raise RetryableUplinkError(f"{status} {detail}", retry_after=retry_after, status=status,
+                                   undelivered=status == 429)
 
     def close(self) -> None:
         self._client.close()

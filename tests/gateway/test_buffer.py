@@ -131,3 +131,32 @@ def test_dedup_window_survives_restart(tmp_path: Path) -> None:
     assert window.seen("d1", 5, 1005) and window.seen("d1", 2, 1002)
     assert not window.seen("d1", 1, 1001)  # fell out of the window (slot reused by seq 5)
     assert not window.seen("d2", 5, 1005)
+
+
+def test_overflow_never_drops_rows_in_flight_so_the_drop_count_is_exact(tmp_path: Path) -> None:
+    row = reading_row("d1", 0, count=2)
+    size = len(row.body.encode()) + ROW_OVERHEAD
+    _, buf, _ = open_buffer(tmp_path, max_bytes=6 * size + size // 2)
+    buf.append([reading_row("d1", s, count=2) for s in range(6)])
+    batch = buf.begin(max_rows=3, max_bytes=1 << 20)  # the uplink is sending seq 0..2
+    for seq in range(6, 12):
+        buf.append([reading_row("d1", seq, count=2)])
+    buf.end(batch)  # ...and the cloud took them: they were not lost
+    delivered = {r.body for r in batch}
+    left = {r.body for r in buf.begin(100, 1 << 30)}
+    missing = [s for s in range(12)
+               if reading_row("d1", s, count=2).body not in delivered | left]
+    assert missing == [3, 4, 5, 6, 7, 8]
+    assert buf.stats().dropped_readings == 2 * len(missing)
+
+
+def test_a_released_batch_can_be_dropped_again(tmp_path: Path) -> None:
+    row = reading_row("d1", 0)
+    size = len(row.body.encode()) + ROW_OVERHEAD
+    _, buf, _ = open_buffer(tmp_path, max_bytes=3 * size + size // 2)
+    buf.append([reading_row("d1", s) for s in range(3)])
+    buf.release(buf.begin(2, 1 << 20))  # the send failed: back to the oldest-first order
+    buf.append([reading_row("d1", 3)])
+    assert [r.body for r in buf.begin(10, 1 << 20)] == [reading_row("d1", s).body
+                                                         for s in (1, 2, 3)]
+    assert buf.stats().dropped_readings == 1

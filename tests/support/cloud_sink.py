@@ -9,7 +9,8 @@ cloud's default limits unless given others. Readings are stored keyed by (device
 sensor) with the number of times each was stored, so tests can check for losses and
 duplicates. It fails on demand: ``mode`` ``"503"`` (with ``Retry-After``), ``"429"``,
 ``"500"``, ``"hang"``, and ``down()``/``up()`` close and reopen its port. ``reject`` makes it
-answer 422 to any batch holding a reading for which the predicate is true. Loopback only.
+answer 422 to any batch holding a reading for which the predicate is true. ``delay`` holds
+each request that long before storing and answering it (a batch in flight). Loopback only.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class CloudSink:
         self.port = port or free_port()
         self.mode = "ok"
         self.retry_after = 1
+        self.delay = 0.0
         self.reject: Callable[[dict[str, Any]], bool] | None = None
         self.stored: Counter[Key] = Counter()
         self.anomalies: list[dict[str, Any]] = []
@@ -124,6 +126,8 @@ class CloudSink:
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         raw = req.rfile.read(int(req.headers.get("Content-Length", "0")))
+        if self.delay:
+            self._release.wait(self.delay)
         mode = self.mode
         if mode == "hang":
             self._release.wait(60)

@@ -1,0 +1,147 @@
+"""The processing stage: consumes the raw intake log in order and keeps a durable cursor.
+
+Decoding, validation, dead-lettering, de-duplication, scoring and buffering run here, one
+batch of log entries at a time, through :class:`~gateway.pipeline.Pipeline`. A batch's buffered
+rows, dead letters, de-duplication slots **and the cursor** are committed in one transaction of
+the gateway database, so a kill at any point leaves either all of a batch's effects or none:
+after a restart the stage re-reads the log from the cursor and reaches the same decisions (the
+de-duplication window it consults is exactly the one committed with that cursor), producing the
+same rows. Nothing is lost (the log entries are trimmed only once the cursor has passed them)
+and nothing is sent twice (the uplink's batch ids are deterministic and the cloud upserts).
+
+One thread, so per-stream order and per-stream detector state need nothing more. Detector
+*learning* is not part of the promise: a batch re-processed after a crash is scored by detector
+state as last saved, so its anomaly events may differ from the ones the crash cut short.
+
+The stage shares the interpreter with the intake thread; while the intake is busy receiving it
+yields after each batch for :data:`YIELD` times as long as the batch took, so acknowledging
+stays ahead of processing, and the log absorbs bursts. The intake stops acknowledging when the
+log's backlog reaches ``intake.max_backlog`` (see :class:`~gateway.intake.Intake`), which bounds
+both the log and the time to catch up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from gateway.db import Database
+from gateway.decode_worker import DecodeWorker
+from gateway.decoding import Result
+from gateway.errors import GatewayError, StoreError
+from gateway.metrics import GatewayMetrics
+from gateway.pipeline import Incoming, Pipeline
+from gateway.rawlog import Logged, RawLog
+
+log = logging.getLogger("gateway.processor")
+
+#: While the intake is receiving, the stage sleeps this many times as long as its last batch
+#: took: the intake thread gets most of the interpreter (acknowledging stays ahead), the stage
+#: at least a third of it; past ``yield_below`` unprocessed entries it stops yielding.
+YIELD = 2.0
+
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS intake_cursor"
+           " (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+
+
+def load_cursor(db: Database) -> int:
+    """The id of the newest log entry whose effects are committed (0 for a new data dir)."""
+    with db.transaction() as conn:
+        conn.execute(_SCHEMA)
+        row = conn.execute("SELECT value FROM intake_cursor WHERE name = 'log'").fetchone()
+    return int(row[0]) if row else 0
+
+
+class Processor:
+    """Reads ``log`` after the cursor and runs ``pipeline`` over it, batch by batch."""
+
+    def __init__(self, db: Database, raw_log: RawLog, pipeline: Pipeline, metrics: GatewayMetrics,
+                 batch: int = 500, intake_busy: Callable[[], bool] = lambda: False,
+                 yield_below: int = 50_000, worker: DecodeWorker | None = None) -> None:
+        self._db = db
+        self._log = raw_log
+        self._pipeline = pipeline
+        self._metrics = metrics
+        self._batch = batch
+        self._intake_busy = intake_busy
+        self._yield_below = yield_below
+        self._worker = worker
+        self.cursor = load_cursor(db)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._worker is not None:
+            self._worker.start()
+        self._thread = threading.Thread(target=self._run, name="processor", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the batch in progress and stop (the rest waits in the log)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._worker is not None:
+            self._worker.stop()
+
+    def notify(self) -> None:
+        """New entries were appended (called by the intake after its commit)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                entries = self._log.read(self.cursor, self._batch)
+            except StoreError as exc:
+                self._fail(exc)
+                continue
+            if not entries:
+                self._wake.wait(0.05)
+                self._wake.clear()
+                continue
+            started = time.perf_counter()
+            try:
+                self.process(entries)
+            except Exception as exc:  # nothing may stop the stage; the cursor did not move
+                self._fail(exc)
+                continue
+            took = time.perf_counter() - started
+            self._metrics.process_duration.observe(took)
+            if self._intake_busy() and self._log.backlog < self._yield_below:
+                self._stop.wait(YIELD * took)  # let the intake thread have the interpreter
+
+    def process(self, entries: Sequence[Logged]) -> None:
+        """Run the pipeline over ``entries`` and advance the cursor, in one transaction."""
+        items = [Incoming(topic, payload, received) for _, topic, payload, received in entries]
+        results = self._decode(items)
+        last = entries[-1][0]
+        with self._db.transaction() as conn:
+            self._pipeline.handle(items, results)
+            conn.execute("INSERT OR REPLACE INTO intake_cursor (name, value) VALUES ('log', ?)",
+                         (last,))
+        self.cursor = last
+        self._log.processed(last)
+
+    def _decode(self, items: list[Incoming]) -> list[Result] | None:
+        worker = self._worker
+        if worker is None:
+            return None  # the pipeline decodes inline
+        try:
+            worker.submit([(i.topic, i.payload, i.received_ms) for i in items])
+            return worker.collect()
+        except GatewayError as exc:
+            log.error("%s; decoding inline from now on", exc)
+            self._metrics.decode_worker_failures.inc()
+            worker.stop()
+            self._worker = None
+            return None
+
+    def _fail(self, exc: Exception) -> None:
+        log.error("processing stage: %s; retrying the same log entries in 1 s", exc,
+                  exc_info=not isinstance(exc, StoreError))
+        self._metrics.process_failures.inc()
+        self._stop.wait(1.0)
