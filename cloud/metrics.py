@@ -25,8 +25,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from prometheus_client import (
@@ -42,27 +40,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
+from common.metrics import MetricDef, counter, histogram, package_version
+from common.metrics import define as _d
+
 #: The environment variable that turns on prometheus_client's multiprocess mode.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-#: Latency buckets in seconds (1 ms .. 30 s).
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                   10.0, 30.0)
-
-
-@dataclass(frozen=True, slots=True)
-class MetricDef:
-    """One metric's definition: its exposed name, type, label names and help text."""
-
-    name: str
-    type: str
-    help: str
-    labels: tuple[str, ...] = ()
-
-
-def _d(name: str, type_: str, help_: str, *labels: str) -> MetricDef:
-    return MetricDef(name, type_, help_, labels)
-
-
 P = "iotgw_cloud_"
 #: Every cloud metric (``process_*`` and ``python_info`` come from the library).
 DEFINITIONS: tuple[MetricDef, ...] = (
@@ -94,14 +76,6 @@ _BY_NAME = {d.name: d for d in DEFINITIONS}
 def definition(name: str) -> MetricDef:
     """The declared definition of ``name`` (for scrape-time collectors)."""
     return _BY_NAME[name]
-
-
-def package_version() -> str:
-    """The installed iotgw version (``unknown`` when running from an uninstalled tree)."""
-    try:
-        return version("iotgw")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class BuildInfoCollector(Collector):
@@ -168,13 +142,10 @@ class CloudMetrics:
         self.webhook_deliveries = self._counter("webhook_deliveries_total")
 
     def _counter(self, name: str) -> Counter:
-        d = _BY_NAME[P + name]
-        return Counter(d.name, d.help, d.labels, registry=self.registry)
+        return counter(_BY_NAME[P + name], self.registry)
 
     def _histogram(self, name: str) -> Histogram:
-        d = _BY_NAME[P + name]
-        return Histogram(d.name, d.help, d.labels, registry=self.registry,
-                         buckets=LATENCY_BUCKETS)
+        return histogram(_BY_NAME[P + name], self.registry)
 
     def add_collector(self, collector: Collector) -> None:
         """Run ``collector`` at every scrape (values read from the database at that time)."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Protocol
 
 from prometheus_client import (
@@ -37,24 +36,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-#: Buckets for the commit and uplink latencies, in seconds (1 ms .. 30 s).
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                   10.0, 30.0)
-
-
-@dataclass(frozen=True, slots=True)
-class MetricDef:
-    """One metric's definition: its exposed name, type, label names and help text."""
-
-    name: str
-    type: str
-    help: str
-    labels: tuple[str, ...] = ()
-
-
-def _d(name: str, type_: str, help_: str, *labels: str) -> MetricDef:
-    return MetricDef(name, type_, help_, labels)
-
+from common.metrics import MetricDef, counter, histogram, package_version
+from common.metrics import define as _d
 
 P = "iotgw_gateway_"
 #: Every gateway metric (``process_*`` and ``python_info`` come from the library).
@@ -147,14 +130,6 @@ class ScrapeSource(Protocol):
     def scrape_values(self) -> ScrapeValues: ...
 
 
-def package_version() -> str:
-    """The installed iotgw version (``unknown`` when running from an uninstalled tree)."""
-    try:
-        return version("iotgw")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 class ScrapeCollector(Collector):
     """Gauges and persisted drop counters read from a :class:`ScrapeSource` at each scrape."""
 
@@ -223,13 +198,10 @@ class GatewayMetrics:
         self.uplink_auth_ok.set(1)
 
     def _counter(self, name: str) -> Counter:
-        d = _BY_NAME[P + name]
-        return Counter(d.name, d.help, d.labels, registry=self.registry)
+        return counter(_BY_NAME[P + name], self.registry)
 
     def _histogram(self, name: str) -> Histogram:
-        d = _BY_NAME[P + name]
-        return Histogram(d.name, d.help, d.labels, registry=self.registry,
-                         buckets=LATENCY_BUCKETS)
+        return histogram(_BY_NAME[P + name], self.registry)
 
     def add_source(self, source: ScrapeSource) -> None:
         """Report ``source``'s scrape-time values from now on."""
