@@ -40,12 +40,15 @@ def nats_stack(tmp_path: Path, nats_cluster: NatsCluster,
 
 def sims(stack: Stack, cluster: NatsCluster, nodes: tuple[int, int], count: int,
          rate: float) -> list[Simulation]:
-    """Two simulators on two nodes with disjoint readings (different sensors and sites)."""
+    """Two simulators on two nodes with disjoint readings: different sensors, sites and
+    device names (one gateway dedups by device and seq, and the cloud gives a device name to
+    one gateway, so two fleets must not share names)."""
     out = []
     for k, (node, sensors) in enumerate(zip(nodes, ("temperature,vibration,pressure",
                                                     "humidity,current"), strict=True)):
         sim = stack.simulation(devices=8, rate=rate, count=count, format="binary",
-                               sensors=sensors, site=f"site-{k}", seed=k + 1)
+                               sensors=sensors, site=f"site-{k}", seed=k + 1,
+                               device_prefix=f"site{k}-")
         sim.broker_url = cluster.nodes[node].url
         out.append(sim.start())
     return out
