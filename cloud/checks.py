@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from cloud.redact import redact
 from cloud.settings import CloudSettings, StoreSettings
 
 
@@ -111,7 +112,7 @@ def run_checks(settings: CloudSettings) -> int:
     s = settings.store
     store: tuple[str, Callable[[], str]]
     if s.kind == "influxdb":
-        store = (f"store influxdb {s.url}", lambda: check_influxdb(s))
+        store = (f"store influxdb {redact(s.url)}", lambda: check_influxdb(s))
     else:
         store = (f"store sqlite {settings.series_path()}",
                  lambda: check_sqlite_store(settings.series_path()))

@@ -22,6 +22,7 @@ from types import FrameType
 
 import httpx
 
+from cloud.redact import redact
 from cloud.settings import CloudSettings, ServerSettings
 from common.logs import configure, version
 from common.sdnotify import Notifier
@@ -39,7 +40,8 @@ def configure_logging(server: ServerSettings) -> None:
 def start_line(settings: CloudSettings, config: Path | None, host: str, port: int,
                workers: int) -> None:
     """The one line at start: version, config file and the addresses served."""
-    store = settings.store.url if settings.store.kind == "influxdb" else settings.series_path()
+    store = (redact(settings.store.url) if settings.store.kind == "influxdb"
+             else settings.series_path())
     log.info("iotgw %s cloud starting (config %s): serving http://%s:%d with %d worker(s), "
              "store %s %s, metadata %s", version(), config or "none, defaults",
              host, port, workers, settings.store.kind, store,

@@ -64,9 +64,9 @@ def open_stores(settings: GatewaySettings, on_evict: Callable[[int], None] | Non
 def plaintext_credentials(s: GatewaySettings) -> list[str]:
     """What sends credentials unencrypted to a host other than this one."""
     out = []
-    mqtt = urlsplit(s.mqtt.url)
-    if s.mqtt.username and not s.mqtt.use_tls and not _loopback(mqtt.hostname):
-        out.append(f"the MQTT password goes to {s.mqtt.url} without TLS (use mqtts://)")
+    if s.mqtt.username and not s.mqtt.use_tls:
+        out += [f"the MQTT password goes to {url} without TLS (use mqtts://)"
+                for url in s.mqtt.broker_urls if not _loopback(urlsplit(url).hostname)]
     uplink = urlsplit(s.uplink.url)
     if (s.uplink.token.get_secret_value() and uplink.scheme == "http"
             and not _loopback(uplink.hostname)):

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from cloud.errors import StoreError, StoreUnavailable
+from cloud.redact import redact
 from cloud.settings import StoreSettings
 from cloud.store.base import (
     AnomalyPoint,
@@ -109,7 +110,7 @@ class InfluxDBStore:
                     db=False)
 
     def _unreachable(self, exc: Exception) -> StoreUnavailable:
-        return StoreUnavailable(f"InfluxDB at {self.settings.url} is unreachable: {exc}")
+        return StoreUnavailable(f"InfluxDB at {redact(self.settings.url)} is unreachable: {exc}")
 
     def cache_info(self) -> dict[str, int]:
         """Sizes of the in-process caches: ``series`` (line-protocol series prefixes) and its
@@ -217,7 +218,7 @@ class InfluxDBStore:
             resp = unbound(
                 self.client.post("/write", params=params, content=data, headers=headers))
         except httpx.HTTPError as exc:
-            raise StoreUnavailable(f"InfluxDB at {s.url} is unreachable: {exc}") from exc
+            raise self._unreachable(exc) from exc
         if resp.status_code == 204:
             return 204, ""
         message = _error_text(resp)

@@ -113,3 +113,14 @@ def test_token_auth_sends_the_token_header():
             store.write([Point("d", "s", 1_700_000_000_000, 1.0)], [])
     finally:
         store.stop()
+
+
+def test_an_unreachable_store_is_named_without_the_password_of_its_url():
+    store = influx_store("http://admin:hunter2@127.0.0.1:9", "db")
+    store.start()
+    try:
+        with pytest.raises(StoreUnavailable, match="unreachable") as caught:
+            store.write([Point("d", "s", 1_700_000_000_000, 1.0)], [])
+        assert "hunter2" not in str(caught.value) and "127.0.0.1:9" in str(caught.value)
+    finally:
+        store.stop()

@@ -90,6 +90,18 @@ def test_dlq_list_shows_evictions_and_truncation(tmp_path):
     assert "evicted (oldest first)" in out.stderr and " 0 evicted" not in out.stderr
 
 
+def test_every_node_of_a_broker_list_is_judged_for_clear_text_credentials():
+    cluster = GatewaySettings(mqtt={"urls": ["mqtt://127.0.0.1:1883", "mqtt://nats-2.example:1883",
+                                            "mqtt://nats-3.example:1883"],
+                                    "username": "gw", "password": "pw"})
+    problems = plaintext_credentials(cluster)
+    assert [p.split(" goes to ")[1].split()[0] for p in problems] == [
+        "mqtt://nats-2.example:1883", "mqtt://nats-3.example:1883"]
+    tls = GatewaySettings(mqtt={"urls": ["mqtts://nats-2.example:8883"], "username": "gw",
+                                "password": "pw"})
+    assert plaintext_credentials(tls) == []
+
+
 def test_credentials_in_clear_text_to_another_host_are_warned_about():
     remote = GatewaySettings(mqtt={"url": "mqtt://broker.example:1883", "username": "gw",
                                    "password": "pw"},
