@@ -69,6 +69,9 @@ DEFINITIONS: tuple[MetricDef, ...] = (
        "Webhook delivery attempts by outcome (delivered, retry, failed).", "outcome"),
     _d(P + "webhook_outbox_pending", "gauge", "Webhook deliveries waiting in the outbox."),
     _d(P + "alerts", "gauge", "Alerts by state (pending, firing, resolved).", "state"),
+    _d(P + "downsample_runs_total", "counter",
+       "Scheduled downsampling runs by outcome (ok, failed).", "outcome"),
+    _d(P + "downsample_points_total", "counter", "Aggregate points downsampling wrote."),
 )
 _BY_NAME = {d.name: d for d in DEFINITIONS}
 
@@ -140,6 +143,8 @@ class CloudMetrics:
         self.rule_evaluation_duration = self._histogram("rule_evaluation_duration_seconds")
         self.rule_evaluation_errors = self._counter("rule_evaluation_errors_total")
         self.webhook_deliveries = self._counter("webhook_deliveries_total")
+        self.downsample_runs = self._counter("downsample_runs_total")
+        self.downsample_points = self._counter("downsample_points_total")
 
     def _counter(self, name: str) -> Counter:
         return counter(_BY_NAME[P + name], self.registry)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cloud.alerting.core.clock import Clock
 from cloud.alerting.core.db import LazyEngine
 from cloud.alerting.service import Alerting
+from cloud.downsample import Downsampler
 from cloud.errors import MetadataError
 from cloud.ingest import IngestService
 from cloud.meta import (
@@ -28,7 +29,7 @@ from cloud.meta import (
 from cloud.metrics import CloudMetrics
 from cloud.query import QueryService
 from cloud.settings import CloudSettings
-from cloud.store import TimeSeriesStore, create_store
+from cloud.store import InfluxDBStore, TimeSeriesStore, create_store
 from cloud.store.window import StoreSeriesSource
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ class Services:
                                     ownership=self.ownership)
         self.ingest.add_listener(self.alerting.on_stored)
         self.queries = QueryService(self.store, limits, self.metrics)
+        self.downsampler = (Downsampler(settings.downsample, self.store, self.metrics)
+                            if settings.downsample.enabled
+                            and isinstance(self.store, InfluxDBStore) else None)
 
     def start(self) -> None:
         self.meta.start()
@@ -70,6 +74,8 @@ class Services:
             raise
         self.idempotency.purge_expired()
         self.alerting.start()
+        if self.downsampler is not None:
+            self.downsampler.start()
         if self.admin_token_missing():
             log.warning("no admin token yet: create one with `%s`", CREATE_ADMIN)
 
@@ -78,6 +84,8 @@ class Services:
         return not self.tokens.has_active(Scope.ADMIN)
 
     def stop(self) -> None:
+        if self.downsampler is not None:
+            self.downsampler.stop()
         self.alerting.stop()
         self.store.stop()
         try:

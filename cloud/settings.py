@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.alerting.settings import AlertingSettings
@@ -145,6 +145,29 @@ class LimitsSettings(_Section):
         "Largest body of a route other than ``/v1/ingest`` (rules, silences, webhooks, acks)."))
 
 
+class DownsampleSettings(_Section):
+    """Scheduled 1-minute aggregates of the readings, written back through ``/write`` (the
+    retention plan for InfluxDB 3, which has no continuous queries; docs/scaling.md)."""
+
+    enabled: bool = Field(default=False, description=(
+        "Aggregate the readings on a schedule (InfluxDB store only; on 1.x a continuous query "
+        "does the same inside influxd)."))
+    every_s: int = Field(default=60, ge=1, le=86400, description=(
+        "Aggregate interval: one point per series and interval (mean, min, max, count)."))
+    run_every_s: float = Field(default=60.0, ge=1, description="How often a run starts.")
+    lookback_s: int = Field(default=600, ge=60, le=7 * 86400, description=(
+        "Each run recomputes the intervals of this past window, so readings a gateway "
+        "delivers late (after a short outage) are counted; rewriting an interval is harmless."))
+    lag_s: int = Field(default=30, ge=0, le=3600, description=(
+        "Intervals ending less than this long ago wait for the next run."))
+    database: str = Field(default="", description=(
+        "Database of the aggregates; empty: the store's database."))
+    retention_policy: str = Field(default="", description=(
+        "Retention policy of the aggregates (InfluxDB 1.x/2.x), e.g. a one-year policy."))
+    measurement: str = Field(default="readings_1m", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+                             description="Measurement of the aggregates.")
+
+
 class CloudSettings(BaseSettings):
     """Every setting of the cloud service."""
 
@@ -160,6 +183,14 @@ class CloudSettings(BaseSettings):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    downsample: DownsampleSettings = Field(default_factory=DownsampleSettings)
+
+    @model_validator(mode="after")
+    def _downsample_needs_influxdb(self) -> CloudSettings:
+        if self.downsample.enabled and self.store.kind != "influxdb":
+            raise ValueError("downsample.enabled needs store.kind = \"influxdb\" (the embedded "
+                             "SQLite store aggregates at query time)")
+        return self
 
     def metadata_url(self) -> str:
         """The metadata database URL, defaulting to SQLite in ``data_dir``."""

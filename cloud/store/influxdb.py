@@ -29,6 +29,7 @@ from cloud.store.base import (
     UnwritableName,
     WriteResult,
 )
+from cloud.store.downsample import aggregate_lines, aggregate_query
 from cloud.store.escaping import ql_ident, ql_string
 from cloud.store.lineprotocol import (
     ANOMALIES,
@@ -204,11 +205,15 @@ class InfluxDBStore:
             self._create_database()
         return self._post_once(body)
 
-    def _post_once(self, body: bytes) -> tuple[int, str]:
+    def _post_once(self, body: bytes, target: tuple[str, str] | None = None,
+                   precision: str | None = None) -> tuple[int, str]:
+        """POST ``body`` to ``/write`` of ``target`` (database, retention policy; default:
+        the store's)."""
         s = self.settings
-        params = {"db": s.database, "precision": s.precision}
-        if s.retention_policy:
-            params["rp"] = s.retention_policy
+        db, rp = target or (s.database, s.retention_policy)
+        params = {"db": db, "precision": precision or s.precision}
+        if rp:
+            params["rp"] = rp
         data = body
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if s.gzip:
@@ -227,6 +232,23 @@ class InfluxDBStore:
         if resp.status_code == 404 or resp.status_code >= 500 or resp.status_code in (401, 403):
             raise StoreUnavailable(f"InfluxDB /write answered {resp.status_code}: {message}")
         return resp.status_code, message
+
+    def downsample(self, start_ms: int, end_ms: int, every_s: int, measurement: str,
+                   database: str = "", retention_policy: str = "") -> int:
+        """Write the ``every_s`` aggregates of the readings in ``[start_ms, end_ms)`` as
+        ``measurement`` (:mod:`cloud.store.downsample`) into ``database`` (default: the
+        store's); returns the points written."""
+        target = (database or self.settings.database, retention_policy)
+        if database and database != self.settings.database and self.settings.create_database:
+            self._query(f"CREATE DATABASE {ql_ident(database)}", method="POST", db=False)
+        rows = self._query(aggregate_query(self._from(READINGS), start_ms, end_ms, every_s))
+        lines = aggregate_lines(rows, measurement)
+        size = self.settings.batch_size
+        for i in range(0, len(lines), size):
+            status, message = self._post_once(b"\n".join(lines[i:i + size]), target, "ms")
+            if status != 204:
+                raise StoreError(f"InfluxDB refused aggregates ({status}): {message}")
+        return len(lines)
 
     # -- queries ---------------------------------------------------------------------------
     def _from(self, measurement: str) -> str:
