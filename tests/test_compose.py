@@ -279,6 +279,11 @@ def test_the_balancer_fronts_every_cloud_replica_on_readyz(compose: dict[str, An
     cfg = (ROOT / "deploy/haproxy/haproxy.cfg").read_text()
     cloud_port = tomllib.loads((ROOT / "deploy/compose/cloud.toml").read_text())["server"]["port"]
     assert "option httpchk GET /readyz" in cfg and f"cloud:{cloud_port}" in cfg
+    # The checks come from the compose network, not loopback: the probes must answer them,
+    # and the balancer must not hand them to its own clients.
+    cloud_auth = tomllib.loads((ROOT / "deploy/compose/cloud.toml").read_text())["auth"]
+    assert cloud_auth["probes"] == "open"
+    assert "http-request deny deny_status 404 if { path /readyz /metrics }" in cfg
     gateway = GatewaySettings.load(ROOT / "deploy/compose/gateway.toml", env={})
     assert gateway.uplink.url == f"http://balancer:{cloud_port}"
     assert "IOTGW_CLOUD_METADATA__URL" in svc["cloud"]["environment"]

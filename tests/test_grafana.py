@@ -100,11 +100,31 @@ def test_prometheus_scrapes_the_gateway_and_the_cloud() -> None:
     import tomllib
 
     conf = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    scraped = {t for job in conf["scrape_configs"] for sc in job["static_configs"]
+    scraped = {t for job in conf["scrape_configs"] for sc in job.get("static_configs", [])
                for t in sc["targets"]}
+    scraped |= {f"{name}:{sd['port']}" for job in conf["scrape_configs"]
+                for sd in job.get("dns_sd_configs", []) for name in sd["names"]}
     gateway = tomllib.loads((ROOT / "deploy/compose/gateway.toml").read_text())["health"]["port"]
-    cloud = tomllib.loads((ROOT / "deploy/compose/cloud.toml").read_text())["server"]["port"]
-    assert scraped == {f"gateway:{gateway}", f"cloud:{cloud}"}
+    cloud_toml = tomllib.loads((ROOT / "deploy/compose/cloud.toml").read_text())
+    assert scraped == {f"gateway:{gateway}", f"cloud:{cloud_toml['server']['port']}"}
+    # Every replica is scraped (DNS A records), and its /metrics answers a scraper that is not
+    # on loopback and holds no token.
+    cloud_job = next(j for j in conf["scrape_configs"] if j["job_name"] == "iotgw-cloud")
+    assert cloud_job["dns_sd_configs"][0]["type"] == "A"
+    assert cloud_toml["auth"]["probes"] == "open"
+
+
+def test_the_shipped_prometheus_config_passes_promtool() -> None:
+    import subprocess
+
+    from tests.support.servers import need_binary
+
+    promtool = need_binary("promtool", "install it with `sudo apt-get install prometheus` "
+                                       "(or bash scripts/install-deps.sh)")
+    done = subprocess.run([promtool, "check", "config",
+                           str(ROOT / "deploy/prometheus/prometheus.yml")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
 
 
 @pytest.mark.integration
