@@ -6,6 +6,8 @@ environment under the cloud's prefix with ``__`` as the nesting separator.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -40,11 +42,17 @@ class WebhookSettings(BaseModel):
         default=20, ge=1, le=1000, description="Deliveries claimed per worker round."
     )
     poll_s: float = Field(default=1.0, gt=0, description="Worker idle poll interval.")
+    ca_file: Path | None = Field(default=None, description=(
+        "PEM file of the certificate authorities trusted for https receivers (a private CA); "
+        "unset: the bundled public CAs. Certificates are always checked against the URL's "
+        "host name, also when the connection goes to the address the SSRF check resolved."))
 
     @model_validator(mode="after")
     def _check(self) -> WebhookSettings:
         if self.backoff_max_s < self.backoff_base_s:
             raise ValueError("backoff_max_s must be >= backoff_base_s")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise ValueError(f"ca_file {str(self.ca_file)!r} is not a readable file")
         return self
 
 

@@ -23,7 +23,8 @@ class Receiver:
     """Records deliveries to ``/hook``; ``script`` holds (status, headers) answers to give
     before falling back to 204. ``/elsewhere`` records anything that reaches it."""
 
-    def __init__(self, now_s: Callable[[], float], port: int | None = None) -> None:
+    def __init__(self, now_s: Callable[[], float], port: int | None = None,
+                 **server: Any) -> None:
         self.now_s = now_s
         self.secret: str | None = None
         self.script: deque[tuple[int, dict[str, str]]] = deque()
@@ -32,7 +33,7 @@ class Receiver:
         self._lock = threading.Lock()
         app = Starlette(routes=[Route("/hook", self._hook, methods=["POST"]),
                                 Route("/elsewhere", self._elsewhere, methods=["POST"])])
-        self.server = UvicornThread(app, port=port)
+        self.server = UvicornThread(app, port=port, **server)
 
     @property
     def url(self) -> str:

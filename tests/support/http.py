@@ -18,9 +18,11 @@ from tests.support.servers import LOOPBACK, free_port
 class UvicornThread:
     """``start()`` serves ``app`` on ``url`` and returns once it is ready; ``stop()`` shuts it."""
 
-    def __init__(self, app: Any, port: int | None = None, log_level: str = "warning") -> None:
+    def __init__(self, app: Any, port: int | None = None, log_level: str = "warning",
+                 host: str = LOOPBACK, tls: tuple[str, str] | None = None) -> None:
         self.app = app
-        self.host = LOOPBACK
+        self.host = host
+        self.tls = tls  #: (certificate file, key file): serve https
         self.port = port or free_port()
         self.log_level = log_level
         self._server: uvicorn.Server | None = None
@@ -31,8 +33,10 @@ class UvicornThread:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
+        cert, key = self.tls or (None, None)
         config = uvicorn.Config(self.app, host=self.host, port=self.port,
-                                log_level=self.log_level, lifespan="on", access_log=False)
+                                log_level=self.log_level, lifespan="on", access_log=False,
+                                ssl_certfile=cert, ssl_keyfile=key)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
         self._thread.start()

@@ -8,6 +8,7 @@ connections) is retried with exponential backoff and jitter until ``max_attempts
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -58,9 +59,12 @@ class DeliveryWorker:
             return self._client
 
     def _new_client(self) -> httpx.Client:
+        ca_file = self._settings.ca_file
+        verify: ssl.SSLContext | bool = (ssl.create_default_context(cafile=str(ca_file))
+                                         if ca_file is not None else True)
         return httpx.Client(
             follow_redirects=False, timeout=self._settings.timeout_s, trust_env=False,
-            headers={"user-agent": "iotgw-webhooks/1"})
+            headers={"user-agent": "iotgw-webhooks/1"}, verify=verify)
 
     def run_once(self) -> int:
         """Claim and attempt the due deliveries; how many were attempted."""
