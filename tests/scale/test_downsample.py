@@ -6,7 +6,6 @@ by the next run, nothing written twice."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,13 +25,9 @@ AGG = 'SELECT "mean", "min", "max", "count" FROM "readings_1m"'
 
 
 @pytest.fixture
-def influx(tmp_path: Path) -> Iterator[InfluxDB]:
-    server = InfluxDB(tmp_path / "influxd")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
+def influx(influxdb_server: InfluxDB) -> InfluxDB:
+    """A throwaway ``influxd`` of this test's own (the conftest fixture)."""
+    return influxdb_server
 
 
 def rows(server: InfluxDB, where: str = "") -> list[list[object]]:
