@@ -177,7 +177,7 @@ def _post_all(client: httpx.Client, token: str, admin: str, bodies: list[tuple[s
 
 
 def _line(label: str, n: int, run: Run) -> str:
-    cpu = "  ".join(f"{k} {v / n * 1e6:5.2f}" for k, v in sorted(run.cpu.items()))
+    cpu = "  ".join(f"{k} {v / n * 1e6:4.1f}" for k, v in sorted(run.cpu.items()))
     return f"{label:34s}: {n / run.wall_s:9.0f} points/s   CPU us/point: {cpu}"
 
 

@@ -116,6 +116,22 @@ def test_store_down_raises_unavailable_then_recovers(influxdb_server):
         store.stop()
 
 
+def test_a_write_after_influxd_restarted_reconnects(influxdb_server):
+    """The kept-alive write connection died with the old influxd: the next write goes through
+    on a new one, with no error in between."""
+    store = influx_store(influxdb_server.url, "restart")
+    store.start()
+    try:
+        assert store.write([Point("d", "s", 1_700_000_000_000, 1.0)], []).rejected == []
+        influxdb_server.stop()
+        influxdb_server.start()
+        assert store.write([Point("d", "s", 1_700_000_001_000, 2.0)], []).rejected == []
+        got = store.series("d", "s", 1_700_000_000_000, 1_700_000_002_000, 60_000, ["count"])
+        assert sum(got.columns["count"]) == 2
+    finally:
+        store.stop()
+
+
 def test_database_is_created_once_influxd_comes_up(influxdb_server):
     influxdb_server.stop()
     store = influx_store(influxdb_server.url, "late")
