@@ -21,6 +21,8 @@ import queue
 import ssl
 from urllib.parse import urlencode, urlsplit
 
+import httpx
+
 #: What a write that did not complete raises (connection refused, reset, timed out, bad HTTP).
 WriteFailed = (OSError, http.client.HTTPException)
 #: What a kept-alive connection the server has since closed raises on reuse.
@@ -48,12 +50,10 @@ class LineWriter:
         self._target = f"{parts.path.rstrip('/')}/write?{urlencode(params)}"
         self._headers = dict(headers)
         self._timeout = timeout_s
-        self._context: ssl.SSLContext | None = None
-        if self._https:
-            self._context = ssl.create_default_context()
-            if not verify_tls:
-                self._context.check_hostname = False
-                self._context.verify_mode = ssl.CERT_NONE
+        # The TLS context httpx gives the store's queries (its CA bundle, SSL_CERT_FILE):
+        # writes and queries verify the same way.
+        self._context: ssl.SSLContext | None = (
+            httpx.create_ssl_context(verify=verify_tls) if self._https else None)
         self._idle: queue.SimpleQueue[http.client.HTTPConnection] = queue.SimpleQueue()
 
     def _connect(self) -> http.client.HTTPConnection:
