@@ -13,9 +13,11 @@ default), each as a ratio to the direct write of the same round.
 The cloud runs as deployed, ``iotgw cloud run`` in its own process(es). Bodies are built before
 the clock starts on both sides, so the ratio measures the cloud service's overhead (HTTP, JSON,
 validation, idempotency, line protocol, alerting listener) over InfluxDB's own write path.
-Both sides send the same points in the same batches with the same concurrency, gzip level and
-precision. CPU seconds per point of each process (influxd, the cloud service, this client) are
-printed too: on a box with few cores they say where the time goes. Target: ratio >= 0.8.
+Both sides send the same points in the same batches with the same concurrency, compression
+(``store.gzip``, by default ``auto``: none toward this loopback influxd; ``--gzip true`` for
+level 1 on both sides) and precision. CPU seconds per point of each process (influxd, the
+cloud service, this client) are printed too: on a box with few cores they say where the time
+goes. Target: ratio >= 0.8.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cloud.settings import StoreSettings
 from cloud.store import Point
 from cloud.store.lineprotocol import reading_line
 from ingest_protocol.compact import MSGPACK, group_entries
@@ -93,17 +96,23 @@ def run_parallel(fn, items: list, concurrency: int, pids: dict[str, int | None])
     return Run(wall, {k: cpu_s(pid) - before[k] for k, pid in pids.items()})
 
 
-def bench_direct(influx: InfluxDB, batches: list[list[dict]], concurrency: int) -> Run:
+def bench_direct(influx: InfluxDB, batches: list[list[dict]], concurrency: int,
+                 compress: bool = True) -> Run:
+    """The baseline: the same lines posted straight to influxd, gzip level 1 when the cloud
+    compresses its writes too."""
     influx.create_database("direct")
-    bodies = [gzip.compress("\n".join(
+    bodies = ["\n".join(
         reading_line(Point(r["device"], r["sensor"], r["ts"], float(r["value"]), r["seq"],
-                           None, 0, r["site"]), "ms") for r in b).encode(), 1) for b in batches]
+                           None, 0, r["site"]), "ms") for r in b).encode() for b in batches]
+    if compress:
+        bodies = [gzip.compress(b, 1) for b in bodies]
+    headers = {"Content-Encoding": "gzip"} if compress else {}
     client = httpx.Client(base_url=influx.url, timeout=60,
                           limits=httpx.Limits(max_connections=concurrency))
 
     def post(body: bytes) -> None:
         r = client.post("/write", params={"db": "direct", "precision": "ms"}, content=body,
-                        headers={"Content-Encoding": "gzip"})
+                        headers=headers)
         assert r.status_code == 204, r.text
 
     try:
@@ -180,8 +189,11 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1, help="cloud worker processes")
     ap.add_argument("--rounds", type=int, default=1,
                     help="interleaved direct/cloud rounds; the median ratio is reported")
-    ap.add_argument("--no-gzip", action="store_true",
-                    help="the cloud writes to influxd without gzip (store.gzip = false)")
+    ap.add_argument("--gzip", choices=["auto", "true", "false"], default="auto",
+                    help="the cloud's store.gzip (auto: off toward this loopback influxd); the "
+                         "baseline compresses exactly when the cloud does")
+    ap.add_argument("--no-gzip", action="store_const", const="false", dest="gzip",
+                    help="same as --gzip false")
     ap.add_argument("--sqlite", action="store_true", help="also measure /v1/ingest -> SQLite")
     ap.add_argument("--rules", type=int, default=0,
                     help="threshold rules (never firing) the alerting listener evaluates")
@@ -192,21 +204,24 @@ def main() -> int:
     batches = make_batches(args.readings, args.batch)
     n = args.readings
     ratios: dict[str, list[float]] = {e: [] for e in encodings}
+    gzip_setting: bool | str = {"true": True, "false": False}.get(args.gzip, args.gzip)
     print(f"readings: {n}, batch: {args.batch}, concurrency: {args.concurrency}, "
-          f"cloud workers: {args.workers}, cloud->influxd gzip: {not args.no_gzip}, "
+          f"cloud workers: {args.workers}, store.gzip: {args.gzip}, "
           f"threshold rules: {args.rules}")
     with tempfile.TemporaryDirectory(prefix="iotgw-bench-") as tmp:
         influx = InfluxDB(Path(tmp) / "influx")
         influx.start()
         try:
             # Warm-up (shard creation, imports, JIT of the first code paths).
-            bench_direct(influx, make_batches(2000, 1000), 1)
+            compress = StoreSettings(url=influx.url, gzip=gzip_setting).compress_writes()
+            print(f"writes to influxd gzip-compressed (both sides): {compress}")
+            bench_direct(influx, make_batches(2000, 1000), 1, compress)
             for i in range(args.rounds):
-                direct = bench_direct(influx, batches, args.concurrency)
+                direct = bench_direct(influx, batches, args.concurrency, compress)
                 print(_line("direct line protocol -> influxd", n, direct))
                 for enc in encodings:
                     store = {"kind": "influxdb", "url": influx.url, "database": f"c{i}{enc}",
-                             "batch_size": args.batch, "gzip": not args.no_gzip}
+                             "batch_size": args.batch, "gzip": gzip_setting}
                     cloud = bench_cloud(Path(tmp) / f"c{i}{enc}", store, batches,
                                         args.concurrency, args.workers, influx, args.rules, enc)
                     ratios[enc].append(direct.wall_s / cloud.wall_s)

@@ -20,8 +20,10 @@ batch (:func:`to_json`) and judged by the exact path, which keeps every reason.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import chain
 from math import isfinite
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -97,18 +99,45 @@ def plain(name: str | None) -> bool:
     return name is None or (name.isascii() and name.isprintable() and "\\" not in name)
 
 
-def _series(w: WireSeries, start: int) -> Series | None:
-    n = len(w.ts)
-    quality = [0] * n if w.quality is None else w.quality
-    if not (len(w.value) == len(w.seq) == len(quality) == n):
+_SERIES_NAMES = tuple(map(attrgetter, ("device", "sensor", "site", "unit")))
+_VALUE = attrgetter("value")
+
+
+def _all_plain(items: Sequence[Any], names: Sequence[Callable[[Any], str | None]]) -> bool:
+    """Whether every name of ``items`` is :func:`plain`, checked per field on the names'
+    concatenation (one C pass each: the properties hold for a concatenation exactly when
+    they hold for every part)."""
+    return all(plain("".join(filter(None, map(name, items)))) for name in names)
+
+
+def _floats(series: list[WireSeries]) -> list[float] | None:
+    """Every value of the batch as a float, in flattened order; None when one is not finite
+    (a finite sum proves them all finite; only an overflowing sum looks at each)."""
+    flat = list(map(float, chain.from_iterable(map(_VALUE, series))))
+    if not isfinite(sum(flat)) and not all(map(isfinite, flat)):
         return None
-    if not (plain(w.device) and plain(w.sensor) and plain(w.site) and plain(w.unit)):
+    return flat
+
+
+def _series(wire: list[WireSeries]) -> tuple[list[Series], int] | None:
+    """The series with their batch positions, and the readings; None unless every name is
+    plain, every value finite and every series' arrays are of one length."""
+    if not _all_plain(wire, _SERIES_NAMES):
         return None
-    values = list(map(float, w.value))
-    if not all(map(isfinite, values)):
+    values = _floats(wire)
+    if values is None:
         return None
-    return Series(w.device, w.sensor, w.site, w.unit, w.ts, values, w.seq, quality,
-                  list(range(start, start + n)))
+    out, count = [], 0
+    for w in wire:
+        n = len(w.ts)
+        quality = [0] * n if w.quality is None else w.quality
+        if not (len(w.value) == len(w.seq) == len(quality) == n):
+            return None
+        end = count + n
+        out.append(Series(w.device, w.sensor, w.site, w.unit, w.ts, values[count:end], w.seq,
+                          quality, list(range(count, end))))
+        count = end
+    return out, count
 
 
 def parse(raw: bytes, media: str) -> ValidBatch | None:
@@ -120,13 +149,10 @@ def parse(raw: bytes, media: str) -> ValidBatch | None:
         return None
     if env.v not in SUPPORTED_VERSIONS or not plain(env.gateway_id):
         return None
-    out, count = [], 0
-    for w in env.series:
-        s = _series(w, count)
-        if s is None:
-            return None
-        out.append(s)
-        count += len(s.ts)
+    series = _series(env.series)
+    if series is None:
+        return None
+    out, count = series
     if not all(plain(a.device) and plain(a.sensor) and plain(a.detector) and plain(a.site)
                for a in env.anomalies):
         return None

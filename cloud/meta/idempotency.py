@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     select,
     update,
@@ -42,6 +43,16 @@ idempotency = Table(
     Column("expires_ms", BigInteger, nullable=False, index=True),
     PrimaryKeyConstraint("gateway_id", "idem_key"),
 )
+
+
+#: The two statements of every request, built once: constructing them per call cost ~0.2 ms
+#: of SQLAlchemy work per ingest request (three times the statements' own time on SQLite).
+_CLAIM = idempotency.insert()
+_COMPLETE = update(idempotency).where(
+    idempotency.c.gateway_id == bindparam("b_gateway"),
+    idempotency.c.idem_key == bindparam("b_key"),
+).values(state="done", status_code=bindparam("b_status"), response=bindparam("b_body"),
+         expires_ms=bindparam("b_expires"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +86,10 @@ class IdempotencyRepo:
             now = now_ms()
             try:
                 with self.db.engine.begin() as conn:
-                    conn.execute(idempotency.insert().values(
-                        gateway_id=gateway_id, idem_key=key, body_hash=body_hash,
-                        state="pending", created_ms=now, expires_ms=now + self.lease_ms,
-                    ))
+                    conn.execute(_CLAIM, {
+                        "gateway_id": gateway_id, "idem_key": key, "body_hash": body_hash,
+                        "state": "pending", "created_ms": now, "expires_ms": now + self.lease_ms,
+                    })
                 return None
             except IntegrityError:
                 pass
@@ -105,10 +116,9 @@ class IdempotencyRepo:
     def complete(self, gateway_id: str, key: str, status_code: int, body: str) -> None:
         """Store the response to replay for this key until the record expires."""
         with self.db.engine.begin() as conn:
-            conn.execute(update(idempotency).where(
-                idempotency.c.gateway_id == gateway_id, idempotency.c.idem_key == key,
-            ).values(state="done", status_code=status_code, response=body,
-                     expires_ms=now_ms() + self.ttl_ms))
+            conn.execute(_COMPLETE, {"b_gateway": gateway_id, "b_key": key,
+                                     "b_status": status_code, "b_body": body,
+                                     "b_expires": now_ms() + self.ttl_ms})
 
     def release(self, gateway_id: str, key: str) -> None:
         """Forget a claim whose request failed before a response worth replaying."""

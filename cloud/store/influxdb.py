@@ -1,6 +1,7 @@
 """InfluxDB through its v1-compatible HTTP API: line protocol on ``/write``, InfluxQL on ``/query``.
 
-Every write names its ``precision`` and is gzip-compressed (configurable); auth is a
+Every write names its ``precision`` and is gzip-compressed unless influxd is on this host
+(``store.gzip``, :meth:`~cloud.settings.StoreSettings.compress_writes`); auth is a
 ``Authorization: Token`` header or HTTP basic auth. A ``400 partial write`` (points beyond the
 retention policy, field-type conflicts, unparsable lines) is narrowed down by bisection to the
 points InfluxDB refused: re-sending the accepted ones is harmless because a point is identified
@@ -34,10 +35,12 @@ from cloud.store.escaping import ql_ident, ql_string
 from cloud.store.lineprotocol import (
     ANOMALIES,
     READINGS,
+    TemplateCache,
     anomaly_line,
+    batch_lines,
     reading_lines,
-    series_lines,
 )
+from cloud.store.linewriter import LineWriter, WriteFailed, basic_auth
 from common.httpx_hygiene import unbound
 from ingest_protocol.columns import Series
 
@@ -76,7 +79,9 @@ class InfluxDBStore:
         self.settings = settings
         self._client: httpx.Client | None = None
         self._series: dict[tuple[str, str, str | None], str] = {}
-        self._formats: dict[tuple[str, str, str | None, str | None, bool], bytes] = {}
+        self._templates: TemplateCache = {}
+        self._gzip = settings.compress_writes()
+        self._writer: LineWriter | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -90,12 +95,28 @@ class InfluxDBStore:
         self._client = httpx.Client(
             base_url=s.url, headers=headers, auth=auth, timeout=s.timeout_s, verify=s.verify_tls,
         )
+        self._writer = self._line_writer(headers)
         if s.create_database:
             # Unreachable now or not permitted: writes retry it, or say so (503).
             with contextlib.suppress(StoreError):
                 self._create_database()
 
+    def _line_writer(self, headers: dict[str, str]) -> LineWriter:
+        s = self.settings
+        params = {"db": s.database, "precision": s.precision}
+        if s.retention_policy:
+            params["rp"] = s.retention_policy
+        headers = {**headers, "Content-Type": "text/plain; charset=utf-8"}
+        if "Authorization" not in headers and s.username:
+            headers["Authorization"] = basic_auth(s.username, s.password.get_secret_value())
+        if self._gzip:
+            headers["Content-Encoding"] = "gzip"
+        return LineWriter(s.url, params, headers, s.timeout_s, s.verify_tls)
+
     def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -114,9 +135,11 @@ class InfluxDBStore:
         return StoreUnavailable(f"InfluxDB at {redact(self.settings.url)} is unreachable: {exc}")
 
     def cache_info(self) -> dict[str, int]:
-        """Sizes of the in-process caches: ``series`` (line-protocol series prefixes) and its
-        ``series_max`` (past it the cache is emptied)."""
-        return {"series": len(self._series), "series_max": _SERIES_CACHE_MAX}
+        """Sizes of the in-process caches: ``series`` (line-protocol series prefixes of
+        :meth:`write`), ``templates`` (series templates of :meth:`write_series`) and their
+        ``series_max`` (past it a cache is emptied)."""
+        return {"series": len(self._series), "templates": len(self._templates),
+                "series_max": _SERIES_CACHE_MAX}
 
     def ping(self) -> None:
         try:
@@ -138,23 +161,15 @@ class InfluxDBStore:
 
     def write_series(self, series: Sequence[Series], anomalies: Sequence[AnomalyPoint]
                      ) -> WriteResult:
-        """A batch held per series (:mod:`ingest_protocol.columns`): each series' lines come
-        from one format built once (:func:`series_format`). Reading rejections carry the
-        readings' batch positions (``Series.index``)."""
+        """A batch held per series (:mod:`ingest_protocol.columns`), its lines built for the
+        whole batch at once (:func:`batch_lines`). Reading rejections carry the readings'
+        batch positions (``Series.index``)."""
         result = WriteResult()
-        prec = self.settings.precision
-        if len(self._formats) > _SERIES_CACHE_MAX:
-            self._formats.clear()
-        lines: list[bytes] = []
-        index: list[int] = []
-        for s in series:
-            try:
-                lines += series_lines(s.device, s.sensor, s.site, s.unit, s.ts, s.value, s.seq,
-                                      s.quality, prec, self._formats)
-            except UnwritableName as exc:
-                result.rejected += [Rejection(i, "bad_name", str(exc)) for i in s.index]
-                continue
-            index += s.index
+        if len(self._templates) > _SERIES_CACHE_MAX:
+            self._templates.clear()
+        lines, index, bad = batch_lines(series, self.settings.precision, self._templates)
+        for pos, why in bad:
+            result.rejected += [Rejection(i, "bad_name", why) for i in series[pos].index]
         return self._write_lines(lines, index, anomalies, result)
 
     def _write_lines(self, lines: list[bytes], index: list[int],
@@ -205,33 +220,24 @@ class InfluxDBStore:
             self._create_database()
         return self._post_once(body)
 
-    def _post_once(self, body: bytes, target: tuple[str, str] | None = None,
-                   precision: str | None = None) -> tuple[int, str]:
-        """POST ``body`` to ``/write`` of ``target`` (database, retention policy; default:
-        the store's)."""
+    def _post_once(self, body: bytes) -> tuple[int, str]:
         s = self.settings
-        db, rp = target or (s.database, s.retention_policy)
-        params = {"db": db, "precision": precision or s.precision}
-        if rp:
-            params["rp"] = rp
-        data = body
-        headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if s.gzip:
-            data = gzip.compress(data, compresslevel=1)
-            headers["Content-Encoding"] = "gzip"
+        if self._writer is None:
+            raise StoreUnavailable("the InfluxDB store is not started")
+        data = gzip.compress(body, compresslevel=1) if self._gzip else body
         try:
-            resp = unbound(
-                self.client.post("/write", params=params, content=data, headers=headers))
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from exc
-        if resp.status_code == 204:
+            status, text = self._writer.post(data)
+        except WriteFailed as exc:
+            raise StoreUnavailable(
+                f"InfluxDB at {redact(s.url)} is unreachable: {exc!r}") from exc
+        if status == 204:
             return 204, ""
-        message = _error_text(resp)
-        if resp.status_code == 404 and "database not found" in message:
+        message = _error_text(text)
+        if status == 404 and "database not found" in message:
             raise DatabaseMissing(f"InfluxDB /write answered 404: {message}")
-        if resp.status_code == 404 or resp.status_code >= 500 or resp.status_code in (401, 403):
-            raise StoreUnavailable(f"InfluxDB /write answered {resp.status_code}: {message}")
-        return resp.status_code, message
+        if status == 404 or status >= 500 or status in (401, 403):
+            raise StoreUnavailable(f"InfluxDB /write answered {status}: {message}")
+        return status, message
 
     def downsample(self, start_ms: int, end_ms: int, every_s: int, measurement: str,
                    database: str = "", retention_policy: str = "") -> int:
@@ -243,11 +249,19 @@ class InfluxDBStore:
             self._query(f"CREATE DATABASE {ql_ident(database)}", method="POST", db=False)
         rows = self._query(aggregate_query(self._from(READINGS), start_ms, end_ms, every_s))
         lines = aggregate_lines(rows, measurement)
+        params = {"db": target[0], "precision": "ms"}
+        if target[1]:
+            params["rp"] = target[1]
         size = self.settings.batch_size
-        for i in range(0, len(lines), size):
-            status, message = self._post_once(b"\n".join(lines[i:i + size]), target, "ms")
-            if status != 204:
-                raise StoreError(f"InfluxDB refused aggregates ({status}): {message}")
+        for i in range(0, len(lines), size):  # rare and small: the query client writes them
+            try:
+                resp = unbound(self.client.post("/write", params=params,
+                                                content=b"\n".join(lines[i:i + size])))
+            except httpx.HTTPError as exc:
+                raise self._unreachable(exc) from exc
+            if resp.status_code != 204:
+                raise StoreError(f"InfluxDB refused aggregates ({resp.status_code}): "
+                                 f"{_error_text(resp.text)}")
         return len(lines)
 
     # -- queries ---------------------------------------------------------------------------
@@ -322,8 +336,8 @@ class InfluxDBStore:
         return out
 
 
-def _error_text(resp: httpx.Response) -> str:
+def _error_text(text: str) -> str:
     try:
-        return str(json.loads(resp.text).get("error", resp.text))
+        return str(json.loads(text).get("error", text))
     except (ValueError, AttributeError):
-        return resp.text[:500]
+        return text[:500]

@@ -11,11 +11,13 @@ sensors. No tag and field share a name (InfluxDB 3 rejects that). See docs/schem
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 
 import msgspec
 
 from cloud.store.base import AnomalyPoint, Point, UnwritableName, check_name
 from cloud.store.escaping import field_string, tag_escape
+from ingest_protocol.columns import Series
 
 READINGS = "readings"
 ANOMALIES = "anomalies"
@@ -125,26 +127,31 @@ def anomaly_line(a: AnomalyPoint, precision: str) -> str:
 
 
 
-def series_format(device: str, sensor: str, site: str | None, unit: str | None,
-                  quality: bool = True) -> bytes:
-    """The ``%``-format (bytes) of one series' lines: measurement, tags and ``unit`` escaped
-    and checked once, ``%s`` slots for the value, seq, quality (a constant ``0i`` when
-    ``quality`` is False) and timestamp texts. Raises :class:`UnwritableName` for names it
+#: Per series: (measurement and tags up to ``value=``, the tail after the seq text when no
+#: reading has a quality, the tail after the quality text), escaped and checked once.
+SeriesTemplate = tuple[bytes, bytes, bytes]
+TemplateCache = dict[tuple[str, str, str | None, str | None], SeriesTemplate]
+
+
+def series_template(device: str, sensor: str, site: str | None, unit: str | None
+                    ) -> SeriesTemplate:
+    """The constant parts of one series' lines; raises :class:`UnwritableName` for names it
     cannot carry.
 
-    >>> series_format("pump 7", "t", None, "%", False) % (b"21.5", b"3", b"17")
-    b'readings,device=pump\\\\ 7,sensor=t value=21.5,seq=3i,quality=0i,unit="%" 17'
+    >>> series_template("pump 7", "t", None, "%")
+    (b'readings,device=pump\\\\ 7,sensor=t value=', b'i,quality=0i,unit="%" ', b'i,unit="%" ')
     """
     tags = _tag("device", device) + _tag("sensor", sensor)
     if site:
         tags += _tag("site", site)
     unit_field = f",unit={field_string(unit)}" if unit else ""
-    q = "%s" if quality else "0"
-    return ((READINGS + tags + " ").replace("%", "%%") + f"value=%s,seq=%si,quality={q}i"
-            + unit_field.replace("%", "%%") + " %s").encode()
+    return ((READINGS + tags + " value=").encode(), f"i,quality=0i{unit_field} ".encode(),
+            f"i{unit_field} ".encode())
 
 
 _TEXTS = msgspec.json.Encoder()
+_SEQ = b",seq="
+_QUALITY = b"i,quality="
 
 
 def _texts(numbers: Sequence[int] | Sequence[float]) -> list[bytes]:
@@ -153,28 +160,53 @@ def _texts(numbers: Sequence[int] | Sequence[float]) -> list[bytes]:
     return _TEXTS.encode(numbers)[1:-1].split(b",") if numbers else []
 
 
-def series_lines(device: str, sensor: str, site: str | None, unit: str | None,
-                 ts: Sequence[int], values: Sequence[float], seq: Sequence[int],
-                 quality: Sequence[int], precision: str,
-                 formats: dict[tuple[str, str, str | None, str | None, bool], bytes]
-                 ) -> list[bytes]:
-    """One series' lines (``values`` are floats), the numbers converted to text in C and the
-    line formatted from a per-series template (``formats`` caches them; raises
-    :class:`UnwritableName`). The lines :func:`reading_line` gives, up to the float
-    spelling (``1e+16`` there, ``1e16`` here: the same float to InfluxDB).
+def batch_lines(series: Sequence[Series], precision: str, templates: TemplateCache
+                ) -> tuple[list[bytes], list[int], list[tuple[int, str]]]:
+    """Every reading of a batch held per series as a line: ``(lines, each line's batch
+    position, [(series position in series, why unwritable)])``.
 
-    >>> series_lines("d", "t", None, None, [5000], [1.0], [2], [0], "s", {})
-    [b'readings,device=d,sensor=t value=1.0,seq=2i,quality=0i 5']
+    The numbers of the whole batch are converted to text in three C calls (one per column)
+    and each line is joined from its parts in C; a series' constant parts come from
+    ``templates`` (escaped and checked once per series). The lines :func:`reading_line`
+    gives, up to the float spelling (``1e+16`` there, ``1e16`` here: the same float).
+
+    >>> s = Series("d", "t", None, None, [5000], [1.0], [2], [0], [0])
+    >>> batch_lines([s], "s", {})
+    ([b'readings,device=d,sensor=t value=1.0,seq=2i,quality=0i 5'], [0], [])
     """
+    heads: list[bytes] = []
+    tails: list[bytes] = []
+    values: list[float] = []
+    seqs: list[int] = []
+    stamps: list[int] = []
+    quality: list[int] = []
+    index: list[int] = []
+    bad: list[tuple[int, str]] = []
+    with_quality = any(any(s.quality) for s in series)
+    for pos, s in enumerate(series):
+        key = (s.device, s.sensor, s.site, s.unit)
+        template = templates.get(key)
+        if template is None:
+            try:
+                template = templates[key] = series_template(*key)
+            except UnwritableName as exc:
+                bad.append((pos, str(exc)))
+                continue
+        n = len(s.ts)
+        heads += [template[0]] * n
+        tails += [template[2 if with_quality else 1]] * n
+        values += s.value
+        seqs += s.seq
+        stamps += s.ts
+        index += s.index
+        if with_quality:
+            quality += s.quality
     mul, div = _SCALE[precision]
     if (mul, div) != (1, 1):
-        ts = [t * mul // div for t in ts]
-    has_quality = any(quality)
-    key = (device, sensor, site, unit, has_quality)
-    fmt = formats.get(key)
-    if fmt is None:
-        fmt = formats[key] = series_format(device, sensor, site, unit, has_quality)
-    columns = [_texts(values), _texts(seq), _texts(ts)]
-    if has_quality:
-        columns.insert(2, _texts(quality))
-    return list(map(fmt.__mod__, zip(*columns, strict=True)))
+        stamps = [t * mul // div for t in stamps]
+    columns = [heads, _texts(values), repeat(_SEQ), _texts(seqs)]
+    if with_quality:
+        columns += [repeat(_QUALITY), _texts(quality)]
+    columns += [tails, _texts(stamps)]
+    # strict=False: the repeats are endless; every list holds one entry per line.
+    return list(map(b"".join, zip(*columns, strict=False))), index, bad

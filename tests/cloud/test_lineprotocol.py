@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
 from cloud.store import Point
-from cloud.store.lineprotocol import reading_line, reading_lines, series_lines
+from cloud.store.lineprotocol import batch_lines, reading_line, reading_lines
+from ingest_protocol.columns import Series
 
 
 def _points(n: int, seed: int) -> list[Point]:
@@ -51,17 +53,41 @@ def _same_line(ours: bytes, reference: str) -> bool:
             and float(va[0]) == float(vb[0]))
 
 
-@pytest.mark.parametrize("precision", ["ms", "s", "u", "ns"])
-def test_series_lines_are_the_reference_lines(precision):
-    points = [p for p in _points(2000, seed=7 + len(precision))
-              if p.seq is not None and "\\" not in p.device]
+def _series(points: list[Point], quality: bool) -> tuple[list[Series], list[Point]]:
+    """The points per series (batch positions in flattened order), and the points in that
+    order."""
     by_series: dict = {}
     for p in points:
         by_series.setdefault((p.device, p.sensor, p.site, p.unit), []).append(p)
-    formats: dict = {}
+    series, ordered = [], []
     for (device, sensor, site, unit), ps in by_series.items():
-        lines = series_lines(device, sensor, site, unit, [p.ts_ms for p in ps],
+        start = len(ordered)
+        series.append(Series(device, sensor, site, unit, [p.ts_ms for p in ps],
                              [float(p.value) for p in ps], [p.seq for p in ps],
-                             [p.quality for p in ps], precision, formats)
+                             [p.quality if quality else 0 for p in ps],
+                             list(range(start, start + len(ps)))))
+        ordered += [p if quality else replace(p, quality=0) for p in ps]
+    return series, ordered
+
+
+@pytest.mark.parametrize("quality", [True, False])
+@pytest.mark.parametrize("precision", ["ms", "s", "u", "ns"])
+def test_series_lines_are_the_reference_lines(precision, quality):
+    points = [p for p in _points(2000, seed=7 + len(precision))
+              if p.seq is not None and "\\" not in p.device]
+    series, ordered = _series(points, quality)
+    templates: dict = {}
+    for _ in range(2):  # the second pass reads every template from the cache
+        lines, index, bad = batch_lines(series, precision, templates)
+        assert not bad and index == list(range(len(ordered)))
         assert all(_same_line(ours, reading_line(p, precision))
-                   for ours, p in zip(lines, ps, strict=True))
+                   for ours, p in zip(lines, ordered, strict=True))
+
+
+def test_batch_lines_reject_whole_series_with_unwritable_names():
+    series, _ordered = _series([Point("ok", "s", 1, 1.0, 1), Point("", "s", 2, 2.0, 2),
+                                Point("ok", "s", 3, 3.0, 3)], quality=False)
+    lines, index, bad = batch_lines(series, "ms", {})
+    assert index == [0, 1] and [pos for pos, _why in bad] == [1]
+    assert lines == [b"readings,device=ok,sensor=s value=1.0,seq=1i,quality=0i 1",
+                     b"readings,device=ok,sensor=s value=3.0,seq=3i,quality=0i 3"]

@@ -7,7 +7,9 @@ import time
 import pytest
 
 from cloud.errors import StoreUnavailable
+from cloud.settings import StoreSettings
 from cloud.store import AnomalyPoint, Point
+from ingest_protocol.columns import Series
 from tests.cloud.conftest import influx_store
 from tests.support.servers import InfluxDB
 
@@ -36,6 +38,43 @@ def test_partial_write_rejects_only_the_refused_points(influxdb):
         assert sum(got.columns["count"]) == 18
     finally:
         store.stop()
+
+
+@pytest.mark.parametrize("gzip", [True, False, "auto"])
+def test_series_partial_write_names_batch_positions(influxdb, gzip):
+    """The lean path's writes (per series, lines built for the whole batch), compressed or
+    not: a refused point is named by its position in the batch, the rest are stored."""
+    influxdb.server.query(
+        f'CREATE RETENTION POLICY "short" ON "{influxdb.database}" DURATION 1h REPLICATION 1',
+        method="POST")
+    store = influx_store(influxdb.url, influxdb.database, retention_policy="short", batch_size=4,
+                         gzip=gzip)
+    store.start()
+    try:
+        now = int(time.time() * 1000)
+        old = now - 3 * 86_400_000
+        a_ts = [now - 1000, old, now - 3000, now - 4000, now - 5000]
+        b_ts = [now - 1000, now - 2000, old + 1000]
+        series = [Series("d", "a", None, "Cel", a_ts, [1.0] * 5, list(range(5)), [0, 0, 3, 0, 0],
+                         [0, 2, 4, 6, 7]),
+                  Series("d", "b", "p 1", None, b_ts, [2.5] * 3, [1, 2, 3], [0] * 3, [1, 3, 5])]
+        res = store.write_series(series, [])
+        assert [(r.index, r.code) for r in res.rejected] == [(2, "beyond_retention"),
+                                                              (5, "beyond_retention")]
+        for sensor, stored in (("a", 4), ("b", 2)):
+            got = store.series("d", sensor, now - 60_000, now + 1, 3_600_000, ["count"])
+            assert sum(got.columns["count"]) == stored
+    finally:
+        store.stop()
+
+
+def test_gzip_auto_compresses_only_toward_another_host():
+    for url, compressed in (("http://127.0.0.1:8086", False), ("http://localhost:1", False),
+                            ("http://[::1]:8086", False), ("https://10.0.0.7:8086", True),
+                            ("http://influx.internal:8086", True)):
+        assert StoreSettings(url=url).compress_writes() is compressed, url
+        assert StoreSettings(url=url, gzip=True).compress_writes() is True
+        assert StoreSettings(url=url, gzip=False).compress_writes() is False
 
 
 def test_basic_auth_and_wrong_password(tmp_path):
@@ -73,6 +112,22 @@ def test_store_down_raises_unavailable_then_recovers(influxdb_server):
         influxdb_server.start()
         store.ping()
         assert store.write(p, []).rejected == []
+    finally:
+        store.stop()
+
+
+def test_a_write_after_influxd_restarted_reconnects(influxdb_server):
+    """The kept-alive write connection died with the old influxd: the next write goes through
+    on a new one, with no error in between."""
+    store = influx_store(influxdb_server.url, "restart")
+    store.start()
+    try:
+        assert store.write([Point("d", "s", 1_700_000_000_000, 1.0)], []).rejected == []
+        influxdb_server.stop()
+        influxdb_server.start()
+        assert store.write([Point("d", "s", 1_700_000_001_000, 2.0)], []).rejected == []
+        got = store.series("d", "s", 1_700_000_000_000, 1_700_000_002_000, 60_000, ["count"])
+        assert sum(got.columns["count"]) == 2
     finally:
         store.stop()
 

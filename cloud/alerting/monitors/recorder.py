@@ -108,27 +108,12 @@ class IngestRecorder:
         stream is new to this process), and by :meth:`flush`, which every reader of these
         tables runs first (``before_read`` of the checks and the rule context). The merge
         writes what recording each batch in turn would."""
-        latest: dict[tuple[str, str], ReadingLike] = {}
-        per_device: Counter[str] = Counter()
-        on_time = n = 0
-        due = received_ms - self._sla_ms
-        for s in series:
-            if not s.ts:
-                continue
-            per_device[s.device] += len(s.ts)
-            n += len(s.ts)
-            on_time += sum(map(due.__le__, s.ts))
-            ts = max(s.ts)
-            cur = latest.get((s.device, s.sensor))
-            if cur is None or ts >= cur.ts_ms:
-                j = len(s.ts) - 1 - list(s.ts)[::-1].index(ts)  # the last at the newest time
-                latest[(s.device, s.sensor)] = IngestedReading(
-                    s.device, s.sensor, ts, s.value[j], s.site, s.unit)
+        latest, per_device, n, on_time = _series_counts(series, received_ms - self._sla_ms)
         with self._lock:
             fresh = [key for key in latest if key not in self._known]
             if fresh:
                 retrying(lambda: self._learn(fresh))
-            rows, changes = self._stream_rows(latest, self._known, received_ms)
+            rows, changes = self._merge_rows(latest, received_ms)
             for row in rows:
                 self._known[(row["device"], row["sensor"])] = row
                 self._pending_streams[(row["device"], row["sensor"])] = row
@@ -240,6 +225,29 @@ class IngestRecorder:
         if changes:
             conn.execute(insert(schema_changes), changes)
 
+    def _merge_rows(self, latest: dict[tuple[str, str], ReadingLike], now: int
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """:meth:`_stream_rows` against the rows as last merged: a stream whose site, unit
+        and value type are unchanged (the steady state) has its row moved forward in place
+        (what :meth:`_stream_rows` would write, without building it anew)."""
+        known = self._known
+        rows: list[dict[str, Any]] = []
+        rest: dict[tuple[str, str], ReadingLike] = {}
+        for key, r in latest.items():
+            old = known.get(key)
+            if (old is None or old["site"] != r.site or old["unit"] != r.unit
+                    or old["value_type"] != value_type(r.value)):
+                rest[key] = r
+                continue
+            old["last_ts_ms"] = max(old["last_ts_ms"], r.ts_ms)
+            old["last_ingest_ms"] = now
+            old["last_lag_ms"] = max(0, now - r.ts_ms)
+            rows.append(old)
+        if not rest:
+            return rows, []
+        more, changes = self._stream_rows(rest, known, now)
+        return rows + more, changes
+
     @staticmethod
     def _stream_rows(latest: dict[tuple[str, str], ReadingLike], known: Mapping[Any, Any],
                      now: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -265,6 +273,34 @@ class IngestRecorder:
                          "last_ts_ms": newest, "last_ingest_ms": now,
                          "last_lag_ms": max(0, now - r.ts_ms)})
         return rows, changes
+
+def _series_counts(series: Sequence[SeriesLike], due_ms: int) -> tuple[
+        dict[tuple[str, str], ReadingLike], Counter[str], int, int]:
+    """Of a batch held per series: the newest reading per stream (the last one at the newest
+    time), readings per device, readings, and readings stamped at or after ``due_ms``."""
+    latest: dict[tuple[str, str], ReadingLike] = {}
+    per_device: Counter[str] = Counter()
+    on_time = n = 0
+    for s in series:
+        stamps = s.ts
+        count = len(stamps)
+        if not count:
+            continue
+        per_device[s.device] += count
+        n += count
+        ts = max(stamps)
+        if min(stamps) >= due_ms:  # the common case: the whole series is on time
+            on_time += count
+        elif ts >= due_ms:
+            on_time += sum(map(due_ms.__le__, stamps))
+        cur = latest.get((s.device, s.sensor))
+        if cur is None or ts >= cur.ts_ms:
+            j = (count - 1 if stamps[-1] == ts
+                 else count - 1 - list(stamps)[::-1].index(ts))  # the last at the newest time
+            latest[(s.device, s.sensor)] = IngestedReading(
+                s.device, s.sensor, ts, s.value[j], s.site, s.unit)
+    return latest, per_device, n, on_time
+
 
 @functools.lru_cache(maxsize=4)
 def _merged_upsert(dialect: str) -> Any:
