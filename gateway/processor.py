@@ -103,7 +103,7 @@ class Processor:
                 self._wake.wait(0.05)
                 self._wake.clear()
                 continue
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 self.process(entries)
             except Exception as exc:  # nothing may stop the stage; the cursor did not move
@@ -111,6 +111,7 @@ class Processor:
                 continue
             took = time.perf_counter() - started
             self._metrics.process_duration.observe(took)
+            self._metrics.process_cpu.inc(time.thread_time() - cpu)
             if self._intake_busy() and self._log.backlog < self._yield_below:
                 self._stop.wait(YIELD * took)  # let the intake thread have the interpreter
 
