@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from gateway.decoding import Result, decode_batch
+from gateway.decoding import Decoder, Result
 from gateway.errors import GatewayError
 
 Item = tuple[str, bytes, int]
@@ -24,7 +24,7 @@ Item = tuple[str, bytes, int]
 def _serve(conn: Connection, specs: list[tuple[str, str | None]], keep: bool) -> None:
     from firmware_protocol.topics import Subscription
 
-    subscriptions = [Subscription(topic, codec) for topic, codec in specs]
+    decoder = Decoder([Subscription(topic, codec) for topic, codec in specs], keep)
     while True:
         try:
             items = conn.recv()
@@ -32,7 +32,7 @@ def _serve(conn: Connection, specs: list[tuple[str, str | None]], keep: bool) ->
             return
         if items is None:
             return
-        conn.send(decode_batch(subscriptions, items, keep))
+        conn.send(decoder.decode_batch(items))
 
 
 class DecodeWorker:

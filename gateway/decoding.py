@@ -21,39 +21,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from firmware_protocol.errors import DecodeError
 from firmware_protocol.model import MAX_NAME_LEN, MAX_UNIT_LEN, Message
 from firmware_protocol.topics import Route, Subscription
+from gateway.decoded import Decoded, Rejected, Result, ToScore
+from gateway.fastjson import fast_json
 from ingest_protocol import name_value_problem
 from ingest_protocol.encode import reading_objects
 
+__all__ = ["Decoded", "Decoder", "Rejected", "Result", "ToScore", "decode", "decode_batch",
+           "names_problem", "reading_objects"]
+
 log = logging.getLogger("gateway.decoding")
 
-
-class Decoded(NamedTuple):
-    """A valid message: its identity, its readings as the ingest contract's JSON entries
-    (:func:`ingest_protocol.encode.reading_objects`), the message itself when the scorer
-    needs it."""
-
-    device: str
-    seq: int
-    ts_ms: int
-    readings: int
-    body: str
-    message: Message | None
-
-
-class Rejected(NamedTuple):
-    """A payload that cannot be used, with a stable ``reason`` code and a ``detail``."""
-
-    codec: str
-    reason: str
-    detail: str
-
-
-Result = Decoded | Rejected
+#: Topics remembered by a :class:`Decoder` (a fleet's topics; cleared when it grows past this).
+TOPIC_CACHE = 65_536
 
 
 def decode(subscriptions: Sequence[Subscription], topic: str, payload: bytes, received_ms: int,
@@ -78,7 +61,14 @@ def decode(subscriptions: Sequence[Subscription], topic: str, payload: bytes, re
     if problem is not None:
         return Rejected(codec, "invalid_name", problem)
     return Decoded(msg.device, msg.seq, msg.ts_ms, len(msg.readings), reading_objects(msg),
-                   msg if keep_message else None)
+                   to_score(msg) if keep_message else None)
+
+
+def to_score(msg: Message) -> ToScore:
+    """What the scorer reads of ``msg``."""
+    values = tuple((r.sensor, msg.reading_ts_ms(r), float(r.value)) for r in msg.readings
+                   if not isinstance(r.value, bool))
+    return ToScore(msg.site, msg.reading_ts_ms(msg.readings[0]), values)
 
 
 def names_problem(msg: Message) -> str | None:
@@ -105,7 +95,51 @@ def names_problem(msg: Message) -> str | None:
 def decode_batch(subscriptions: Sequence[Subscription],
                  items: Sequence[tuple[str, bytes, int]], keep_message: bool) -> list[Result]:
     """:func:`decode` over ``(topic, payload, received_ms)`` items, in order."""
-    return [decode(subscriptions, t, p, r, keep_message) for t, p, r in items]
+    return Decoder(subscriptions, keep_message).decode_batch(items)
+
+
+class Decoder:
+    """:func:`decode` with memory: each topic is routed once, and a JSON payload takes the
+    one-pass path of :mod:`gateway.fastjson` (the full path only when that one is unsure).
+
+    >>> d = Decoder([Subscription()], keep_message=False)
+    >>> [r.readings for r in d.decode_batch([("sensors/s/p/json",
+    ...     b'{"seq": 1, "ts": 1700000000000, "readings": [{"sensor": "t", "value": 1}]}', 0)])]
+    [1]
+    """
+
+    def __init__(self, subscriptions: Sequence[Subscription], keep_message: bool) -> None:
+        self.subscriptions = subscriptions
+        self.keep_message = keep_message
+        #: topic -> (device tag, site tag) for a topic routed to the JSON codec, else None.
+        self._json_topics: dict[str, tuple[str | None, str | None] | None] = {}
+
+    def decode(self, topic: str, payload: bytes, received_ms: int) -> Result:
+        known = self._json_topics
+        tags = known[topic] if topic in known else self._learn(topic, received_ms)
+        if tags is not None:
+            fast = fast_json(payload, tags[0], tags[1], self.keep_message)
+            if fast is not None:
+                return fast
+        return decode(self.subscriptions, topic, payload, received_ms, self.keep_message)
+
+    def decode_batch(self, items: Sequence[tuple[str, bytes, int]]) -> list[Result]:
+        """:meth:`decode` over ``(topic, payload, received_ms)`` items, in order."""
+        one = self.decode
+        return [one(t, p, r) for t, p, r in items]
+
+    def _learn(self, topic: str, received_ms: int) -> tuple[str | None, str | None] | None:
+        try:
+            route = _route(self.subscriptions, topic, received_ms)
+        except DecodeError:
+            return None  # not remembered: the full path rejects it each time
+        tags = None
+        if route is not None and route.codec.name == "json":
+            tags = (route.context.device, route.context.site)
+        if len(self._json_topics) >= TOPIC_CACHE:
+            self._json_topics.clear()
+        self._json_topics[topic] = tags
+        return tags
 
 
 def _route(subscriptions: Sequence[Subscription], topic: str, received_ms: int) -> Route | None:

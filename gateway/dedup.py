@@ -74,6 +74,9 @@ class DedupWindow:
         if self.seen(device, seq, ts_ms):
             return True
         slot = seq % self.window
+        if self._txn == self._db.active_txn:  # joined already: the flush and publish are due
+            self._pending[(device, slot)] = (seq, ts_ms)
+            return False
         with self._db.transaction():
             if self._txn != self._db.txn_id:
                 self._txn = self._db.txn_id

@@ -92,6 +92,8 @@ DEFINITIONS: tuple[MetricDef, ...] = (
        "Intake loop turns not acknowledging because the intake log's backlog is full."),
     _d(P + "process_duration_seconds", "histogram",
        "Processing time of one batch of intake log entries (decode, buffer, cursor)."),
+    _d(P + "process_cpu_seconds_total", "counter",
+       "CPU time the processing stage's thread spent on batches of intake log entries."),
     _d(P + "process_failures_total", "counter",
        "Failed processing transactions (retried from the durable cursor)."),
     _d(P + "buffer_rows", "gauge", "Rows waiting in the buffer."),
@@ -179,6 +181,7 @@ class GatewayMetrics:
         self.commit_duration = self._histogram("commit_duration_seconds")
         self.commit_failures = self._counter("commit_failures_total")
         self.process_duration = self._histogram("process_duration_seconds")
+        self.process_cpu = self._counter("process_cpu_seconds_total")
         self.process_failures = self._counter("process_failures_total")
         self.log_full_waits = self._counter("log_full_waits_total")
         self.acks_skipped = self._counter("acks_skipped_total")

@@ -12,12 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from firmware_protocol.model import Message
 from firmware_protocol.topics import Subscription
 from gateway.buffer import Buffer, Lane, NewRow
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
-from gateway.decoding import Decoded, Rejected, Result, decode_batch
+from gateway.decoding import Decoded, Decoder, Rejected, Result, ToScore
 from gateway.dedup import DedupWindow
 from gateway.metrics import GatewayMetrics
 from gateway.ratelog import RateLimitedLog
@@ -66,6 +65,7 @@ class Pipeline:
         self._scorer = scorer
         self._on_anomaly = on_anomaly
         self._bad_log = bad_payload_log or RateLimitedLog(log, burst=5, interval_s=60.0)
+        self._decoder = Decoder(subscriptions, scorer is not None)
 
     @property
     def subscriptions(self) -> list[Subscription]:
@@ -78,9 +78,8 @@ class Pipeline:
 
     def decode(self, batch: Sequence[Incoming]) -> list[Result]:
         """Decode ``batch`` inline (the intake may instead use a worker process)."""
-        return decode_batch(self._subscriptions,
-                            [(i.topic, i.payload, i.received_ms) for i in batch],
-                            self.wants_messages)
+        one = self._decoder.decode
+        return [one(i.topic, i.payload, i.received_ms) for i in batch]
 
     def handle(self, batch: Sequence[Incoming],
                decoded: Sequence[Result] | None = None) -> list[Outcome]:
@@ -121,45 +120,42 @@ class Pipeline:
         if self._dedup.check_and_add(result.device, result.seq, result.ts_ms):
             return Outcome.DUPLICATE
         rows.append(NewRow(Lane.BULK, result.device, result.readings, result.body))
-        if self._scorer is not None and result.message is not None:
-            for event in self._score(result.message):
+        if self._scorer is not None and result.scoring is not None:
+            for event in self._score(result.device, result.scoring):
                 events.append(event)
                 rows.append(NewRow(Lane.PRIORITY, result.device, 1,
                                    anomaly_object(event)))
         return Outcome.BUFFERED
 
-    def _score(self, msg: Message) -> list[AnomalyEvent]:
+    def _score(self, device: str, scoring: ToScore) -> list[AnomalyEvent]:
         assert self._scorer is not None
         out = []
-        for r in msg.readings:
-            if isinstance(r.value, bool):
-                continue
+        observe, site = self._scorer.observe, scoring.site
+        for sensor, ts_ms, value in scoring.values:
             try:
-                event = self._scorer.observe(msg.device, r.sensor, msg.reading_ts_ms(r),
-                                             float(r.value), msg.site)
+                event = observe(device, sensor, ts_ms, value, site)
             except Exception:  # a detector bug must not take the stream down
-                log.exception("scorer failed on %s/%s", msg.device, r.sensor)
+                log.exception("scorer failed on %s/%s", device, sensor)
                 self._metrics.scorer_errors.inc()
                 continue
             if event is not None:
                 out.append(event)
-        device_event = self._score_device(msg)
+        device_event = self._score_device(device, scoring)
         if device_event is not None:
             out.append(device_event)
         return out
 
-    def _score_device(self, msg: Message) -> AnomalyEvent | None:
+    def _score_device(self, device: str, scoring: ToScore) -> AnomalyEvent | None:
         """The optional per-device joint score (a scorer with ``observe_device``)."""
         observe_device = getattr(self._scorer, "observe_device", None)
-        if observe_device is None or not msg.readings:
+        if observe_device is None:
             return None
-        values = {r.sensor: float(r.value) for r in msg.readings
-                  if isinstance(r.value, int | float) and not isinstance(r.value, bool)}
+        values = {sensor: value for sensor, _, value in scoring.values}
         try:
             event: AnomalyEvent | None = observe_device(
-                msg.device, msg.reading_ts_ms(msg.readings[0]), values, msg.site)
+                device, scoring.first_ts, values, scoring.site)
         except Exception:  # a detector bug must not take the stream down
-            log.exception("device scorer failed on %s", msg.device)
+            log.exception("device scorer failed on %s", device)
             self._metrics.scorer_errors.inc()
             return None
         return event

@@ -14,7 +14,7 @@ One thread, so per-stream order and per-stream detector state need nothing more.
 state as last saved, so its anomaly events may differ from the ones the crash cut short.
 
 The stage shares the interpreter with the intake thread; while the intake is busy receiving it
-yields after each batch for :data:`YIELD` times as long as the batch took, so acknowledging
+yields after each batch for :data:`YIELD` times the CPU time the batch took, so acknowledging
 stays ahead of processing, and the log absorbs bursts. The intake stops acknowledging when the
 log's backlog reaches ``intake.max_backlog`` (see :class:`~gateway.intake.Intake`), which bounds
 both the log and the time to catch up.
@@ -37,7 +37,7 @@ from gateway.rawlog import Logged, RawLog
 
 log = logging.getLogger("gateway.processor")
 
-#: While the intake is receiving, the stage sleeps this many times as long as its last batch
+#: While the intake is receiving, the stage sleeps this many times the CPU time its last batch
 #: took: the intake thread gets most of the interpreter (acknowledging stays ahead), the stage
 #: at least a third of it; past ``yield_below`` unprocessed entries it stops yielding.
 YIELD = 2.0
@@ -103,16 +103,20 @@ class Processor:
                 self._wake.wait(0.05)
                 self._wake.clear()
                 continue
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 self.process(entries)
             except Exception as exc:  # nothing may stop the stage; the cursor did not move
                 self._fail(exc)
                 continue
-            took = time.perf_counter() - started
-            self._metrics.process_duration.observe(took)
+            cpu = time.thread_time() - cpu
+            self._metrics.process_duration.observe(time.perf_counter() - started)
+            self._metrics.process_cpu.inc(cpu)
             if self._intake_busy() and self._log.backlog < self._yield_below:
-                self._stop.wait(YIELD * took)  # let the intake thread have the interpreter
+                # Let the intake thread have the interpreter, in proportion to the time this
+                # batch *held* it: while the stage waited for its commit's fsync (or for the
+                # CPU on a busy machine), the intake could run already.
+                self._stop.wait(YIELD * cpu)
 
     def process(self, entries: Sequence[Logged]) -> None:
         """Run the pipeline over ``entries`` and advance the cursor, in one transaction."""

@@ -241,18 +241,48 @@ class SentinelDetector(BaseDetector):
             score = 1.0
         else:
             score = self._likely(value, ts_ms)
-        return score * self.damp if self.quiet > 0 else score
+        score = score * self.damp if self.quiet > 0 else score
+        # Remembered until the model next changes: the stream scores a reading, then learns
+        # it, and learning needs the same score again (see _scored).
+        self._memo = (value, ts_ms, score)
+        return score
+
+    def _scored(self, value: float, ts_ms: int) -> float:
+        """:meth:`score_value`, reusing the one just computed for this reading, if any.
+
+        Every method that changes the model calls this (or :meth:`_forget`) first, so a
+        remembered score always belongs to the model as it is: the same float, not an
+        approximation. Nor is it ever pickled (:meth:`__getstate__`).
+        """
+        if self.n < self.silent:
+            return 0.0  # what score_value says, and it remembers nothing then
+        memo = vars(self).pop("_memo", None)
+        if memo is not None and memo[0] == value and memo[1] == ts_ms:
+            return float(memo[2])
+        score = self.score_value(value, ts_ms)
+        self._forget()
+        return score
+
+    def _forget(self) -> None:
+        vars(self).pop("_memo", None)
+
+    def __getstate__(self) -> dict[str, object]:
+        """The model without a remembered score: scoring never changes what is saved."""
+        state = dict(vars(self))
+        state.pop("_memo", None)
+        return state
 
     def learn_value(self, value: float, ts_ms: int) -> None:
         """Update every part with a normal reading (a gross outlier while calibrating: skipped)."""
         if self._gross(value):
+            self._forget()
             self.rejected += 1
             self.level += self.level_alpha * (value - self.level)
             self.skip_value(value, ts_ms)
             return
         self.rejected = 0
         self._count_record(value)
-        self._after(self.score_value(value, ts_ms))
+        self._after(self._scored(value, ts_ms))
         seq, tod = self._sequence(value), self._time_of_day(value, ts_ms)
         if self.anchor is None:
             self.level = value
@@ -281,12 +311,13 @@ class SentinelDetector(BaseDetector):
     def skip_value(self, value: float, ts_ms: int) -> None:
         """A flagged reading: follow it (range, previous bin, run) but learn no pattern from it."""
         self._count_record(value)
-        self._after(self.score_value(value, ts_ms))
+        self._after(self._scored(value, ts_ms))
         self.prev_bin = self._bin(value)
         self._track_run(value)
 
     def _count_record(self, value: float) -> None:
         if self.n >= self.silent and self._spatial(value):
+            self._forget()  # the novelty score depends on the count of records
             self.records += 1
 
     def _after(self, score: float) -> None:

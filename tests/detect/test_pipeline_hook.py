@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from firmware_protocol.model import Message, Reading
+from gateway.decoding import to_score
 from gateway.dedup import DedupWindow
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Pipeline
@@ -46,7 +47,7 @@ def _score(tmp_path: Path, scorer: Any, msg: Message) -> list[AnomalyEvent]:
         subs = [s.build() for s in settings.mqtt.subscriptions]
         pipeline = Pipeline(db, subs, buffer, dead, DedupWindow(db), GatewayMetrics(),
                             scorer=scorer)
-        return pipeline._score(msg)
+        return pipeline._score(msg.device, to_score(msg))
     finally:
         db.close()
 
