@@ -21,6 +21,30 @@ def merge_manifests(paths: Iterable[Path], out: Path) -> Path:
     return out
 
 
+def lost_ranges(lost: Iterable[tuple[str, int, str]]) -> str:
+    """``device: first-last, ...`` seq ranges of the messages ``lost`` readings belong to, so a
+    failure shows at once whether a run lost a window, a tail or scattered messages.
+
+    >>> lost_ranges([("d1", 5, "t"), ("d1", 6, "t"), ("d1", 6, "h"), ("d1", 9, "t"),
+    ...              ("d0", 1, "t")])
+    'd0: 1; d1: 5-6, 9'
+    """
+    seqs: dict[str, set[int]] = {}
+    for device, seq, _sensor in lost:
+        seqs.setdefault(device, set()).add(seq)
+    out = []
+    for device in sorted(seqs):
+        spans: list[list[int]] = []
+        for seq in sorted(seqs[device]):
+            if spans and seq == spans[-1][1] + 1:
+                spans[-1][1] = seq
+            else:
+                spans.append([seq, seq])
+        out.append(f"{device}: " + ", ".join(
+            str(a) if a == b else f"{a}-{b}" for a, b in spans))
+    return "; ".join(out) or "none"
+
+
 def connected_node(cluster: NatsCluster, client_id: str) -> int | None:
     """Index of the node holding the MQTT connection of ``client_id`` (from each node's
     ``/connz`` monitoring endpoint), or ``None``."""

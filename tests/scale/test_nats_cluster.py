@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import InfluxDatabase
-from tests.scale.conftest import connected_node, merge_manifests
+from tests.scale.conftest import connected_node, lost_ranges, merge_manifests
 from tests.support.nats import NatsCluster
 from tests.support.reconcile import wait_until
 from tests.support.stack import Simulation, Stack
@@ -55,13 +55,20 @@ def sims(stack: Stack, cluster: NatsCluster, nodes: tuple[int, int], count: int,
 
 
 def finish(stack: Stack, cluster: NatsCluster, running: list[Simulation], tmp_path: Path,
-           timeout: float = 120.0) -> None:
+           timeout: float = 120.0, open_loss: str | None = None) -> None:
+    """Reconcile the simulators' merged manifests with InfluxDB. ``open_loss`` names a known,
+    not yet explained loss: lost readings (and only lost ones) then mark the test xfailed
+    with the full report instead of failing it; duplicates or wrong values still fail."""
     for sim in running:
         sim.wait(180)
     manifest = merge_manifests([s.manifest for s in running], tmp_path / "all.jsonl")
     rec = stack.delivered(manifest, timeout=timeout)
     assert rec.expected > 0, rec.summary()
-    assert rec.ok, rec.summary() + stack.diagnostics() + cluster.log_tails()
+    report = (rec.summary() + "\nlost per device: " + lost_ranges(rec.lost) + "\n"
+              + cluster.stream_report() + "\n" + stack.diagnostics() + cluster.log_tails())
+    if open_loss and rec.lost and not (rec.duplicated or rec.unexpected or rec.wrong_value):
+        pytest.xfail(f"{open_loss}\n{report}")
+    assert rec.ok, report
 
 
 def test_the_gateway_reads_through_the_cluster(nats_stack: Stack, nats_cluster: NatsCluster,
@@ -87,15 +94,14 @@ def test_killing_the_gateways_node_moves_it_to_another(nats_stack: Stack,
     finish(nats_stack, nats_cluster, running, tmp_path)
 
 
-#: Seen losing acknowledged readings in 1 of 3 full CI runs each on this shared 2-core box
-#: (NATS 2.9 MQTT, R3 streams): run and reported, but not yet a gate until the cause is known.
-NATS_NODE_LOSS = pytest.mark.xfail(
-    strict=False, reason="under investigation: a node kill or cluster restart lost acknowledged "
-                         "readings in some loaded runs (see docs/scaling.md)")
+#: One loaded full-suite run lost the last acknowledged readings of both simulators after a
+#: whole-cluster kill -9 (docs/scaling.md, "Open: a whole-cluster restart under load").
+CLUSTER_RESTART_LOSS = ("open: after a whole-cluster kill -9 under load, acknowledged readings "
+                        "published while the gateway re-established its session were once not "
+                        "delivered (docs/scaling.md)")
 
 
 @pytest.mark.faults
-@NATS_NODE_LOSS
 def test_killing_a_simulators_node(nats_stack: Stack, nats_cluster: NatsCluster,
                                    tmp_path: Path) -> None:
     running = sims(nats_stack, nats_cluster, (1, 2), 3000, 200)
@@ -107,7 +113,6 @@ def test_killing_a_simulators_node(nats_stack: Stack, nats_cluster: NatsCluster,
 
 
 @pytest.mark.faults
-@NATS_NODE_LOSS
 def test_restarting_the_whole_cluster(nats_stack: Stack, nats_cluster: NatsCluster,
                                       tmp_path: Path) -> None:
     running = sims(nats_stack, nats_cluster, (1, 2), 3000, 200)
@@ -115,7 +120,7 @@ def test_restarting_the_whole_cluster(nats_stack: Stack, nats_cluster: NatsClust
     nats_cluster.kill()
     time.sleep(2)
     nats_cluster.start()
-    finish(nats_stack, nats_cluster, running, tmp_path)
+    finish(nats_stack, nats_cluster, running, tmp_path, open_loss=CLUSTER_RESTART_LOSS)
 
 
 def test_the_mqtt_limits_of_nats_are_as_documented(nats_cluster: NatsCluster) -> None:

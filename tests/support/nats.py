@@ -16,6 +16,7 @@ import contextlib
 import threading
 from pathlib import Path
 
+import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -124,6 +125,42 @@ class NatsCluster:
 
     def log_tails(self, lines: int = 15) -> str:
         return "\n".join(f"--- {n.name}:\n{n.log_tail(lines)}" for n in self.nodes)
+
+    def stream_report(self) -> str:
+        """Each running node's view of the stream NATS keeps MQTT QoS 1 messages in
+        (``$MQTT_msgs``, interest retention): its messages and, per consumer (one per QoS 1
+        subscription of a persistent session), what is pending delivery, waiting for a PUBACK
+        and redelivered. Tells "stored but not delivered" apart from "never stored"."""
+        lines = []
+        for node in self.nodes:
+            if not node.running:
+                lines.append(f"{node.name}: not running")
+                continue
+            try:
+                lines.append(f"{node.name}: {_msgs_stream_state(node)}")
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                lines.append(f"{node.name}: /jsz failed: {exc}")
+        return "\n".join(lines)
+
+
+def _msgs_stream_state(node: NatsNode) -> str:
+    jsz = httpx.get(f"http://{LOOPBACK}:{node.http_port}/jsz",
+                    params={"streams": 1, "consumers": 1}, timeout=5).json()
+    for account in jsz.get("account_details") or []:
+        for stream in account.get("stream_detail") or []:
+            if stream["name"] != "$MQTT_msgs":
+                continue
+            st = stream["state"]
+            leader = (stream.get("cluster") or {}).get("leader")
+            consumers = "; ".join(
+                f"{c['name']}: pending={c.get('num_pending')} "
+                f"ack_pending={c.get('num_ack_pending')} "
+                f"redelivered={c.get('num_redelivered')} "
+                f"leader={(c.get('cluster') or {}).get('leader')}"
+                for c in stream.get("consumer_detail") or [])
+            return (f"$MQTT_msgs leader={leader} messages={st['messages']} "
+                    f"first={st['first_seq']} last={st['last_seq']} consumers: {consumers}")
+    return "no $MQTT_msgs stream"
 
 
 def mqtt_session_works(port: int, timeout: float = 5.0) -> bool:
