@@ -120,8 +120,9 @@ def named_group(argv: Sequence[str]) -> str | None:
     >>> named_group(["gateway", "run"]), named_group(["--help"]), named_group(["nope"])
     ('gateway', None, None)
     """
-    if not argv:  # a root option first (``--version``) is no group name either
+    if not argv:
         return None
+    # A root option first (``--version``, ``--help``) names no group: the whole tree.
     return argv[0] if any(argv[0] == name for name, _m, _e in GROUPS) else None
 
 
