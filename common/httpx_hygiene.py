@@ -1,4 +1,11 @@
-"""Breaking the reference cycle httpx leaves between a response and its stream.
+"""httpx without its command-line client, and breaking the cycle between a response and its
+stream.
+
+httpx imports its command-line client (click, rich, pygments: ~9 MB resident) whenever those
+happen to be installed, e.g. beside uvicorn or typer; no service of ours runs it. httpx falls
+back to a stub ``main`` when that import fails, and a None entry in ``sys.modules`` makes it
+fail (decision 74): import httpx from here (``from common.httpx_hygiene import httpx``) in a
+module a daemon loads. A process that imported the client before keeps it.
 
 httpx wraps a response's stream in one that points back at the response, so every request
 (its possibly large body included) lives until the cyclic garbage collector runs. Under a
@@ -14,9 +21,13 @@ returns; its body has already been read by then (no ``stream=True``), so nothing
 
 from __future__ import annotations
 
-import httpx
+import sys
 
-__all__ = ["unbound"]
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+import httpx  # noqa: E402
+
+__all__ = ["httpx", "unbound"]
 
 
 def unbound(resp: httpx.Response) -> httpx.Response:

@@ -10,13 +10,14 @@ stage decodes inline from then on: the lost batch is still in the log.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.decoding import Decoder, Result
 from gateway.errors import GatewayError
+
+if TYPE_CHECKING:  # multiprocessing loads when a worker starts: the worker is off by default
+    from multiprocessing.connection import Connection
 
 Item = tuple[str, bytes, int]
 
@@ -46,6 +47,8 @@ class DecodeWorker:
         self.busy = False
 
     def start(self) -> None:
+        import multiprocessing
+
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(child, self._specs, self._keep),

@@ -6,8 +6,11 @@ the last ``window`` messages as slots ``seq % window`` holding ``(seq, ts_ms)``;
 duplicate when its slot holds the same seq **and** the same device timestamp, so a device that
 rebooted and restarted its counter at 0 is not mistaken for a redelivery.
 
-Memory is two small arrays per device (16 bytes per slot). Slots are written to the database in
-the caller's transaction and published in memory only after it commits.
+Memory is two small arrays per device, 16 bytes per slot, grown only as far as the highest slot
+used: a device's first ``window`` messages fill slots 0, 1, 2, ..., so a young or rarely sending
+device does not pay for the whole window (a device past ``window`` messages does: 4 KB at the
+default 256; decision 74). Slots are written to the database in the caller's transaction and
+published in memory only after it commits.
 
 >>> from pathlib import Path; import tempfile
 >>> from gateway.db import Database
@@ -54,10 +57,15 @@ class DedupWindow:
     def _set(self, device: str, slot: int, seq: int, ts: int) -> None:
         seqs = self._seqs.get(device)
         if seqs is None:
-            seqs = self._seqs[device] = array("q", [-1]) * self.window
-            self._times[device] = array("q", [-1]) * self.window
+            seqs = self._seqs[device] = array("q")
+            self._times[device] = array("q")
+        times = self._times[device]
+        if slot >= len(seqs):  # grow geometrically, never past the window
+            grow = min(self.window, max(slot + 1, 2 * len(seqs), 8)) - len(seqs)
+            seqs.extend(array("q", [-1]) * grow)
+            times.extend(array("q", [-1]) * grow)
         seqs[slot] = seq
-        self._times[device][slot] = ts
+        times[slot] = ts
 
     def seen(self, device: str, seq: int, ts_ms: int) -> bool:
         """Whether (device, seq, ts_ms) is remembered, counting this transaction's additions."""
@@ -67,7 +75,8 @@ class DedupWindow:
             if pending is not None:
                 return pending == (seq, ts_ms)
         seqs = self._seqs.get(device)
-        return seqs is not None and seqs[slot] == seq and self._times[device][slot] == ts_ms
+        return (seqs is not None and slot < len(seqs) and seqs[slot] == seq
+                and self._times[device][slot] == ts_ms)
 
     def check_and_add(self, device: str, seq: int, ts_ms: int) -> bool:
         """True if a duplicate; otherwise remember it (joining the current transaction)."""

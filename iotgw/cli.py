@@ -92,8 +92,9 @@ def _register(sub: Any, name: str, module_name: str, extra: str) -> None:
     parser.set_defaults(group=name, group_extra=extra)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command tree: the root options plus every registered group."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command tree: the root options plus every registered group (only group
+    ``only`` when given: see :func:`named_group`)."""
     parser = argparse.ArgumentParser(
         prog="iotgw",
         description=(
@@ -104,13 +105,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"iotgw {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, extra in GROUPS:
-        _register(sub, name, module_name, extra)
+        if only is None or name == only:
+            _register(sub, name, module_name, extra)
     return parser
+
+
+def named_group(argv: Sequence[str]) -> str | None:
+    """The group the command line runs, when its first word names one; else None.
+
+    Only that group's module is imported then: a daemon (``iotgw gateway run``) must not carry
+    the modules of every other command (the HTTP client of ``alerts``, the demo's broker, the
+    cloud's admin commands; decision 74). ``iotgw --help`` and the like still build them all.
+
+    >>> named_group(["gateway", "run"]), named_group(["--help"]), named_group(["nope"])
+    ('gateway', None, None)
+    """
+    if not argv:
+        return None
+    # A root option first (``--version``, ``--help``) names no group: the whole tree.
+    return argv[0] if any(argv[0] == name for name, _m, _e in GROUPS) else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``iotgw`` console script; returns the process exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(named_group(argv))
     args, rest = parser.parse_known_args(argv)
     if rest and not getattr(args, "missing_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -4,6 +4,10 @@ Most machine faults show across sensors together: a worn bearing raises vibratio
 casing temperature, then the current, while the load that normally moves them together has not
 changed. Per-stream detectors see each rise alone, within each sensor's own daily range; a joint
 model sees that the sensors left the direction they always move along.
+
+numpy is imported where it is used, not with the module: the gateway imports this module
+whether or not ``detect.device_detector`` is on (off by default), and numpy alone is ~18 MB of
+resident memory (decision 74).
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 from river import base as river_base
 
 from gateway.detect.likelihood import AnomalyLikelihood
 from gateway.detect.stream import StreamPolicy
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _DAY_MS = 86_400_000
 
@@ -65,6 +71,8 @@ class MahalanobisDetector(river_base.AnomalyDetector):
     state_version: ClassVar[int] = 1
 
     def __init__(self, memory_days: float = 1.0, average: int = 10, min_readings: int = 200):
+        import numpy as np
+
         if memory_days <= 0 or average < 1 or min_readings < 2:
             raise ValueError("mahalanobis: memory_days > 0, average >= 1, min_readings >= 2")
         self.memory_days = memory_days
@@ -79,6 +87,8 @@ class MahalanobisDetector(river_base.AnomalyDetector):
 
     # -- features --------------------------------------------------------------------------------
     def _vector(self, x: dict[Any, Any]) -> np.ndarray | None:
+        import numpy as np
+
         if not self.keys:
             return None
         try:
@@ -88,6 +98,8 @@ class MahalanobisDetector(river_base.AnomalyDetector):
 
     def _distance_parts(self, v: np.ndarray) -> tuple[float, np.ndarray]:
         """Squared distance and each sensor's share of it (``z_i * (S^-1 z)_i``)."""
+        import numpy as np
+
         z = v - self.mean
         floor = 1e-9 * (1.0 + np.abs(self.mean))  # a constant sensor must not make S singular
         solved = np.linalg.solve(self.cov + np.diag(floor + 1e-6 * np.diag(self.cov)), z)
@@ -97,6 +109,8 @@ class MahalanobisDetector(river_base.AnomalyDetector):
     # -- River's protocol ------------------------------------------------------------------------
     def score_one(self, x: dict[Any, Any]) -> float:
         """Anomaly likelihood of the recent mean distance, in [0, 1] (0 while calibrating)."""
+        import numpy as np
+
         v = self._vector(x)
         if v is None or self.n < self.min_readings or not np.all(np.isfinite(v)):
             return 0.0 if v is not None and np.all(np.isfinite(v)) else float(self.n > 0)
@@ -108,6 +122,8 @@ class MahalanobisDetector(river_base.AnomalyDetector):
 
     def learn_one(self, x: dict[Any, Any]) -> None:
         """Fold the reading into the mean and covariance (and the recent distances)."""
+        import numpy as np
+
         if not self.keys:
             self.keys = tuple(sorted(str(k) for k in x if k != "t"))
             self.mean = np.zeros(len(self.keys))
@@ -131,6 +147,8 @@ class MahalanobisDetector(river_base.AnomalyDetector):
 
     def contributors(self, x: dict[Any, Any], share: float = 0.7) -> list[str]:
         """The fewest sensors that make up ``share`` of the reading's squared distance."""
+        import numpy as np
+
         v = self._vector(x)
         if v is None or self.n < 2:
             return []

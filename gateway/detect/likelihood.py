@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from array import array
 
+from gateway.detect.slots import restore
+
 _LOG_FLOOR = math.log(1e-10)
 
 
@@ -21,6 +23,10 @@ class AnomalyLikelihood:
     >>> lik.score(0.1) < 0.5 < lik.score(1.0, burst=1.0)
     True
     """
+
+    # Two per sentinel stream: slots, not a per-instance dict (decision 74).
+    __slots__ = ("average", "avgs", "fitted", "history", "mean", "min_fit", "n", "pos",
+                 "recent", "reestimate", "std")
 
     def __init__(
         self, history: int = 1000, average: int = 10, reestimate: int = 100, min_fit: int = 100
@@ -36,6 +42,9 @@ class AnomalyLikelihood:
         self.mean = 0.0
         self.std = 1.0
         self.fitted = False
+
+    def __setstate__(self, state: object) -> None:
+        restore(self, state)  # also state saved before the slots
 
     def score(self, raw: float, burst: float | None = None) -> float:
         """Log-scaled likelihood in [0, 1] of ``raw`` arriving now (0 until the first fit).

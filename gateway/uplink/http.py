@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import gzip
 
-import httpx
-
 from common.backoff import parse_retry_after
-from common.httpx_hygiene import unbound
+from common.httpx_hygiene import httpx, unbound
 from gateway.errors import BatchRejected, RetryableUplinkError
 from gateway.uplink.base import IngestResult, OutgoingBatch
 

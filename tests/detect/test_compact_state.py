@@ -1,0 +1,57 @@
+"""The sentinel's compact per-stream state (decision 74) scores exactly as before, and state
+saved by the release before it (a plain instance dict, lists for the time-of-day slots) still
+restores with its learning: the same scores, the same flags."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+from gateway.detect.likelihood import AnomalyLikelihood
+from gateway.detect.registry import create_detector
+from gateway.detect.sentinel import SentinelDetector
+from gateway.detect.settings import DetectSettings
+from gateway.detect.stream import StreamState
+from tests.detect.fixtures.make_sentinel_state import STEP_MS, T0, value
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _expected() -> list[list[float | bool]]:
+    return json.loads((FIXTURES / "sentinel-state-v8-dict.scores.json").read_text())
+
+
+def _continue(state: StreamState) -> list[list[float | bool]]:
+    policy = DetectSettings().policy()
+    return [list(state.step(value(i), T0 + i * STEP_MS, policy)) for i in range(3000, 3400)]
+
+
+def test_state_saved_before_the_slots_restores_and_scores_identically() -> None:
+    state = pickle.loads((FIXTURES / "sentinel-state-v8-dict.pickle").read_bytes())
+    det = state.detector
+    assert isinstance(det, SentinelDetector)
+    assert det.__dict__ == {}  # every attribute went into a slot
+    assert len(det.day) == 3 * det.day_slots
+    assert _continue(state) == _expected()
+
+
+def test_todays_code_scores_the_fixture_stream_exactly_as_the_release_before() -> None:
+    policy = DetectSettings().policy()
+    state = StreamState(create_detector("sentinel"))
+    for i in range(3000):
+        state.step(value(i), T0 + i * STEP_MS, policy)
+    assert _continue(state) == _expected()
+    again = pickle.loads(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    assert again.detector.__dict__ == {}
+
+
+def test_no_per_stream_attribute_falls_outside_the_slots() -> None:
+    """An attribute added without a slot would land in an instance dict, ~1.6 KB a stream."""
+    det = SentinelDetector(calibrate=20, silent=20, min_fit=2, history=10)
+    for i in range(3 * 24 * 12 + 50):
+        det.learn_value(float(i % 17), i * 300_000)
+        det.score_value(100.0, i * 300_000)
+    det.skip_value(-5.0, 0)
+    assert det.__dict__ == {}
+    assert not hasattr(AnomalyLikelihood(), "__dict__")
