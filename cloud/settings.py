@@ -26,7 +26,6 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.alerting.settings import AlertingSettings
 from common.settings import load
@@ -219,12 +218,10 @@ class DownsampleSettings(_Section):
                              description="Measurement of the aggregates.")
 
 
-class CloudSettings(BaseSettings):
+class CloudSettings(BaseModel):
     """Every setting of the cloud service."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid",
-    )
+    model_config = ConfigDict(extra="forbid")
 
     data_dir: Path = Field(default=Path("data"), description=(
         'Directory for the embedded SQLite files (metadata, series).'))

@@ -1,9 +1,9 @@
 """The one settings loader: a TOML file plus environment variables, validated at start-up.
 
 Every deployable (``iotgw gateway``, ``iotgw cloud``, ``iotgw detect``) loads its typed settings
-through :func:`load`, from two pydantic-settings sources: :class:`TomlFileSource` (the file) and
-:class:`MappingEnvSource` (environment variables, read from a mapping handed in; the process
-environment is read, never written). The environment beats the file; explicit ``overrides``
+through :func:`load`, from two sources: the TOML file and environment variables
+(:func:`env_values`, read from a mapping handed in; the process environment is read, never
+written), validated by pydantic. The environment beats the file; explicit ``overrides``
 beat both. Nested keys use ``__`` in variable names: ``<PREFIX><SECTION>__<KEY>``.
 
 A bad configuration raises :class:`ConfigError` whose message is one line in one format::
@@ -14,8 +14,7 @@ A bad configuration raises :class:`ConfigError` whose message is one line in one
 
 and every command exits with :data:`EXIT_CONFIG` on it.
 
->>> from pydantic_settings import BaseSettings
->>> class Demo(BaseSettings):
+>>> class Demo(BaseModel):
 ...     port: int = 8080
 >>> load(Demo, None, env_prefix="DEMO_", env={"DEMO_PORT": "9000"}).port
 9000
@@ -31,27 +30,21 @@ common.settings.ConfigError: /nonexistent/demo.toml: cannot read: no such file
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field, ValidationError, create_model
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    InitSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import BaseModel, ValidationError
 
 __all__ = [
     "EXIT_CONFIG",
     "ConfigError",
-    "MappingEnvSource",
-    "TomlFileSource",
     "describe",
+    "env_values",
     "load",
     "read_toml",
 ]
@@ -59,6 +52,8 @@ __all__ = [
 #: Exit status of every command given a bad configuration (the same as a command-line usage
 #: error: the invocation is wrong, running it again unchanged will fail again).
 EXIT_CONFIG = 2
+#: Separates nested keys in variable names: ``<PREFIX><SECTION>__<KEY>``.
+NESTED = "__"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -84,83 +79,101 @@ def read_toml(path: Path | str) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: not UTF-8 text") from None
 
 
-class TomlFileSource(InitSettingsSource):
-    """Settings from a TOML file (or one table of it, ``section``); none when ``path`` is None."""
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path | str | None,
-                 section: str | None = None) -> None:
-        data = read_toml(path) if path is not None else {}
-        if section is not None:
-            table = data.get(section, {})
-            if not isinstance(table, dict):
-                raise ConfigError(f"{path}: {section}: must be a table [{section}]")
-            data = {section: table}
-        super().__init__(settings_cls, data)
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class an annotation holds (``Model`` or ``Model | None``), if any."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
-class MappingEnvSource(EnvSettingsSource):
-    """Environment variables read from ``env`` (default: the process environment, read only)."""
-
-    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str] | None) -> None:
-        self._mapping: Mapping[str, str] = os.environ if env is None else env
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        if self.case_sensitive:
-            return dict(self._mapping)
-        return {key.lower(): value for key, value in self._mapping.items()}
+def _structured(annotation: Any) -> bool:
+    """Whether a variable for this field holds JSON (a table, list or mapping)."""
+    kinds = [annotation, *get_args(annotation)] if get_origin(annotation) in (Union, UnionType) \
+        else [annotation]
+    return any(_model_in(k) is not None or get_origin(k) in (list, dict, tuple, set)
+               or k in (list, dict, tuple, set) for k in kinds)
 
 
-def _root(model: type[BaseModel], section: str | None) -> type[BaseSettings]:
-    """The BaseSettings class to build: ``model`` itself, or a root holding it as ``section``."""
-    if section is None:
-        if not issubclass(model, BaseSettings):
-            raise TypeError("load() without a section needs a BaseSettings class")
-        return model
-    fields: Any = {section: (model, Field(default_factory=model))}
-    return create_model(f"{model.__name__}Root", __base__=BaseSettings, **fields)
+def _annotation(model: type[BaseModel], path: list[str]) -> Any:
+    """The annotation at ``path`` below ``model`` (None past a leaf or an unknown key)."""
+    annotation: Any = model
+    for key in path:
+        sub = _model_in(annotation)
+        field = sub.model_fields.get(key) if sub is not None else None
+        if field is None:
+            return None
+        annotation = field.annotation
+    return annotation
+
+
+def env_values(model: type[BaseModel], env_prefix: str,
+               env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The settings ``<env_prefix><KEY>[__<KEY>...]`` variables give ``model``, as nested
+    tables (names match whatever their case). A variable for a table or a list holds JSON;
+    the rest are strings that validation converts. Variables whose first key is not a
+    setting of ``model`` are not ours and are ignored; an unknown key deeper down is kept, so
+    validation names it."""
+    prefix = env_prefix.lower()
+    out: dict[str, Any] = {}
+    for name, raw in sorted((os.environ if env is None else env).items()):
+        key = name.lower()
+        if not key.startswith(prefix) or len(key) == len(prefix):
+            continue
+        path = key[len(prefix):].split(NESTED)
+        if path[0] not in model.model_fields or not all(path):
+            continue
+        value: Any = raw
+        annotation = _annotation(model, path)
+        if annotation is not None and _structured(annotation):
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                raise ConfigError(f"{name}: {'.'.join(path)}: not valid JSON") from None
+        node = out
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[path[-1]] = _merge(node.get(path[-1]), value)
+    return out
+
+
+def _merge(low: Any, high: Any) -> Any:
+    """``high`` over ``low``; tables are merged key by key."""
+    if isinstance(low, dict) and isinstance(high, dict):
+        return {**low, **{k: _merge(low.get(k), v) for k, v in high.items()}}
+    return high
 
 
 def load(model: type[M], path: Path | str | None, *, env_prefix: str,
          env: Mapping[str, str] | None = None, section: str | None = None,
          overrides: Mapping[str, Any] | None = None) -> M:
     """Validated ``model`` from the TOML file ``path``, the environment ``env`` and
-    ``overrides``; raises :class:`ConfigError` with one line in the format above.
+    ``overrides`` (highest; then the environment, then the file); raises
+    :class:`ConfigError` with one line in the format above.
 
     With ``section``, ``model`` is one table of the file (``[section]``), still overridden by
-    ``<env_prefix><SECTION>__<KEY>`` variables, and errors name ``section.key``.
+    ``<env_prefix><SECTION>__<KEY>`` variables (and ``overrides[section]``), and errors name
+    ``section.key``.
     """
-    base = _root(model, section)
-
-    class _Loaded(base):  # type: ignore[valid-type,misc]
-        model_config = SettingsConfigDict(
-            env_prefix=env_prefix, env_nested_delimiter="__", extra="forbid")
-
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (
-                init_settings,
-                MappingEnvSource(settings_cls, env),
-                TomlFileSource(settings_cls, path, section),
-            )
-
+    data = read_toml(path) if path is not None else {}
+    if section is not None:
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {section}: must be a table [{section}]")
+        values = _merge(table, env_values(model, f"{env_prefix}{section}{NESTED}", env))
+        values = _merge(values, dict((overrides or {}).get(section) or {}))
+        try:
+            return model.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(describe(exc, path, env_prefix, env, (section,))) from None
+    values = _merge(_merge(data, env_values(model, env_prefix, env)), dict(overrides or {}))
     try:
-        loaded = _Loaded(**dict(overrides or {}))
-        # A plain instance of ``model`` (not of the throw-away subclass), validated once more.
-        root = base.model_validate(loaded.model_dump())
+        return model.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(describe(exc, path, env_prefix, env)) from None
-    result = getattr(root, section) if section is not None else root
-    if not isinstance(result, model):  # pragma: no cover - guarded by the types above
-        raise TypeError(f"expected {model.__name__}")
-    return result
 
 
 def _variable(loc: tuple[Any, ...], env_prefix: str, env: Mapping[str, str] | None) -> str | None:
@@ -174,11 +187,12 @@ def _variable(loc: tuple[Any, ...], env_prefix: str, env: Mapping[str, str] | No
 
 
 def describe(exc: ValidationError, path: Path | str | None, env_prefix: str = "",
-             env: Mapping[str, str] | None = None) -> str:
-    """One line naming where and which key, e.g. ``gateway.toml: mqtt.url: must look like``."""
+             env: Mapping[str, str] | None = None, within: tuple[str, ...] = ()) -> str:
+    """One line naming where and which key, e.g. ``gateway.toml: mqtt.url: must look like``
+    (``within``: the table the validated model is, when it is one)."""
     errors = exc.errors()
     err = errors[0]
-    loc = tuple(err["loc"])
+    loc = within + tuple(err["loc"])
     key = ".".join(str(p) for p in loc) or "(root)"
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":

@@ -22,7 +22,6 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.sample_config import masked
 from common.settings import load as load_settings
@@ -274,12 +273,10 @@ class PartitionSection(_Section):
         "Its uplink token (the cloud binds a token to one gateway id); unset: uplink.token."))
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(BaseModel):
     """Every gateway setting; build it with :meth:`load`."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
-    )
+    model_config = ConfigDict(extra="forbid")
 
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     mqtt: MqttSection = Field(default_factory=MqttSection)

@@ -18,15 +18,19 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import BaseModel
-from pydantic_settings import BaseSettings
 
+from cloud.settings import ENV_PREFIX as CLOUD_PREFIX
 from cloud.settings import CloudSettings
 from cloud.settings import load_settings as load_cloud_settings
+from common.settings import NESTED
+from gateway.settings import ENV_PREFIX as GATEWAY_PREFIX
 from gateway.settings import GatewaySettings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yaml"
 ENV_NAME = re.compile(r"\bIOTGW_[A-Z0-9_]+")
+ENV_PREFIXES: dict[type[BaseModel], str] = {CloudSettings: CLOUD_PREFIX,
+                                             GatewaySettings: GATEWAY_PREFIX}
 EXPECTED_SERVICES = {"mosquitto", "influxdb", "cloud-init", "cloud", "gateway", "simulator",
                      "prometheus", "grafana", "postgres", "balancer"}
 BUILT = {"cloud-init", "cloud", "gateway", "simulator"}
@@ -41,10 +45,10 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return compose["services"]
 
 
-def env_names_read_by(cls: type[BaseSettings]) -> set[str]:
+def env_names_read_by(cls: type[BaseModel]) -> set[str]:
     """Every environment variable name ``cls`` reads: the prefix, nested with its delimiter."""
-    prefix = str(cls.model_config.get("env_prefix") or "")
-    delimiter = cls.model_config.get("env_nested_delimiter")
+    prefix = ENV_PREFIXES[cls]
+    delimiter = NESTED
     names: set[str] = set()
 
     def walk(model: type[BaseModel], path: str) -> None:
@@ -59,7 +63,7 @@ def env_names_read_by(cls: type[BaseSettings]) -> set[str]:
     return names
 
 
-def our_settings_classes() -> list[type[BaseSettings]]:
+def our_settings_classes() -> list[type[BaseModel]]:
     return [CloudSettings, GatewaySettings]
 
 

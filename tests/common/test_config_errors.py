@@ -194,3 +194,19 @@ def test_a_handed_in_environment_is_used_and_the_process_environment_left_alone(
     with pytest.raises(ConfigError, match=r"^IOTGW_GATEWAY_HEALTH__PORT: health\.port: "):
         GatewaySettings.load(None, env={"IOTGW_GATEWAY_HEALTH__PORT": "-5"})
     assert dict(os.environ) == before
+
+
+def test_environment_variables_nest_parse_json_for_tables_and_lists_and_name_bad_keys() -> None:
+    s = GatewaySettings.load(None, env={
+        "IOTGW_GATEWAY_MQTT__URLS": '["mqtt://127.0.0.1:1883", "mqtt://127.0.0.2:1883"]',
+        "iotgw_gateway_health__port": "1234",   # names match whatever their case
+        "IOTGW_GATEWAY_UPLINK": '{"max_batch_rows": 7}',
+        "IOTGW_GATEWAY_UPLINK__LINGER_MS": "5",  # a key of a table given as JSON: merged
+        "IOTGW_GATEWAYX": "not ours", "IOTGW_GATEWAY_NOT_A_SECTION": "ignored"})
+    assert s.mqtt.broker_urls == ["mqtt://127.0.0.1:1883", "mqtt://127.0.0.2:1883"]
+    assert s.health.port == 1234
+    assert (s.uplink.max_batch_rows, s.uplink.linger_ms) == (7, 5)
+    with pytest.raises(ConfigError, match=r"^IOTGW_GATEWAY_MQTT__URLS: mqtt.urls: not valid JSON"):
+        GatewaySettings.load(None, env={"IOTGW_GATEWAY_MQTT__URLS": "mqtt://a:1883"})
+    with pytest.raises(ConfigError, match=r"^IOTGW_GATEWAY_MQTT__BOGUS: mqtt.bogus: unknown"):
+        GatewaySettings.load(None, env={"IOTGW_GATEWAY_MQTT__BOGUS": "1"})
