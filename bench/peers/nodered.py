@@ -45,7 +45,13 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.processes import IotgwProcess  # noqa: E402
 from tests.support.reconcile import Reconciliation, reconcile, stored_readings  # noqa: E402
-from tests.support.servers import LOOPBACK, InfluxDB, Mosquitto, free_port  # noqa: E402
+from tests.support.servers import (  # noqa: E402
+    LOOPBACK,
+    InfluxDB,
+    Mosquitto,
+    ShippedMosquitto,
+    free_port,
+)
 from tests.support.stack import Simulation, Stack  # noqa: E402
 
 NODE_RED_VERSION = "4.1.15"
@@ -274,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="iotgw-peers-"))
     red_js = npm_install(work / "npm")
-    broker = Mosquitto(work / "mosquitto")
+    # The broker as shipped (deploy/mosquitto/mosquitto.conf), the same for every consumer.
+    broker = ShippedMosquitto(work / "mosquitto")
     influx = InfluxDB(work / "influxd")
     results: list[Result] = []
     broker.start()
