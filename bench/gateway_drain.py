@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import psutil
 import tomli_w
 from gateway_intake import SENSORS, metric, payloads, preload, start_gateway
 
@@ -97,29 +98,38 @@ def intake(broker: Mosquitto, tmp: Path, items: list[tuple[str, bytes]], health:
     return (len(items) - n0) * len(SENSORS) / (now - t0)
 
 
-def drain(broker: Mosquitto, tmp: Path, total_rows: int, health: int) -> float:
-    """Readings/s the gateway delivers from its backlog to the local sink."""
+def _cpu(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def drain(broker: Mosquitto, tmp: Path, total_rows: int,
+          health: int) -> tuple[float, float, float]:
+    """Readings/s the gateway delivers from its backlog to the local sink, and the CPU seconds
+    per reading of the gateway and of the sink meanwhile (from the first delivered batch)."""
     port = free_port()
-    sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)])
+    sink = psutil.Popen([sys.executable, "-c", SINK, str(port)])
     try:
         time.sleep(0.5)
         path = config(tmp, broker, f"http://127.0.0.1:{port}", health)
         proc = start_gateway(path, health, tmp / "gateway.log")
-        t0 = rows0 = 0.0
+        t0 = rows0 = cpu0 = sink0 = 0.0
         while True:
             rows, now = metric(health, "iotgw_gateway_buffer_rows"), time.perf_counter()
             if not t0 and 0 < rows < total_rows:
-                t0, rows0 = now, rows
+                t0, rows0, cpu0, sink0 = now, rows, _cpu(proc), _cpu(sink)
             if t0 and rows == 0:
                 break
             time.sleep(0.01)
+        cpu, sink_cpu = _cpu(proc) - cpu0, _cpu(sink) - sink0
         readings = metric(health, "iotgw_gateway_uplink_readings_total")
         proc.terminate()
         proc.wait(60)
     finally:
         sink.terminate()
         sink.wait()
-    return readings * rows0 / total_rows / (now - t0)
+    drained = readings * rows0 / total_rows
+    return drained / (now - t0), cpu / drained, sink_cpu / drained
 
 
 def main() -> None:
@@ -135,13 +145,15 @@ def main() -> None:
         health = free_port()
         try:
             intake_rate = intake(broker, tmp, items, health)
-            drain_rate = drain(broker, tmp, args.count, health)
+            drain_rate, cpu, sink_cpu = drain(broker, tmp, args.count, health)
         finally:
             broker.kill()
     print(f"backlog: {args.count} messages = {args.count * len(SENSORS)} readings "
           f"({args.devices} devices x {len(SENSORS)} sensors)")
     print(f"sustained intake (acked + processed):  {intake_rate:10,.0f} readings/s")
     print(f"backlog drain to a local HTTP sink:    {drain_rate:10,.0f} readings/s")
+    print(f"CPU per drained reading: gateway {cpu * 1e6:.2f} us, sink {sink_cpu * 1e6:.2f} us "
+          "(the gateway's includes its /metrics answers to this script's polling)")
     print(f"ratio drain/intake: {drain_rate / intake_rate:.1f}x  (target >= 5x)")
 
 
