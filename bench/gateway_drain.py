@@ -19,7 +19,6 @@ catches up in under 15 minutes while still taking live traffic).
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import textwrap

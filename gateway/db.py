@@ -67,10 +67,24 @@ class Database:
         return self._conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; nested calls join the outermost one (one commit for all)."""
+    def transaction(self, synced: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested calls join the outermost one (one commit for all).
+
+        ``synced=False`` (outermost only) commits without an fsync even under
+        ``power-loss``: for writes a power cut may roll back harmlessly, such as deleting rows
+        the cloud acknowledged (they would be sent again, under the same idempotency key). A
+        later synced commit makes them durable too (the WAL is written in order)."""
         with self._lock:
             conn = self.conn
+            if self._depth == 0 and not synced and self.durability != "process":
+                conn.execute("PRAGMA synchronous=NORMAL")
+                try:
+                    with self.transaction() as inner:
+                        yield inner
+                finally:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[self.durability]}")
+                return
             if self._depth == 0:
                 conn.execute("BEGIN IMMEDIATE")
                 self.txn_id += 1
