@@ -6,7 +6,8 @@ seen as a duplicate) becomes durable in a single transaction before its PUBACK i
 
 ``durability="process"`` runs ``synchronous=NORMAL``: a committed transaction survives the
 process being killed (the WAL is in the operating system's cache), not a power cut.
-``durability="power-loss"`` runs ``synchronous=FULL``: every commit is fsynced.
+``durability="power-loss"`` runs ``synchronous=FULL``: every commit is fsynced, except those
+of a ``transaction(synced=False)`` (writes that a power cut may undo harmlessly).
 """
 
 from __future__ import annotations
