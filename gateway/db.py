@@ -78,13 +78,18 @@ class Database:
         with self._lock:
             conn = self.conn
             if self._depth == 0 and not synced and self.durability != "process":
-                conn.execute("PRAGMA synchronous=NORMAL")
+                try:
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                except sqlite3.Error as exc:
+                    raise StoreError(f"database write failed: {exc}") from exc
                 try:
                     with self.transaction() as inner:
                         yield inner
                 finally:
-                    with contextlib.suppress(sqlite3.Error):
+                    try:  # never leave the connection unsynced for the commits after this
                         conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[self.durability]}")
+                    except sqlite3.Error as exc:
+                        raise StoreError(f"cannot restore synchronous: {exc}") from exc
                 return
             if self._depth == 0:
                 conn.execute("BEGIN IMMEDIATE")
