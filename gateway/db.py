@@ -6,7 +6,8 @@ seen as a duplicate) becomes durable in a single transaction before its PUBACK i
 
 ``durability="process"`` runs ``synchronous=NORMAL``: a committed transaction survives the
 process being killed (the WAL is in the operating system's cache), not a power cut.
-``durability="power-loss"`` runs ``synchronous=FULL``: every commit is fsynced.
+``durability="power-loss"`` runs ``synchronous=FULL``: every commit is fsynced, except those
+of a ``transaction(synced=False)`` (writes that a power cut may undo harmlessly).
 """
 
 from __future__ import annotations
@@ -67,10 +68,29 @@ class Database:
         return self._conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; nested calls join the outermost one (one commit for all)."""
+    def transaction(self, synced: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested calls join the outermost one (one commit for all).
+
+        ``synced=False`` (outermost only) commits without an fsync even under
+        ``power-loss``: for writes a power cut may roll back harmlessly, such as deleting rows
+        the cloud acknowledged (they would be sent again, under the same idempotency key). A
+        later synced commit makes them durable too (the WAL is written in order)."""
         with self._lock:
             conn = self.conn
+            if self._depth == 0 and not synced and self.durability != "process":
+                try:
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                except sqlite3.Error as exc:
+                    raise StoreError(f"database write failed: {exc}") from exc
+                try:
+                    with self.transaction() as inner:
+                        yield inner
+                finally:
+                    try:  # never leave the connection unsynced for the commits after this
+                        conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[self.durability]}")
+                    except sqlite3.Error as exc:
+                        raise StoreError(f"cannot restore synchronous: {exc}") from exc
+                return
             if self._depth == 0:
                 conn.execute("BEGIN IMMEDIATE")
                 self.txn_id += 1

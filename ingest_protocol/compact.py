@@ -259,29 +259,55 @@ def group_entries(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _group_structs(entries: list[_Entry]) -> list[dict[str, Any]]:
-    """:func:`group_entries` for entries read as structs (the same series, faster)."""
-    groups: dict[tuple[Any, ...], tuple[list[Any], list[Any], list[Any], list[Any]]] = {}
+class _OutSeries(msgspec.Struct, gc=False, omit_defaults=True, kw_only=True):
+    """One series as the sender encodes it: the fields (and so the bytes) of
+    :func:`group_entries`'s dicts, in their order, the absent ones omitted."""
+
+    device: Any
+    sensor: Any
+    site: Any = None
+    unit: Any = None
+    ts: list[Any]
+    value: list[Any]
+    seq: list[Any]
+    quality: list[Any] | None = None
+
+
+_QUALITY = attrgetter("quality")
+
+
+def _group_structs(entries: list[_Entry]) -> list[_OutSeries]:
+    """:func:`group_entries` for entries read as structs: the same series, encoded to the
+    same bytes, about twice as fast (one struct per series, not a dict filled key by key;
+    no quality arrays at all when every entry's quality is 0, the usual case)."""
+    groups: dict[tuple[Any, ...], _OutSeries] = {}
+    if not any(map(_QUALITY, entries)):
+        for r in entries:
+            key = (r.device, r.sensor, r.site, r.unit)
+            g = groups.get(key)
+            if g is None:
+                groups[key] = _OutSeries(device=r.device, sensor=r.sensor, site=r.site,
+                                         unit=r.unit, ts=[r.ts], value=[r.value], seq=[r.seq])
+            else:
+                g.ts.append(r.ts)
+                g.value.append(r.value)
+                g.seq.append(r.seq)
+        return list(groups.values())
     for r in entries:
         key = (r.device, r.sensor, r.site, r.unit)
         g = groups.get(key)
         if g is None:
-            g = groups[key] = ([], [], [], [])
-        g[0].append(r.ts)
-        g[1].append(r.value)
-        g[2].append(r.seq)
-        g[3].append(r.quality)
-    out = []
-    for (device, sensor, site, unit), (ts, value, seq, quality) in groups.items():
-        s: dict[str, Any] = {"device": device, "sensor": sensor}
-        if site is not None:
-            s["site"] = site
-        if unit is not None:
-            s["unit"] = unit
-        s.update(ts=ts, value=value, seq=seq)
-        if any(quality):
-            s["quality"] = quality
-        out.append(s)
+            groups[key] = _OutSeries(device=r.device, sensor=r.sensor, site=r.site, unit=r.unit,
+                                     ts=[r.ts], value=[r.value], seq=[r.seq], quality=[r.quality])
+        else:
+            g.ts.append(r.ts)
+            g.value.append(r.value)
+            g.seq.append(r.seq)
+            g.quality.append(r.quality)  # type: ignore[union-attr]
+    out = list(groups.values())
+    for s in out:
+        if not any(s.quality or ()):
+            s.quality = None
     return out
 
 
@@ -290,6 +316,7 @@ def compact_body(gateway_id: str, batch_id: str, sent_at: int, readings: Sequenc
     """The compact batch of already-serialised JSON entries (as the gateway buffers them);
     the same entries always give the same bytes."""
     text = f"[{','.join(readings)}]".encode()
+    series: list[_OutSeries] | list[dict[str, Any]]
     try:
         series = _group_structs(_ENTRIES.decode(text))
     except msgspec.MsgspecError:  # an entry short of a field: the general (slower) way

@@ -160,3 +160,21 @@ def test_a_released_batch_can_be_dropped_again(tmp_path: Path) -> None:
     assert [r.body for r in buf.begin(10, 1 << 20)] == [reading_row("d1", s).body
                                                          for s in (1, 2, 3)]
     assert buf.stats().dropped_readings == 1
+
+
+def test_deleting_acknowledged_rows_skips_the_fsync_and_nothing_else(tmp_path: Path) -> None:
+    db = Database(tmp_path / "gateway.db", "power-loss")
+    db.open()
+    buf = SqliteBuffer(db, DeadLetterStore(db), 1 << 20)
+    buf.append([reading_row("d1", s) for s in range(3)])
+    sync = db.conn.execute("PRAGMA synchronous").fetchone()[0]
+    buf.end(buf.begin(2, 1 << 20))
+    assert db.conn.execute("PRAGMA synchronous").fetchone()[0] == sync == 2  # FULL again
+    with pytest.raises(RuntimeError), db.transaction(synced=False) as conn:
+        conn.execute("DELETE FROM buffer_rows")
+        raise RuntimeError("rolled back")
+    assert db.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    db.close()
+    db, buf, _ = open_buffer(tmp_path)
+    assert [r.body for r in buf.begin(10, 1 << 20)] == [reading_row("d1", 2).body]
+    assert buf.stats().rows == 1
