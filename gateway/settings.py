@@ -177,7 +177,9 @@ class BufferSection(_Section):
     overflow: Literal["drop_oldest", "backpressure"] = Field(default="drop_oldest", description=(
         "When full: drop the oldest rows (counted), or stop acknowledging the broker."))
     durability: Literal["process", "power-loss"] = Field(default="power-loss", description=(
-        "process: survives a crash; power-loss: fsync every commit (buffer and intake log)."))
+        "process: survives a crash; power-loss: fsync every commit that takes data in (buffer "
+        "and intake log; deleting delivered rows is not synced: undone, they are resent under "
+        "the same batch key)."))
     retention_s: float = Field(default=7 * 24 * 3600, gt=0,
                                description="Rows older than this are deleted (and counted).")
     dedup_window: int = Field(default=256, ge=1, le=65536, description=(
