@@ -126,7 +126,11 @@ class Decoder:
         known = self._fast_topics
         route = known[topic] if topic in known else self._learn(topic, received_ms)
         if route is not None:
-            fast = route[0](payload, route[1], route[2], self.keep_message)
+            try:
+                fast = route[0](payload, route[1], route[2], self.keep_message)
+            except Exception:  # a fast-path bug must not take the stream down: full path
+                log.exception("the fast path failed on a payload from %s", topic)
+                fast = None
             if fast is not None:
                 return fast
         return decode(self.subscriptions, topic, payload, received_ms, self.keep_message)

@@ -103,29 +103,25 @@ def fast_binary(payload: bytes, device_tag: str | None, site_tag: str | None,
         if known is None:  # past the end, or a type the full path skips or refuses
             return None
         size, unpack = known
-        kind = rtype & 0x0F
         tails = _TAILS[rtype >> 4]
         raw = payload[start + size:pos]
-        tail = tails[raw] if raw in tails else _tail(rtype, raw, tails)
+        try:  # not ``raw in tails`` then ``tails[raw]``: a clear in between would raise
+            tail = tails[raw]
+        except KeyError:
+            tail = _tail(rtype, raw, tails)
         if tail is None:
             return None
         sensor, offset, extra = tail
-        if kind == _KIND_DEC:
-            mantissa, exp = unpack.unpack_from(payload, start)
-            value: float | int | bool = decimal_value(mantissa, exp)
-        else:
-            value = unpack.unpack_from(payload, start)[0]
-        if kind == _KIND_BOOL:
-            if value > 1:
-                return None
+        value = _value(rtype & 0x0F, unpack, payload, start)
+        if value is None:
+            return None
+        rts = ts + offset
+        if type(value) is bool:
             text = "true" if value else "false"
         else:
-            if not _isfinite(value):
-                return None
             text = repr(value)
             if keep:
-                values.append((sensor, ts + offset, float(value)))
-        rts = ts + offset
+                values.append((sensor, rts, float(value)))
         if not MIN_TS_MS <= rts <= MAX_TS_MS or (sensor, rts) in seen:
             return None
         if not seen:
@@ -137,6 +133,20 @@ def fast_binary(payload: bytes, device_tag: str | None, site_tag: str | None,
         return None
     scoring = ToScore(site, ts + first_offset, tuple(values)) if keep else None
     return Decoded(device, seq, ts, len(parts), ",".join(parts), scoring)
+
+
+def _value(kind: int, unpack: struct.Struct, payload: bytes,
+           start: int) -> float | int | bool | None:
+    """The value at ``start``, or None where the codec or the model refuses it (a bool byte
+    above 1, a float that is not finite)."""
+    if kind == _KIND_DEC:
+        mantissa, exp = unpack.unpack_from(payload, start)
+        # Cannot overflow (the codec's BadField case): |i32| * 10**127 < 1e137.
+        return decimal_value(mantissa, exp)
+    value: float | int = unpack.unpack_from(payload, start)[0]
+    if kind == _KIND_BOOL:
+        return None if value > 1 else value == 1
+    return value if _isfinite(value) else None
 
 
 def _header(payload: bytes, device_tag: str | None,
@@ -172,8 +182,10 @@ def _header(payload: bytes, device_tag: str | None,
 
 def _raw_name(raw: bytes) -> str | None:
     """The device or site name in ``raw``, or None if not UTF-8 or not a valid name."""
-    if raw in _RAW_NAMES:
+    try:
         return _RAW_NAMES[raw]
+    except KeyError:
+        pass
     try:
         name: str | None = raw.decode("utf-8")
     except UnicodeDecodeError:
