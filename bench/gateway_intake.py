@@ -3,11 +3,13 @@
     python bench/gateway_intake.py                   # detectors on and off, MQTT 3.1.1 and 5
     python bench/gateway_intake.py --count 40000 --repeat 3
     python bench/gateway_intake.py --durability process   # the opt-out, for its cost
+    python bench/gateway_intake.py --format binary        # binary frames instead of JSON
 
 Every consumer reads the same pre-loaded backlog: a persistent session is created, the
-consumer disconnects, ``count`` JSON messages (1,000 devices x 5 sensors = 5,000 streams) are
-published to the broker at QoS 1, then the consumer comes back and drains them. Rates are
-measured from the first message to the last, with the same MQTT version and Receive Maximum.
+consumer disconnects, ``count`` messages (JSON, or ``--format``'s codec; 1,000 devices x 5
+sensors = 5,000 streams) are published to the broker at QoS 1, then the consumer comes back
+and drains them. Rates are measured from the first message to the last, with the same MQTT
+version and Receive Maximum.
 
 - Baseline: a paho-mqtt client that acknowledges on receipt and does nothing else: the ceiling
   for a Python consumer on this broker (measured per MQTT version, in the same run).
@@ -44,21 +46,21 @@ import tomli_w
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from firmware_protocol.codecs import get_codec
+from firmware_protocol.codecs import CODEC_NAMES, get_codec
 from firmware_protocol.model import Message, Reading
 from tests.support.servers import Mosquitto, free_port
 
 SENSORS = ("temperature", "vibration", "pressure", "humidity", "current")
 
 
-def payloads(count: int, devices: int) -> list[tuple[str, bytes]]:
-    codec = get_codec("json")
+def payloads(count: int, devices: int, fmt: str = "json") -> list[tuple[str, bytes]]:
+    codec = get_codec(fmt)
     out = []
     for i in range(count):
         dev, seq = f"dev-{i % devices:04d}", i // devices
         msg = Message(dev, seq, 1_700_000_000_000 + seq * 1000,
                       tuple(Reading(s, 20.0 + (i * 7 + k) % 13 / 3) for k, s in enumerate(SENSORS)))
-        out.append((f"sensors/site-1/{dev}/json", codec.encode(msg)))
+        out.append((f"sensors/site-1/{dev}/{fmt}", codec.encode(msg)))
     return out
 
 
@@ -228,9 +230,12 @@ def main() -> None:
     ap.add_argument("--protocols", default="3.1.1,5")
     ap.add_argument("--detectors", default="on,off")
     ap.add_argument("--repeat", type=int, default=1, help="runs per mode (report the range)")
+    ap.add_argument("--format", choices=CODEC_NAMES, default="json",
+                    help="payload codec (default json; the e2e bench's simulator sends binary)")
     args = ap.parse_args()
-    items = payloads(args.count, args.devices)
-    print(f"messages: {args.count} from {args.devices} devices x {len(SENSORS)} sensors "
+    items = payloads(args.count, args.devices, args.format)
+    print(f"messages: {args.count} {args.format} from {args.devices} devices x {len(SENSORS)} "
+          f"sensors "
           f"(Receive Maximum {args.receive_maximum}, durability {args.durability}, "
           f"commit_max_messages {args.commit_max}, decode worker {args.worker})")
     with tempfile.TemporaryDirectory() as d:

@@ -20,12 +20,13 @@ Pure and side-effect free, so it can run inline in the intake thread or in a wor
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from firmware_protocol.errors import DecodeError
 from firmware_protocol.model import MAX_NAME_LEN, MAX_UNIT_LEN, Message
 from firmware_protocol.topics import Route, Subscription
 from gateway.decoded import Decoded, Rejected, Result, ToScore
+from gateway.fastbinary import fast_binary
 from gateway.fastjson import fast_json
 from ingest_protocol import name_value_problem
 from ingest_protocol.encode import reading_objects
@@ -98,9 +99,15 @@ def decode_batch(subscriptions: Sequence[Subscription],
     return Decoder(subscriptions, keep_message).decode_batch(items)
 
 
+#: A one-pass decoder: ``(payload, device tag, site tag, keep) -> Decoded | None``.
+FastPath = Callable[[bytes, str | None, str | None, bool], Decoded | None]
+#: Codecs with a one-pass path (:mod:`gateway.fastjson`, :mod:`gateway.fastbinary`).
+FAST_PATHS: dict[str, FastPath] = {"json": fast_json, "binary": fast_binary}
+
+
 class Decoder:
-    """:func:`decode` with memory: each topic is routed once, and a JSON payload takes the
-    one-pass path of :mod:`gateway.fastjson` (the full path only when that one is unsure).
+    """:func:`decode` with memory: each topic is routed once, and a JSON or binary payload
+    takes its codec's one-pass path (the full path only when that one is unsure).
 
     >>> d = Decoder([Subscription()], keep_message=False)
     >>> [r.readings for r in d.decode_batch([("sensors/s/p/json",
@@ -111,14 +118,19 @@ class Decoder:
     def __init__(self, subscriptions: Sequence[Subscription], keep_message: bool) -> None:
         self.subscriptions = subscriptions
         self.keep_message = keep_message
-        #: topic -> (device tag, site tag) for a topic routed to the JSON codec, else None.
-        self._json_topics: dict[str, tuple[str | None, str | None] | None] = {}
+        #: topic -> (fast path, device tag, site tag) for a topic routed to a codec that has
+        #: one, else None.
+        self._fast_topics: dict[str, tuple[FastPath, str | None, str | None] | None] = {}
 
     def decode(self, topic: str, payload: bytes, received_ms: int) -> Result:
-        known = self._json_topics
-        tags = known[topic] if topic in known else self._learn(topic, received_ms)
-        if tags is not None:
-            fast = fast_json(payload, tags[0], tags[1], self.keep_message)
+        known = self._fast_topics
+        route = known[topic] if topic in known else self._learn(topic, received_ms)
+        if route is not None:
+            try:
+                fast = route[0](payload, route[1], route[2], self.keep_message)
+            except Exception:  # a fast-path bug must not take the stream down: full path
+                log.exception("the fast path failed on a payload from %s", topic)
+                fast = None
             if fast is not None:
                 return fast
         return decode(self.subscriptions, topic, payload, received_ms, self.keep_message)
@@ -128,18 +140,20 @@ class Decoder:
         one = self.decode
         return [one(t, p, r) for t, p, r in items]
 
-    def _learn(self, topic: str, received_ms: int) -> tuple[str | None, str | None] | None:
+    def _learn(self, topic: str,
+               received_ms: int) -> tuple[FastPath, str | None, str | None] | None:
         try:
             route = _route(self.subscriptions, topic, received_ms)
         except DecodeError:
             return None  # not remembered: the full path rejects it each time
-        tags = None
-        if route is not None and route.codec.name == "json":
-            tags = (route.context.device, route.context.site)
-        if len(self._json_topics) >= TOPIC_CACHE:
-            self._json_topics.clear()
-        self._json_topics[topic] = tags
-        return tags
+        fast = None
+        path = FAST_PATHS.get(route.codec.name) if route is not None else None
+        if route is not None and path is not None:
+            fast = (path, route.context.device, route.context.site)
+        if len(self._fast_topics) >= TOPIC_CACHE:
+            self._fast_topics.clear()
+        self._fast_topics[topic] = fast
+        return fast
 
 
 def _route(subscriptions: Sequence[Subscription], topic: str, received_ms: int) -> Route | None:

@@ -37,7 +37,6 @@ import math
 import msgspec
 
 from firmware_protocol.codecs._common import MAX_DOCUMENT_BYTES
-from firmware_protocol.errors import BadField
 from firmware_protocol.model import (
     INT_MAX,
     INT_MIN,
@@ -48,16 +47,11 @@ from firmware_protocol.model import (
     MAX_TS_MS,
     MAX_UNIT_LEN,
     MIN_TS_MS,
-    _check_name,
 )
 from gateway.decoded import Decoded, ToScore
-from ingest_protocol import name_value_problem
+from gateway.fastcommon import NAMES, UNITS, framing, settle, valid
 from ingest_protocol.encode import json_string
 
-#: Names (and units) seen, with whether each is valid; cleared when it grows past this.
-_CACHE_MAX = 65_536
-_NAMES: dict[str, bool] = {}
-_UNITS: dict[str, bool] = {}
 _isfinite = math.isfinite
 #: More ``[`` and ``{`` than this and the full path decides (see the nesting note above).
 _MAX_BRACKETS = 256
@@ -82,21 +76,6 @@ class _Message(msgspec.Struct):
 _DECODER = msgspec.json.Decoder(_Message)
 
 
-def _valid(name: str, cache: dict[str, bool], limit: int) -> bool:
-    """Whether both the device protocol and the ingest contract accept ``name`` (memoised)."""
-    ok = cache.get(name)
-    if ok is None:
-        try:
-            _check_name(name, "name", limit)
-            ok = name_value_problem(name, limit) is None
-        except BadField:
-            ok = False
-        if len(cache) >= _CACHE_MAX:
-            cache.clear()
-        cache[name] = ok
-    return ok
-
-
 def fast_json(payload: bytes, device_tag: str | None, site_tag: str | None,
               keep: bool) -> Decoded | None:
     """``payload`` decoded as the JSON codec would in a topic naming ``device_tag`` and
@@ -111,17 +90,15 @@ def fast_json(payload: bytes, device_tag: str | None, site_tag: str | None,
     items = msg.readings
     if not 1 <= len(items) <= MAX_READINGS:
         return None
-    prefix = f'{{"device":{json_string(device)},"sensor":'
-    seq_text = f',"seq":{seq}'
-    site_text = "}" if site is None else f',"site":{json_string(site)}}}'
+    prefix, seq_text, site_text = framing(device, site, seq)
     parts: list[str] = []
     values: list[tuple[str, int, float]] = []
     seen: set[tuple[str, int]] = set()
-    names = _NAMES
+    names = NAMES
     unset = msgspec.UNSET
     for item in items:
         sensor = item.sensor
-        if names.get(sensor) is not True and not _valid(sensor, names, MAX_NAME_LEN):
+        if names.get(sensor) is not True and not valid(sensor, names, MAX_NAME_LEN):
             return None
         value = item.value
         kind = type(value)
@@ -174,25 +151,12 @@ def _parse(payload: bytes) -> _Message | None:
 def _identity(msg: _Message, device_tag: str | None,
               site_tag: str | None) -> tuple[str, str | None, int, int] | None:
     """Device, site, seq and ts as the codec's ``finish`` settles them, or None."""
-    device = msg.device
-    if device_tag is not None and device != device_tag:
-        if device:
-            return None  # the payload and the topic disagree
-        device = device_tag
-    site = None if msg.site is msgspec.UNSET else msg.site
-    if site_tag is not None:
-        if site is None:
-            site = site_tag
-        elif site != site_tag:
-            return None
-    if not device or not _valid(device, _NAMES, MAX_NAME_LEN):
-        return None
-    if site is not None and not _valid(site, _NAMES, MAX_NAME_LEN):
-        return None
+    names = settle(msg.device, None if msg.site is msgspec.UNSET else msg.site,
+                   device_tag, site_tag)
     seq = msg.seq
-    if not 0 <= seq <= MAX_SEQ:
+    if names is None or not 0 <= seq <= MAX_SEQ:
         return None
-    return device, site, seq, msg.ts
+    return names[0], names[1], seq, msg.ts
 
 
 def _optional(item: _Reading) -> tuple[int | None, str]:
@@ -200,7 +164,7 @@ def _optional(item: _Reading) -> tuple[int | None, str]:
     extra = ""
     unit = item.unit
     if unit is not msgspec.UNSET:
-        if not _valid(unit, _UNITS, MAX_UNIT_LEN):
+        if not valid(unit, UNITS, MAX_UNIT_LEN):
             return None, ""
         extra = f',"unit":{json_string(unit)}'
     quality = item.quality
