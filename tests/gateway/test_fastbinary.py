@@ -18,35 +18,24 @@ from hypothesis import strategies as st
 from firmware_protocol.codecs import get_codec
 from firmware_protocol.codecs.binary import crc16
 from firmware_protocol.model import Message, Reading
-from firmware_protocol.topics import Subscription
-from gateway.decoding import Decoded, Decoder, decode
+from gateway.decoding import Decoded, decode
 from gateway.fastbinary import fast_binary
 from simulators.faults import parse_fault_spec
 from simulators.fleet import FleetConfig, FleetSource
 from simulators.outgoing import topic_formatter
 from simulators.signals import SENSORS
 from tests.firmware_protocol.strategies import PROFILE, messages
+from tests.gateway import fastpath
+from tests.gateway.fastpath import SUBS
 
-SUBS = [Subscription()]
 VECTORS = Path(__file__).resolve().parents[2] / "firmware_protocol" / "vectors"
 CODEC = get_codec("binary")
 
 
 def agree(payload: bytes, device: str, site: str, keep: bool = True,
           must_take: bool = False) -> None:
-    """The fast path accepts only what the full path accepts, with equal output (and, with
-    ``must_take``, takes every frame the full path accepts)."""
-    topic = f"sensors/{site}/{device}/binary"
-    full = decode(SUBS, topic, payload, 0, keep)
-    assert Decoder(SUBS, keep).decode(topic, payload, 0) == full
-    route = SUBS[0].route(topic)
-    if route is None:  # a name with "/" in it: no route, never the fast path
-        return
-    fast = fast_binary(payload, route.context.device, route.context.site, keep)
-    if fast is not None:
-        assert fast == full, payload.hex()
-    elif must_take:
-        assert not isinstance(full, Decoded), (payload.hex(), full)
+    """:func:`tests.gateway.fastpath.agree` for the binary fast path."""
+    fastpath.agree(fast_binary, "binary", payload, device, site, keep, must_take)
 
 
 def with_crc(body: bytes | bytearray) -> bytes:

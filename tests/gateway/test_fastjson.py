@@ -16,30 +16,17 @@ from hypothesis import strategies as st
 
 from firmware_protocol.codecs import get_codec
 from firmware_protocol.model import Message
-from firmware_protocol.topics import Subscription
-from gateway.decoding import Decoded, Decoder, decode
 from gateway.fastjson import fast_json
 from tests.firmware_protocol.strategies import PROFILE, messages
+from tests.gateway import fastpath
 
-SUBS = [Subscription()]
 VECTORS = Path(__file__).resolve().parents[2] / "firmware_protocol" / "vectors" / "messages.json"
 
 
 def agree(payload: bytes, device: str, site: str, keep: bool = True,
           must_take: bool = False) -> None:
-    """The fast path accepts only what the full path accepts, with equal output (and, with
-    ``must_take``, takes every payload the full path accepts)."""
-    topic = f"sensors/{site}/{device}/json"
-    full = decode(SUBS, topic, payload, 0, keep)
-    assert Decoder(SUBS, keep).decode(topic, payload, 0) == full
-    route = SUBS[0].route(topic)
-    if route is None:  # a name with "/" in it: no route, never the fast path
-        return
-    fast = fast_json(payload, route.context.device, route.context.site, keep)
-    if fast is not None:
-        assert fast == full, payload
-    elif must_take:
-        assert not isinstance(full, Decoded), (payload, full)
+    """:func:`tests.gateway.fastpath.agree` for the json fast path."""
+    fastpath.agree(fast_json, "json", payload, device, site, keep, must_take)
 
 
 def test_the_protocol_vectors() -> None:
