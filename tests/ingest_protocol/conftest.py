@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import httpx
+import pytest
 
 import ingest_protocol
 
@@ -28,3 +32,20 @@ def matches(expect: dict[str, Any], got: dict[str, Any]) -> bool:
     if expect["status"] == 200:
         return bool(expect["response"] == got["response"])
     return expect["detail"] is None or expect["detail"] == got["detail"]
+
+
+@pytest.fixture
+def limited_sink() -> Iterator[tuple[httpx.Client, Any]]:
+    """The test sink with the vectors' limits, and a client: ``(client, sink)``."""
+    from tests.support.cloud_sink import CloudSink
+
+    sink = CloudSink(max_body_bytes=LIMITS["max_body_bytes"],
+                     max_readings=LIMITS["max_readings_per_batch"],
+                     max_anomalies=LIMITS["max_anomalies_per_batch"])
+    sink.start()
+    try:
+        with httpx.Client(timeout=30) as client:
+            yield client, sink
+    finally:
+        sink.stop()
+

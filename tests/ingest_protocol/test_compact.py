@@ -24,7 +24,6 @@ from ingest_protocol.fast import parse_json
 from ingest_protocol.receive import judge_any
 from tests.ingest_protocol.conftest import LIMITS, VECTORS, matches, outcome
 from tests.ingest_protocol.test_conformance import CANONICAL, _rows
-from tests.support.cloud_sink import CloudSink
 
 COMPACT_DOC: dict[str, Any] = json.loads(
     (Path(ingest_protocol.__file__).parent / "vectors" / "compact.json").read_text("utf-8"))
@@ -99,17 +98,10 @@ def test_the_cloud_gives_every_compact_vector_its_verdict(make_cloud):
         cloud.http, cloud.url, cloud.token, raw, media, key)) == []
 
 
-def test_the_test_sink_gives_every_compact_vector_its_verdict():
-    sink = CloudSink(max_body_bytes=LIMITS["max_body_bytes"],
-                     max_readings=LIMITS["max_readings_per_batch"],
-                     max_anomalies=LIMITS["max_anomalies_per_batch"])
-    sink.start()
-    try:
-        with httpx.Client(timeout=30) as client:
-            assert _compact_drift(lambda raw, media, key: _post(
-                client, sink.url, sink.token, raw, media, key)) == []
-    finally:
-        sink.stop()
+def test_the_test_sink_gives_every_compact_vector_its_verdict(limited_sink):
+    client, sink = limited_sink
+    assert _compact_drift(lambda raw, media, key: _post(
+        client, sink.url, sink.token, raw, media, key)) == []
 
 
 @pytest.mark.parametrize("vector", CANONICAL, ids=[v["name"] for v in CANONICAL])

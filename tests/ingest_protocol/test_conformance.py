@@ -23,7 +23,6 @@ from gateway.uplink.base import build_batch
 from ingest_protocol import EnvelopeRejected, judge
 from ingest_protocol.encode import anomaly_object
 from tests.ingest_protocol.conftest import DOC, LIMITS, VECTORS, matches, outcome
-from tests.support.cloud_sink import CloudSink
 
 GZIP = [False, True]
 
@@ -78,17 +77,10 @@ def test_the_cloud_gives_every_vector_its_verdict(make_cloud):
         cloud.http, cloud.url, cloud.token, raw, key, compress)) == []
 
 
-def test_the_test_sink_gives_every_vector_its_verdict():
-    sink = CloudSink(max_body_bytes=LIMITS["max_body_bytes"],
-                     max_readings=LIMITS["max_readings_per_batch"],
-                     max_anomalies=LIMITS["max_anomalies_per_batch"])
-    sink.start()
-    try:
-        with httpx.Client(timeout=30) as client:
-            assert _drift(lambda raw, key, compress: _post(
-                client, sink.url, sink.token, raw, key, compress)) == []
-    finally:
-        sink.stop()
+def test_the_test_sink_gives_every_vector_its_verdict(limited_sink):
+    client, sink = limited_sink
+    assert _drift(lambda raw, key, compress: _post(
+        client, sink.url, sink.token, raw, key, compress)) == []
 
 
 # -- the gateway's batch builder --------------------------------------------------------------
