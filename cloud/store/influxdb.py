@@ -82,6 +82,7 @@ class InfluxDBStore:
         self._templates: TemplateCache = {}
         self._gzip = settings.compress_writes()
         self._writer: LineWriter | None = None
+        self._headers: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -95,17 +96,22 @@ class InfluxDBStore:
         self._client = httpx.Client(
             base_url=s.url, headers=headers, auth=auth, timeout=s.timeout_s, verify=s.verify_tls,
         )
+        self._headers = headers
         self._writer = self._line_writer(headers)
         if s.create_database:
             # Unreachable now or not permitted: writes retry it, or say so (503).
             with contextlib.suppress(StoreError):
                 self._create_database()
 
-    def _line_writer(self, headers: dict[str, str]) -> LineWriter:
+    def _line_writer(self, headers: dict[str, str], database: str | None = None,
+                     retention_policy: str | None = None, precision: str | None = None
+                     ) -> LineWriter:
+        """A writer to the store's database (or ``database``/``retention_policy``)."""
         s = self.settings
-        params = {"db": s.database, "precision": s.precision}
-        if s.retention_policy:
-            params["rp"] = s.retention_policy
+        rp = s.retention_policy if database is None else retention_policy
+        params = {"db": database or s.database, "precision": precision or s.precision}
+        if rp:
+            params["rp"] = rp
         headers = {**headers, "Content-Type": "text/plain; charset=utf-8"}
         if "Authorization" not in headers and s.username:
             headers["Authorization"] = basic_auth(s.username, s.password.get_secret_value())
@@ -220,13 +226,15 @@ class InfluxDBStore:
             self._create_database()
         return self._post_once(body)
 
-    def _post_once(self, body: bytes) -> tuple[int, str]:
+    def _post_once(self, body: bytes, writer: LineWriter | None = None) -> tuple[int, str]:
+        """POST ``body`` through ``writer`` (default: the store's own)."""
         s = self.settings
-        if self._writer is None:
+        writer = writer or self._writer
+        if writer is None:
             raise StoreUnavailable("the InfluxDB store is not started")
         data = gzip.compress(body, compresslevel=1) if self._gzip else body
         try:
-            status, text = self._writer.post(data)
+            status, text = writer.post(data)
         except WriteFailed as exc:
             raise StoreUnavailable(
                 f"InfluxDB at {redact(s.url)} is unreachable: {exc!r}") from exc
@@ -244,24 +252,23 @@ class InfluxDBStore:
         """Write the ``every_s`` aggregates of the readings in ``[start_ms, end_ms)`` as
         ``measurement`` (:mod:`cloud.store.downsample`) into ``database`` (default: the
         store's); returns the points written."""
-        target = (database or self.settings.database, retention_policy)
         if database and database != self.settings.database and self.settings.create_database:
             self._query(f"CREATE DATABASE {ql_ident(database)}", method="POST", db=False)
         rows = self._query(aggregate_query(self._from(READINGS), start_ms, end_ms, every_s))
         lines = aggregate_lines(rows, measurement)
-        params = {"db": target[0], "precision": "ms"}
-        if target[1]:
-            params["rp"] = target[1]
-        size = self.settings.batch_size
-        for i in range(0, len(lines), size):  # rare and small: the query client writes them
-            try:
-                resp = unbound(self.client.post("/write", params=params,
-                                                content=b"\n".join(lines[i:i + size])))
-            except httpx.HTTPError as exc:
-                raise self._unreachable(exc) from exc
-            if resp.status_code != 204:
-                raise StoreError(f"InfluxDB refused aggregates ({resp.status_code}): "
-                                 f"{_error_text(resp.text)}")
+        if not lines:
+            return 0
+        # A writer of its own for the aggregates' database (a run a minute: not kept).
+        writer = self._line_writer(self._headers, database or self.settings.database,
+                                   retention_policy, "ms")
+        try:
+            size = self.settings.batch_size
+            for i in range(0, len(lines), size):
+                status, message = self._post_once(b"\n".join(lines[i:i + size]), writer)
+                if status != 204:
+                    raise StoreError(f"InfluxDB refused aggregates ({status}): {message}")
+        finally:
+            writer.close()
         return len(lines)
 
     # -- queries ---------------------------------------------------------------------------
