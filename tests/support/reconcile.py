@@ -36,11 +36,16 @@ class Stored:
         return sum(self.counts.values())
 
 
-def influx_query(url: str, db: str, q: str, auth: tuple[str, str] | None = None) -> list[Any]:
-    """Run InfluxQL on the v1 API (epoch in ms); returns the ``series`` list (maybe empty)."""
-    resp = httpx.get(
-        f"{url}/query", params={"db": db, "q": q, "epoch": "ms"}, auth=auth, timeout=30.0
-    )
+def influx_query(url: str, db: str, q: str, auth: tuple[str, str] | None = None,
+                 client: httpx.Client | None = None) -> list[Any]:
+    """Run InfluxQL on the v1 API (epoch in ms); returns the ``series`` list (maybe empty).
+    A caller that polls passes its own ``client`` (one kept-alive connection; a new client per
+    call builds a TLS context each time)."""
+    params = {"db": db, "q": q, "epoch": "ms"}
+    if client is not None:
+        resp = client.get(f"{url}/query", params=params, auth=auth or httpx.USE_CLIENT_DEFAULT)
+    else:
+        resp = httpx.get(f"{url}/query", params=params, auth=auth, timeout=30.0)
     resp.raise_for_status()
     results = resp.json()["results"]
     if "error" in results[0]:
