@@ -37,11 +37,10 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
 @pytest.fixture
 def nats_cluster(tmp_path: Path) -> Iterator[Any]:
     """Three routed ``nats-server`` nodes with MQTT on; ``.urls``, ``.nodes[i].kill()/start()``."""
-    from tests.support.nats import NatsCluster
+    from tests.support.nats import start_cluster
 
-    cluster = NatsCluster(tmp_path / "nats")
+    cluster = start_cluster(tmp_path / "nats")
     try:
-        cluster.start()
         yield cluster
     finally:
         cluster.kill()

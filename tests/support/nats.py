@@ -20,7 +20,7 @@ import httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from iotgw.processes import LOOPBACK, free_port, http_ok
+from iotgw.processes import LOOPBACK, ChildFailed, free_port, http_ok
 from tests.support.servers import _Server, need_binary
 
 NATS_HINT = ("install it with `sudo apt-get install nats-server` "
@@ -195,3 +195,20 @@ def mqtt_session_works(port: int, timeout: float = 5.0) -> bool:
             client.disconnect()
         client.loop_stop()
     return bool(ok and ok[0])
+
+
+def start_cluster(workdir: Path, attempts: int = 3) -> NatsCluster:
+    """A started :class:`NatsCluster`; fresh ports are tried when one was taken between being
+    picked free and bound (``address already in use``), the one race free ports cannot rule
+    out (a node's log says which)."""
+    for attempt in range(1, attempts + 1):
+        cluster = NatsCluster(workdir / f"try{attempt}")
+        try:
+            cluster.start()
+        except ChildFailed as exc:
+            cluster.kill()
+            if "address already in use" not in str(exc) or attempt == attempts:
+                raise
+            continue
+        return cluster
+    raise AssertionError("unreachable")
