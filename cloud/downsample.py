@@ -11,7 +11,6 @@ runs it too, or a run repeated after a failure, writes the same points again.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -19,6 +18,7 @@ from cloud.errors import StoreError
 from cloud.metrics import CloudMetrics
 from cloud.settings import DownsampleSettings
 from cloud.store import InfluxDBStore
+from common.loop import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ class Downsampler:
         self.store = store
         self.m = metrics
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop("downsample", self._scheduled_run, settings.run_every_s)
 
     def window(self, now_ms: int) -> tuple[int, int]:
         """The ``[start, end)`` a run at ``now_ms`` recomputes: whole intervals only."""
@@ -58,22 +57,17 @@ class Downsampler:
         return written
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="downsample", daemon=True)
-        self._thread.start()
+        """Run every ``run_every_s`` in a background thread until :meth:`stop`."""
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._loop.stop()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.settings.run_every_s):
-            try:
-                written = self.run_once()
-            except StoreError as exc:  # influxd down or refusing: the next run covers it
-                log.warning("downsampling failed, retrying in %.0f s: %s",
-                            self.settings.run_every_s, exc)
-            else:
-                log.debug("downsampling wrote %d aggregate points", written)
+    def _scheduled_run(self) -> None:
+        try:
+            written = self.run_once()
+        except StoreError as exc:  # influxd down or refusing: the next run covers it
+            log.warning("downsampling failed, retrying in %.0f s: %s",
+                        self.settings.run_every_s, exc)
+        else:
+            log.debug("downsampling wrote %d aggregate points", written)

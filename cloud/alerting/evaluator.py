@@ -11,7 +11,6 @@ change, anomaly-rate resolution and pipeline rules, and releases alerts whose si
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
@@ -30,6 +29,7 @@ from cloud.alerting.rules.pipeline import PipelineRule
 from cloud.alerting.rules.store import RuleRepository, StoredRule
 from cloud.alerting.rules.threshold import ThresholdRule
 from cloud.metrics import CloudMetrics
+from common.loop import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +163,8 @@ class RuleEvaluator:
         self._ctx = ctx
         self._clock = clock
         self._every_s = every_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop("rule-evaluator", self._scheduled_tick, every_s,
+                                    join_timeout_s=60)
         self.errors = 0
         self._m_errors = metrics.rule_evaluation_errors
         self._m_arrival = metrics.rule_evaluation_duration.labels(mode="arrival")
@@ -320,23 +320,15 @@ class RuleEvaluator:
 
     def start(self) -> None:
         """Tick every ``every_s`` in a background thread until :meth:`stop`."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="rule-evaluator", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
         """Stop ticking (waits for a running tick)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-            self._thread = None
+        self._loop.stop()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._every_s):
-            try:
-                self.tick()
-            except Exception:
-                self._failed()
-                log.exception("scheduled rule evaluation failed")
+    def _scheduled_tick(self) -> None:
+        try:
+            self.tick()
+        except Exception:
+            self._failed()
+            log.exception("scheduled rule evaluation failed")

@@ -26,6 +26,7 @@ from cloud.alerting.webhooks.ssrf import pinned
 from cloud.metrics import CloudMetrics
 from common.backoff import Backoff, parse_retry_after
 from common.httpx_hygiene import unbound
+from common.loop import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,8 @@ class DeliveryWorker:
             settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_max_s)
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundLoop("webhook-worker", self._round, settings.poll_s,
+                                    join_timeout_s=settings.timeout_s * 2, first_wait=False)
 
     def _http(self) -> httpx.Client:
         with self._client_lock:
@@ -125,32 +126,23 @@ class DeliveryWorker:
 
     def start(self) -> None:
         """Run rounds in a background thread until :meth:`stop`."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="webhook-worker", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
         """Finish the current round and stop."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self._settings.timeout_s * 2)
-            self._thread = None
+        self._loop.stop()
         with self._client_lock:
             if self._client is not None:
                 self._client.close()
                 self._client = None
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception:  # a database hiccup must not kill the worker
-                log.exception("webhook delivery round failed")
-                busy = 0
-            if not busy:
-                self._stop.wait(self._settings.poll_s)
+    def _round(self) -> bool:
+        """One round; True when it sent something (more may be due at once)."""
+        try:
+            return bool(self.run_once())
+        except Exception:  # a database hiccup must not kill the worker
+            log.exception("webhook delivery round failed")
+            return False
 
 
 def _ms_since(started: float) -> int:
