@@ -8,14 +8,16 @@ twice. Nodes are killed with SIGKILL (a crash), one at a time or all together.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import InfluxDatabase
-from tests.scale.conftest import connected_node, lost_ranges, merge_manifests
+from tests.scale.conftest import connected_node, keep_work_folder, lost_ranges, merge_manifests
+from tests.support.delivery_trace import explain_losses
 from tests.support.nats import NatsCluster
+from tests.support.nats_witness import NatsWitness
 from tests.support.reconcile import wait_until
 from tests.support.stack import Simulation, Stack
 
@@ -28,14 +30,29 @@ CLIENT_ID = f"iotgw-{GATEWAY_ID}"
 @pytest.fixture
 def nats_stack(tmp_path: Path, nats_cluster: NatsCluster,
                influxdb: InfluxDatabase) -> Iterator[Stack]:
-    """Cloud + gateway whose broker list is the cluster's three MQTT listeners."""
+    """Cloud + gateway whose broker list is the cluster's three MQTT listeners; the gateway
+    logs at DEBUG, so its intake traces every message it receives (a loss then says whether
+    the message reached the gateway)."""
     stack = Stack(tmp_path / "stack", nats_cluster.nodes[0], influxdb.server,  # type: ignore[arg-type]
                   influxdb.database, gateway_id=GATEWAY_ID,
-                  gateway={"mqtt": {"urls": nats_cluster.urls, "protocol": "3.1.1"}})
+                  gateway={"mqtt": {"urls": nats_cluster.urls, "protocol": "3.1.1"},
+                           "log": {"level": "DEBUG"}})
     try:
         yield stack.start()
     finally:
         stack.stop()
+
+
+@pytest.fixture
+def witnesses(nats_cluster: NatsCluster) -> Iterator[list[NatsWitness]]:
+    """A core NATS subscriber on every node, recording the MQTT publishes the cluster got."""
+    started = [NatsWitness(n.client_port, name=f"witness-{n.name}").start()
+               for n in nats_cluster.nodes]
+    try:
+        yield started
+    finally:
+        for w in started:
+            w.stop()
 
 
 def sims(stack: Stack, cluster: NatsCluster, nodes: tuple[int, int], count: int,
@@ -55,10 +72,14 @@ def sims(stack: Stack, cluster: NatsCluster, nodes: tuple[int, int], count: int,
 
 
 def finish(stack: Stack, cluster: NatsCluster, running: list[Simulation], tmp_path: Path,
-           timeout: float = 120.0, open_loss: str | None = None) -> None:
+           timeout: float = 120.0, open_loss: str | None = None,
+           witnesses: Sequence[NatsWitness] = ()) -> None:
     """Reconcile the simulators' merged manifests with InfluxDB. ``open_loss`` names a known,
     not yet explained loss: lost readings (and only lost ones) then mark the test xfailed
-    with the full report instead of failing it; duplicates or wrong values still fail."""
+    with the full report instead of failing it; duplicates or wrong values still fail.
+    A loss's report says, per lost message, whether the gateway's intake received it (its
+    trace) and whether a witness saw the cluster receive it, and the run's work folder
+    (manifests, gateway log and databases, NATS logs and stores) is kept."""
     for sim in running:
         sim.wait(180)
     manifest = merge_manifests([s.manifest for s in running], tmp_path / "all.jsonl")
@@ -66,6 +87,18 @@ def finish(stack: Stack, cluster: NatsCluster, running: list[Simulation], tmp_pa
     assert rec.expected > 0, rec.summary()
     report = (rec.summary() + "\nlost per device: " + lost_ranges(rec.lost) + "\n"
               + cluster.stream_report() + "\n" + stack.diagnostics() + cluster.log_tails())
+    if rec.lost:
+        for w in witnesses:
+            w.dump(tmp_path / f"{w.name}.txt")
+        gw = stack.gw
+        outcomes = {k: v for k, v in gw.metrics_by_label().items()
+                    if k.startswith(("iotgw_gateway_messages_total",
+                                     "iotgw_gateway_dead_letters_total",
+                                     "iotgw_gateway_dropped_readings_total"))}
+        report = (explain_losses(rec.lost, gw.log_path, witnesses,
+                                 Path(gw.config["gateway"]["data_dir"]) / "gateway.db")
+                  + f"\ngateway outcomes: {outcomes}\nwork folder kept in "
+                  + f"{keep_work_folder(tmp_path)}\n" + report)
     if open_loss and rec.lost and not (rec.duplicated or rec.unexpected or rec.wrong_value):
         pytest.xfail(f"{open_loss}\n{report}")
     assert rec.ok, report
@@ -114,13 +147,14 @@ def test_killing_a_simulators_node(nats_stack: Stack, nats_cluster: NatsCluster,
 
 @pytest.mark.faults
 def test_restarting_the_whole_cluster(nats_stack: Stack, nats_cluster: NatsCluster,
-                                      tmp_path: Path) -> None:
+                                      witnesses: list[NatsWitness], tmp_path: Path) -> None:
     running = sims(nats_stack, nats_cluster, (1, 2), 3000, 200)
     assert wait_until(lambda: nats_stack.gw.received() > 500, 30)
     nats_cluster.kill()
     time.sleep(2)
     nats_cluster.start()
-    finish(nats_stack, nats_cluster, running, tmp_path, open_loss=CLUSTER_RESTART_LOSS)
+    finish(nats_stack, nats_cluster, running, tmp_path, open_loss=CLUSTER_RESTART_LOSS,
+           witnesses=witnesses)
 
 
 def test_the_mqtt_limits_of_nats_are_as_documented(nats_cluster: NatsCluster) -> None:

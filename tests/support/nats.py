@@ -1,10 +1,12 @@
 """A real 3-node NATS Server cluster with JetStream and MQTT on free loopback ports.
 
 Each node has its own ``server_name``, JetStream ``store_dir``, client, route, monitoring and
-MQTT ports; the routes name every node, and ``mqtt { stream_replicas: 3 }`` makes the streams
-NATS keeps MQTT sessions and QoS 1 messages in replicated on all three nodes, so any single node
-can be killed without losing an acknowledged message. Nodes are killed, stopped and started
-again one by one (same ports, same store) or all together. Nothing here mocks anything.
+MQTT ports, and logs at debug level (JetStream leader elections and consumer assignments with
+their times, for a failed run's report); the routes name every node, and
+``mqtt { stream_replicas: 3 }`` makes the streams NATS keeps MQTT sessions and QoS 1 messages
+in replicated on all three nodes, so any single node can be killed without losing an
+acknowledged message. Nodes are killed, stopped and started again one by one (same ports, same
+store) or all together. Nothing here mocks anything.
 
 NATS 2.9's MQTT speaks 3.1.1 only (no MQTT 5), QoS 0 and 1 (a QoS 2 subscription is granted
 QoS 1; a QoS 2 publish closes the connection), and needs a client id for persistent sessions.
@@ -61,6 +63,7 @@ class NatsNode(_Server):
         routes = ", ".join(f'"{r}"' for r in self.routes)
         return f"""
 server_name: "n{self.index}"
+debug: true
 listen: "{LOOPBACK}:{self.client_port}"
 http: "{LOOPBACK}:{self.http_port}"
 jetstream {{
