@@ -98,7 +98,8 @@ def finish(stack: Stack, cluster: NatsCluster, running: list[Simulation], tmp_pa
         report = (explain_losses(rec.lost, gw.log_path, witnesses,
                                  Path(gw.config["gateway"]["data_dir"]) / "gateway.db")
                   + f"\ngateway outcomes: {outcomes}\nwork folder kept in "
-                  + f"{keep_work_folder(tmp_path)}\n" + report)
+                  + f"{keep_work_folder(tmp_path)}\n" + cluster.jetstream_events() + "\n"
+                  + report)
     if open_loss and rec.lost and not (rec.duplicated or rec.unexpected or rec.wrong_value):
         pytest.xfail(f"{open_loss}\n{report}")
     assert rec.ok, report

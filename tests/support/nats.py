@@ -129,6 +129,27 @@ class NatsCluster:
     def log_tails(self, lines: int = 15) -> str:
         return "\n".join(f"--- {n.name}:\n{n.log_tail(lines)}" for n in self.nodes)
 
+    def jetstream_events(self) -> str:
+        """Each node's JetStream recovery and leadership lines for the MQTT message stream since
+        its last start: messages restored, consumers recovered, messages purged at recovery
+        (an interest stream drops what no recovered consumer still needs), stream and consumer
+        leaders elected, with their times."""
+        wanted = ("Starting nats-server", "for stream '$G > $MQTT_msgs'",
+                  "for stream - '$G > $MQTT_msgs'", "'$G > $MQTT_msgs' auto purged",
+                  "new stream leader for '$G > $MQTT_msgs'",
+                  "new consumer leader for '$G > $MQTT_msgs")
+        out = []
+        for node in self.nodes:
+            try:
+                lines = node.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            starts = [i for i, line in enumerate(lines) if "Starting nats-server" in line]
+            since = lines[starts[-1] if starts else 0:]
+            out.append(f"--- {node.name} JetStream events since its last start:")
+            out += [line for line in since if any(w in line for w in wanted)]
+        return "\n".join(out)
+
     def stream_report(self) -> str:
         """Each running node's view of the stream NATS keeps MQTT QoS 1 messages in
         (``$MQTT_msgs``, interest retention): its messages and, per consumer (one per QoS 1
