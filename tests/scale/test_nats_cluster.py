@@ -7,17 +7,20 @@ twice. Nodes are killed with SIGKILL (a crash), one at a time or all together.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from iotgw.processes import LOOPBACK
 from tests.conftest import InfluxDatabase
 from tests.scale.conftest import connected_node, keep_work_folder, lost_ranges, merge_manifests
 from tests.support.delivery_trace import explain_losses
-from tests.support.nats import NatsCluster
-from tests.support.nats_witness import NatsWitness
+from tests.support.nats import NatsCluster, msgs_consumers, msgs_leader
+from tests.support.nats_witness import NatsWitness, nats_request
 from tests.support.reconcile import wait_until
 from tests.support.stack import Simulation, Stack
 
@@ -151,11 +154,89 @@ def test_restarting_the_whole_cluster(nats_stack: Stack, nats_cluster: NatsClust
                                       witnesses: list[NatsWitness], tmp_path: Path) -> None:
     running = sims(nats_stack, nats_cluster, (1, 2), 3000, 200)
     assert wait_until(lambda: nats_stack.gw.received() > 500, 30)
+    # Every node must hold the gateway's consumers before the crash: a node that restarts
+    # without one and leads the stream acknowledges publishes and drops them (a NATS hazard of
+    # a consumer created moments before a whole-cluster crash; docs/scaling.md).
+    assert wait_until(nats_cluster.consumers_on_every_node, 30), nats_cluster.stream_report()
     nats_cluster.kill()
     time.sleep(2)
     nats_cluster.start()
     finish(nats_stack, nats_cluster, running, tmp_path, open_loss=CLUSTER_RESTART_LOSS,
            witnesses=witnesses)
+
+
+def _client(client_id: str, clean: bool) -> Any:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean,
+                       protocol=mqtt.MQTTv311)
+
+
+def _lead_the_stream(cluster: NatsCluster, index: int) -> bool:
+    """Step the ``$MQTT_msgs`` leader down until node ``index`` leads it (two nodes up)."""
+    node = cluster.nodes[index]
+    leader = msgs_leader(node)
+    if leader == f"n{index}":
+        return True
+    if leader is not None:
+        nats_request(node.client_port, "$JS.API.STREAM.LEADER.STEPDOWN.$MQTT_msgs")
+    return False
+
+
+@pytest.mark.faults
+def test_a_restarted_stream_leader_without_the_sessions_consumer_drops_what_it_acks(
+        nats_cluster: NatsCluster) -> None:
+    """docs/scaling.md: NATS 2.9 keeps MQTT QoS 1 messages in an interest-retention stream. A
+    node that missed the creation of a persistent session's consumer (down, or behind, when the
+    subscriber subscribed), restarted with the cluster and leading the stream, acknowledges QoS
+    1 publishes and stores nothing: they never reach the subscriber. If this ever fails, NATS
+    no longer does it: update the docs."""
+    cluster = nats_cluster
+    cluster.nodes[2].kill()  # n2 misses the consumer's creation
+    subscribed = threading.Event()
+    sub = _client("hazard-sub", clean=False)
+    sub.on_connect = lambda c, *_a: c.subscribe("sensors/#", 1)
+    sub.on_subscribe = lambda *_a: subscribed.set()
+    sub.connect(LOOPBACK, cluster.nodes[0].mqtt_port)
+    sub.loop_start()
+    assert subscribed.wait(30)
+    assert wait_until(lambda: msgs_consumers(cluster.nodes[0]) and
+                      msgs_consumers(cluster.nodes[0]) == msgs_consumers(cluster.nodes[1]), 30)
+    sub.disconnect()
+    sub.loop_stop()
+    cluster.nodes[0].kill()
+    cluster.nodes[1].kill()
+    cluster.nodes[2].start()
+    cluster.nodes[1].start()  # a quorum; n2 has no consumer on disk
+    assert wait_until(lambda: _lead_the_stream(cluster, 2), 60, interval=2.0), (
+        cluster.stream_report())
+
+    acked: set[int] = set()
+    pub = _client(f"hazard-pub-{time.time_ns()}", clean=True)
+    pub.on_publish = lambda _c, _u, mid, _rc, _p: acked.add(mid)
+    pub.connect(LOOPBACK, cluster.nodes[2].mqtt_port)
+    pub.loop_start()
+    mids = {pub.publish(f"sensors/s/d{i}/binary", b"%d" % i, qos=1).mid for i in range(20)}
+    try:
+        assert wait_until(lambda: acked >= mids, 30), f"{len(acked & mids)} of 20 acknowledged"
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
+
+    cluster.nodes[0].start()
+    received: list[bytes] = []
+    sub = _client("hazard-sub", clean=False)
+    sub.on_connect = lambda c, *_a: c.subscribe("sensors/#", 1)
+    sub.on_message = lambda _c, _u, m: received.append(m.payload)
+    sub.connect(LOOPBACK, cluster.nodes[0].mqtt_port)
+    sub.loop_start()
+    try:
+        time.sleep(10)  # waiting for nothing: the stream kept none of the 20
+    finally:
+        sub.disconnect()
+        sub.loop_stop()
+    assert len(received) < 20, "every acknowledged publish arrived: NATS no longer drops them"
 
 
 def test_the_mqtt_limits_of_nats_are_as_documented(nats_cluster: NatsCluster) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -150,6 +151,17 @@ class NatsCluster:
             out += [line for line in since if any(w in line for w in wanted)]
         return "\n".join(out)
 
+    def consumers_on_every_node(self, prefix: str = "") -> bool:
+        """Whether every node hosts the same, non-empty set of ``$MQTT_msgs`` consumers whose
+        names start with ``prefix``. A durable consumer (one per QoS 1 subscription of a
+        persistent session) is created by a quorum; a node that had not created it yet when
+        the whole cluster went down restarts without it, and while such a node leads the
+        interest-retention stream it acknowledges QoS 1 publishes and stores nothing
+        (docs/scaling.md)."""
+        seen = [frozenset(n for n in msgs_consumers(node) if n.startswith(prefix))
+                for node in self.nodes]
+        return bool(seen[0]) and len(set(seen)) == 1
+
     def stream_report(self) -> str:
         """Each running node's view of the stream NATS keeps MQTT QoS 1 messages in
         (``$MQTT_msgs``, interest retention): its messages and, per consumer (one per QoS 1
@@ -167,24 +179,50 @@ class NatsCluster:
         return "\n".join(lines)
 
 
-def _msgs_stream_state(node: NatsNode) -> str:
+def msgs_consumers(node: NatsNode) -> set[str]:
+    """The ``$MQTT_msgs`` consumers the node hosts (empty when it hosts none or is down)."""
+    try:
+        stream = _msgs_stream(node)
+    except (httpx.HTTPError, ValueError):
+        return set()
+    return {c["name"] for c in (stream or {}).get("consumer_detail") or []}
+
+
+def msgs_leader(node: NatsNode) -> str | None:
+    """The ``server_name`` of the ``$MQTT_msgs`` leader as ``node`` sees it."""
+    try:
+        stream = _msgs_stream(node)
+    except (httpx.HTTPError, ValueError):
+        return None
+    leader = ((stream or {}).get("cluster") or {}).get("leader")
+    return str(leader) if leader else None
+
+
+def _msgs_stream(node: NatsNode) -> dict[str, Any] | None:
+    """The node's ``/jsz`` entry of ``$MQTT_msgs`` (with its consumers), if it hosts one."""
     jsz = httpx.get(f"http://{LOOPBACK}:{node.http_port}/jsz",
                     params={"streams": 1, "consumers": 1}, timeout=5).json()
     for account in jsz.get("account_details") or []:
         for stream in account.get("stream_detail") or []:
-            if stream["name"] != "$MQTT_msgs":
-                continue
-            st = stream["state"]
-            leader = (stream.get("cluster") or {}).get("leader")
-            consumers = "; ".join(
-                f"{c['name']}: pending={c.get('num_pending')} "
-                f"ack_pending={c.get('num_ack_pending')} "
-                f"redelivered={c.get('num_redelivered')} "
-                f"leader={(c.get('cluster') or {}).get('leader')}"
-                for c in stream.get("consumer_detail") or [])
-            return (f"$MQTT_msgs leader={leader} messages={st['messages']} "
-                    f"first={st['first_seq']} last={st['last_seq']} consumers: {consumers}")
-    return "no $MQTT_msgs stream"
+            if stream["name"] == "$MQTT_msgs":
+                return dict(stream)
+    return None
+
+
+def _msgs_stream_state(node: NatsNode) -> str:
+    stream = _msgs_stream(node)
+    if stream is None:
+        return "no $MQTT_msgs stream"
+    st = stream["state"]
+    leader = (stream.get("cluster") or {}).get("leader")
+    consumers = "; ".join(
+        f"{c['name']}: pending={c.get('num_pending')} "
+        f"ack_pending={c.get('num_ack_pending')} "
+        f"redelivered={c.get('num_redelivered')} "
+        f"leader={(c.get('cluster') or {}).get('leader')}"
+        for c in stream.get("consumer_detail") or [])
+    return (f"$MQTT_msgs leader={leader} messages={st['messages']} "
+            f"first={st['first_seq']} last={st['last_seq']} consumers: {consumers}")
 
 
 def mqtt_session_works(port: int, timeout: float = 5.0) -> bool:

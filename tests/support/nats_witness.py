@@ -106,3 +106,32 @@ class NatsWitness:
             if op == b"PING":
                 sock.sendall(b"PONG\r\n")
             buf = buf[end + 2:]
+
+
+def nats_request(port: int, subject: str, payload: bytes = b"", timeout: float = 5.0) -> bytes:
+    """One core NATS request (e.g. a JetStream API call) to the node on ``port``; the reply's
+    payload, or ``b""`` when none came within ``timeout``."""
+    inbox = f"_INBOX.iotgw.{time.time_ns()}"
+    with socket.create_connection((LOOPBACK, port), timeout=timeout) as sock:
+        sock.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\nSUB ' + inbox.encode()
+                     + b" 1\r\nPUB " + subject.encode() + b" " + inbox.encode() + b" "
+                     + str(len(payload)).encode() + b"\r\n" + payload + b"\r\n")
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not data:
+                break
+            buf += data
+            at = buf.find(b"MSG " + inbox.encode())
+            if at >= 0:
+                head_end = buf.find(b"\r\n", at)
+                if head_end < 0:
+                    continue
+                size = int(buf[at:head_end].split()[-1])
+                if len(buf) >= head_end + 2 + size:
+                    return buf[head_end + 2:head_end + 2 + size]
+    return b""
