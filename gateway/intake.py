@@ -26,7 +26,10 @@ thread keeps the connection alive (keepalives, reading up to the in-flight windo
 and acknowledges nothing, so the broker keeps the messages. A failed connect or a lost
 connection moves on to the next node of ``mqtt.urls`` (:class:`~gateway.brokers.BrokerList`),
 with the same client id and session; reconnects back off exponentially with jitter. Local
-notifications (anomaly events) are queued by any thread and published by this one.
+notifications (anomaly events) are queued by any thread and published by this one. At DEBUG the
+intake logs one ``delivered`` line per appended message (connection, packet id, DUP flag,
+acknowledged or not, topic, payload in hex): what the broker handed over, for telling a
+message the broker never delivered from one lost further on.
 """
 
 from __future__ import annotations
