@@ -12,7 +12,11 @@ from common.logs import TextFormatter
 from gateway.service import GatewayService
 from tests.gateway.helpers import gateway_config, settings_from, wait_until
 from tests.support.cloud_sink import CloudSink
-from tests.support.delivery_trace import explain_losses, gateway_deliveries
+from tests.support.delivery_trace import (
+    delivered_to_gateway,
+    explain_losses,
+    gateway_deliveries,
+)
 from tests.support.publisher import Publisher, fleet
 from tests.support.servers import Mosquitto
 
@@ -49,3 +53,5 @@ def test_every_appended_message_is_traced_at_debug(
     report = explain_losses([(device, seq, "t"), ("dev-never", 3, "t")], log)
     assert f"{device} seq {seq}: DELIVERED to the gateway" in report
     assert "dev-never seq 3: NEVER delivered to the gateway" in report
+    assert delivered_to_gateway([(device, seq, "t"), ("dev-never", 3, "t")], log) == [
+        (device, seq)]

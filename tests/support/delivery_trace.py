@@ -71,6 +71,14 @@ def gateway_deliveries(log_path: Path) -> dict[MessageKey, list[Delivery]]:
     return out
 
 
+def delivered_to_gateway(lost: Iterable[tuple[str, int, str]],
+                         gateway_log: Path) -> list[MessageKey]:
+    """The lost readings' messages that the gateway's intake trace shows it received: a loss
+    of the gateway's or the cloud's, never of the broker's."""
+    deliveries = gateway_deliveries(gateway_log)
+    return sorted({(device, seq) for device, seq, _ in lost if (device, seq) in deliveries})
+
+
 def witnessed(witnesses: Sequence[NatsWitness]) -> dict[MessageKey, list[str]]:
     """By (device, seq): which witness saw the message and when."""
     import time
