@@ -26,7 +26,10 @@ thread keeps the connection alive (keepalives, reading up to the in-flight windo
 and acknowledges nothing, so the broker keeps the messages. A failed connect or a lost
 connection moves on to the next node of ``mqtt.urls`` (:class:`~gateway.brokers.BrokerList`),
 with the same client id and session; reconnects back off exponentially with jitter. Local
-notifications (anomaly events) are queued by any thread and published by this one.
+notifications (anomaly events) are queued by any thread and published by this one. At DEBUG the
+intake logs one ``delivered`` line per appended message (connection, packet id, DUP flag,
+acknowledged or not, topic, payload in hex): what the broker handed over, for telling a
+message the broker never delivered from one lost further on.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class _Held(NamedTuple):
 
     mid: int
     qos: int
+    dup: bool
     entry: Entry
 
 
@@ -95,6 +99,7 @@ class Intake:
         self.last_active = 0.0
         self._first_ms = 0.0
         self._received = 0
+        self._connections = 0  # successful CONNACKs so far (names a connection in the trace)
         self._connected = False
         self._subscribed = False
         self._lost = False
@@ -280,6 +285,7 @@ class Intake:
             self._lost = True
             return
         self._backoff.reset()
+        self._connections += 1
         self._connected = True
         self._subscribed = False
         log.info("connected to %s as %s (session present: %s)", self._brokers.current.url,
@@ -306,7 +312,7 @@ class Intake:
             self._first_ms = time.monotonic() * 1000
         self._received += 1
         entry = (message.topic, bytes(message.payload), time.time_ns() // 10**6)
-        self._pending.append(_Held(message.mid, message.qos, entry))
+        self._pending.append(_Held(message.mid, message.qos, bool(message.dup), entry))
 
     # -- group commit ------------------------------------------------------------------------
 
@@ -330,7 +336,10 @@ class Intake:
         self._on_logged()
         self._metrics.commit_duration.observe(time.perf_counter() - started)
         client = self._client
-        if not ack or client is None or not self._connected:
+        acking = ack and client is not None and self._connected
+        if log.isEnabledFor(logging.DEBUG):
+            self._trace(batch, acking)
+        if not acking or client is None:
             self._metrics.acks_skipped.inc(len(batch))
             return
         sock = client.read_ahead if isinstance(client, Client) else None
@@ -341,3 +350,15 @@ class Intake:
                 if h.qos:
                     client.ack(h.mid, h.qos)
         client.loop_misc()  # keepalive: our PUBACKs bypass paho's bookkeeping
+
+    def _trace(self, batch: list[_Held], acking: bool) -> None:
+        """At DEBUG, one line per message appended to the log: which connection delivered it
+        (the count of CONNACKs so far), its packet id, DUP flag, whether it is acknowledged
+        now, its topic and payload (hex), so a reading missing downstream can be told apart
+        from one the broker never delivered."""
+        conn = self._connections
+        for h in batch:
+            topic, payload, received_ms = h.entry
+            log.debug("delivered conn=%d mid=%d qos=%d dup=%d acked=%d at=%d topic=%s "
+                      "payload=%s", conn, h.mid, h.qos, h.dup, acking, received_ms, topic,
+                      payload.hex())

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -57,3 +61,16 @@ def connected_node(cluster: NatsCluster, client_id: str) -> int | None:
             if any(c.get("mqtt_client") == client_id for c in conns):
                 return i
     return None
+
+
+def keep_work_folder(work: Path) -> Path:
+    """Copy a failed run's folder (logs, manifests, databases, broker stores) to
+    ``$IOTGW_KEEP_DIR`` (default ``<tmp>/iotgw-kept``), where no later pytest run deletes it;
+    returns the copy's path (the original's when copying failed)."""
+    root = Path(os.environ.get("IOTGW_KEEP_DIR") or Path(tempfile.gettempdir()) / "iotgw-kept")
+    dest = root / f"{work.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    try:
+        shutil.copytree(work, dest, ignore_dangling_symlinks=True)
+    except (OSError, shutil.Error):
+        return work
+    return dest

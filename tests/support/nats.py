@@ -1,10 +1,12 @@
 """A real 3-node NATS Server cluster with JetStream and MQTT on free loopback ports.
 
 Each node has its own ``server_name``, JetStream ``store_dir``, client, route, monitoring and
-MQTT ports; the routes name every node, and ``mqtt { stream_replicas: 3 }`` makes the streams
-NATS keeps MQTT sessions and QoS 1 messages in replicated on all three nodes, so any single node
-can be killed without losing an acknowledged message. Nodes are killed, stopped and started
-again one by one (same ports, same store) or all together. Nothing here mocks anything.
+MQTT ports, and logs at debug level (JetStream leader elections and consumer assignments with
+their times, for a failed run's report); the routes name every node, and
+``mqtt { stream_replicas: 3 }`` makes the streams NATS keeps MQTT sessions and QoS 1 messages
+in replicated on all three nodes, so any single node can be killed without losing an
+acknowledged message. Nodes are killed, stopped and started again one by one (same ports, same
+store) or all together. Nothing here mocks anything.
 
 NATS 2.9's MQTT speaks 3.1.1 only (no MQTT 5), QoS 0 and 1 (a QoS 2 subscription is granted
 QoS 1; a QoS 2 publish closes the connection), and needs a client id for persistent sessions.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -61,6 +64,7 @@ class NatsNode(_Server):
         routes = ", ".join(f'"{r}"' for r in self.routes)
         return f"""
 server_name: "n{self.index}"
+debug: true
 listen: "{LOOPBACK}:{self.client_port}"
 http: "{LOOPBACK}:{self.http_port}"
 jetstream {{
@@ -126,6 +130,44 @@ class NatsCluster:
     def log_tails(self, lines: int = 15) -> str:
         return "\n".join(f"--- {n.name}:\n{n.log_tail(lines)}" for n in self.nodes)
 
+    def jetstream_events(self) -> str:
+        """Each node's JetStream recovery and leadership lines for the MQTT message stream since
+        its last start: messages restored, consumers recovered, messages purged at recovery
+        (an interest stream drops what no recovered consumer still needs), stream and consumer
+        leaders elected, with their times."""
+        wanted = ("Starting nats-server", "for stream '$G > $MQTT_msgs'",
+                  "for stream - '$G > $MQTT_msgs'", "'$G > $MQTT_msgs' auto purged",
+                  "new stream leader for '$G > $MQTT_msgs'",
+                  "new consumer leader for '$G > $MQTT_msgs")
+        out = []
+        for node in self.nodes:
+            try:
+                lines = node.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            starts = [i for i, line in enumerate(lines) if "Starting nats-server" in line]
+            since = lines[starts[-1] if starts else 0:]
+            out.append(f"--- {node.name} JetStream events since its last start:")
+            out += [line for line in since if any(w in line for w in wanted)]
+            # A replica skips a stream entry whose sequence it already holds: normal while it
+            # replays its log at start, a sign of two entries at one sequence when the entry is
+            # newer than every node's last sequence at start (the last few lines say which).
+            skips = [line for line in since
+                     if "'$G > $MQTT_msgs' skipping message with sequence" in line]
+            out += skips[-3:]
+        return "\n".join(out)
+
+    def consumers_on_every_node(self, prefix: str = "") -> bool:
+        """Whether every node hosts the same, non-empty set of ``$MQTT_msgs`` consumers whose
+        names start with ``prefix``. A durable consumer (one per QoS 1 subscription of a
+        persistent session) is created by a quorum; a node that had not created it yet when
+        the whole cluster went down restarts without it, and while such a node leads the
+        interest-retention stream it acknowledges QoS 1 publishes and stores nothing
+        (docs/scaling.md)."""
+        seen = [frozenset(n for n in msgs_consumers(node) if n.startswith(prefix))
+                for node in self.nodes]
+        return bool(seen[0]) and len(set(seen)) == 1
+
     def stream_report(self) -> str:
         """Each running node's view of the stream NATS keeps MQTT QoS 1 messages in
         (``$MQTT_msgs``, interest retention): its messages and, per consumer (one per QoS 1
@@ -143,24 +185,50 @@ class NatsCluster:
         return "\n".join(lines)
 
 
-def _msgs_stream_state(node: NatsNode) -> str:
+def msgs_consumers(node: NatsNode) -> set[str]:
+    """The ``$MQTT_msgs`` consumers the node hosts (empty when it hosts none or is down)."""
+    try:
+        stream = _msgs_stream(node)
+    except (httpx.HTTPError, ValueError):
+        return set()
+    return {c["name"] for c in (stream or {}).get("consumer_detail") or []}
+
+
+def msgs_leader(node: NatsNode) -> str | None:
+    """The ``server_name`` of the ``$MQTT_msgs`` leader as ``node`` sees it."""
+    try:
+        stream = _msgs_stream(node)
+    except (httpx.HTTPError, ValueError):
+        return None
+    leader = ((stream or {}).get("cluster") or {}).get("leader")
+    return str(leader) if leader else None
+
+
+def _msgs_stream(node: NatsNode) -> dict[str, Any] | None:
+    """The node's ``/jsz`` entry of ``$MQTT_msgs`` (with its consumers), if it hosts one."""
     jsz = httpx.get(f"http://{LOOPBACK}:{node.http_port}/jsz",
                     params={"streams": 1, "consumers": 1}, timeout=5).json()
     for account in jsz.get("account_details") or []:
         for stream in account.get("stream_detail") or []:
-            if stream["name"] != "$MQTT_msgs":
-                continue
-            st = stream["state"]
-            leader = (stream.get("cluster") or {}).get("leader")
-            consumers = "; ".join(
-                f"{c['name']}: pending={c.get('num_pending')} "
-                f"ack_pending={c.get('num_ack_pending')} "
-                f"redelivered={c.get('num_redelivered')} "
-                f"leader={(c.get('cluster') or {}).get('leader')}"
-                for c in stream.get("consumer_detail") or [])
-            return (f"$MQTT_msgs leader={leader} messages={st['messages']} "
-                    f"first={st['first_seq']} last={st['last_seq']} consumers: {consumers}")
-    return "no $MQTT_msgs stream"
+            if stream["name"] == "$MQTT_msgs":
+                return dict(stream)
+    return None
+
+
+def _msgs_stream_state(node: NatsNode) -> str:
+    stream = _msgs_stream(node)
+    if stream is None:
+        return "no $MQTT_msgs stream"
+    st = stream["state"]
+    leader = (stream.get("cluster") or {}).get("leader")
+    consumers = "; ".join(
+        f"{c['name']}: pending={c.get('num_pending')} "
+        f"ack_pending={c.get('num_ack_pending')} "
+        f"redelivered={c.get('num_redelivered')} "
+        f"leader={(c.get('cluster') or {}).get('leader')}"
+        for c in stream.get("consumer_detail") or [])
+    return (f"$MQTT_msgs leader={leader} messages={st['messages']} "
+            f"first={st['first_seq']} last={st['last_seq']} consumers: {consumers}")
 
 
 def mqtt_session_works(port: int, timeout: float = 5.0) -> bool:
