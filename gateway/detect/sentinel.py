@@ -155,8 +155,10 @@ class SentinelDetector(BaseDetector):
         self.origin = 0.0
         self.resolution = 0.0
         self.prev_bin: int | None = None
-        self.counts: dict[int, float] = {}  # transition a * _SPAN + b -> count
-        self.totals: dict[int, float] = {}
+        # The transition table (a * _SPAN + b -> count) and each source bin's total: None until
+        # the first transition is counted, after calibration (decision 83).
+        self.counts: dict[int, float] | None = None
+        self.totals: dict[int, float] | None = None
         # Each slot's mean, spread and count, in one typed array [means | spreads | counts]:
         # 8 bytes a value, where three lists held a 24-byte float object per learned value.
         self.day = array("d", bytes(3 * 8 * day_slots))
@@ -167,9 +169,12 @@ class SentinelDetector(BaseDetector):
         self.stuck_memory = stuck_memory
         self.longest_age = 0  # readings since the longest run was last matched
         self.quiet = 0
-        # One likelihood per kind of surprise: each is judged against its own habit.
-        self.seq_likelihood = AnomalyLikelihood(history, average, min_fit=min_fit)
-        self.tod_likelihood = AnomalyLikelihood(history, average, min_fit=min_fit)
+        # One likelihood per kind of surprise: each is judged against its own habit. Made when
+        # it learns its first raw score (after calibration; after two days for the time of
+        # day): until then a stream does not pay for them, and an absent one scores as a fresh
+        # one would, 0 (decision 83).
+        self.seq_likelihood: AnomalyLikelihood | None = None
+        self.tod_likelihood: AnomalyLikelihood | None = None
         self._memo: tuple[float, int, float] | None = None
 
     def __setstate__(self, state: object) -> None:
@@ -223,6 +228,8 @@ class SentinelDetector(BaseDetector):
         b = self._bin(value)
         if b is None or self.prev_bin is None:
             return 0.0
+        if self.totals is None or self.counts is None:
+            return 1.0  # no transition counted yet: as a total of 0
         total = self.totals.get(self.prev_bin, 0.0)
         if total <= 0.0:
             return 1.0
@@ -244,10 +251,13 @@ class SentinelDetector(BaseDetector):
         return z / (z + 3.0)
 
     def _likely(self, value: float, ts_ms: int) -> float:
-        score = self.seq_likelihood.score(self._sequence(value))
+        # An absent likelihood has learned nothing: it scores 0, as a fresh one does.
+        seq = self._sequence(value)
+        score = 0.0 if self.seq_likelihood is None else self.seq_likelihood.score(seq)
         tod = self._time_of_day(value, ts_ms)
         if tod is not None:
-            score = max(score, self.tod_likelihood.score(tod))
+            score = max(score, 0.0 if self.tod_likelihood is None
+                        else self.tod_likelihood.score(tod))
         return score
 
     # -- the role -------------------------------------------------------------------------------
@@ -325,9 +335,16 @@ class SentinelDetector(BaseDetector):
         self._learn_slot(value, ts_ms)
         self._track_run(value)
         if b is not None:
+            if self.seq_likelihood is None:
+                self.seq_likelihood = self._likelihood()
             self.seq_likelihood.learn(seq)
         if tod is not None:
+            if self.tod_likelihood is None:
+                self.tod_likelihood = self._likelihood()
             self.tod_likelihood.learn(tod)
+
+    def _likelihood(self) -> AnomalyLikelihood:
+        return AnomalyLikelihood(self.history, self.average, min_fit=self.min_fit)
 
     def skip_value(self, value: float, ts_ms: int) -> None:
         """A flagged reading: follow it (range, previous bin, run) but learn no pattern from it."""
@@ -376,20 +393,25 @@ class SentinelDetector(BaseDetector):
 
     def _count(self, a: int, b: int) -> None:
         key = a * _SPAN + b
-        if key not in self.counts and len(self.counts) >= self.max_transitions:
-            self._decay()
-        self.counts[key] = self.counts.get(key, 0.0) + 1.0
-        self.totals[a] = self.totals.get(a, 0.0) + 1.0
+        counts, totals = self.counts, self.totals
+        if counts is None or totals is None:
+            counts, totals = self.counts, self.totals = {}, {}
+        elif key not in counts and len(counts) >= self.max_transitions:
+            counts, totals = self._decay(counts)
+        counts[key] = counts.get(key, 0.0) + 1.0
+        totals[a] = totals.get(a, 0.0) + 1.0
 
-    def _decay(self) -> None:
-        """Halve every count and keep the stronger half of the transitions: a bounded memory."""
-        keep = sorted(self.counts.items(), key=lambda kc: (-kc[1], kc[0]))
-        self.counts = {k: c / 2 for k, c in keep[: self.max_transitions // 2]}
+    def _decay(self, counts: dict[int, float]) -> tuple[dict[int, float], dict[int, float]]:
+        """Halve every count and keep the stronger half of the transitions: a bounded memory.
+        The new table and totals (also set on the detector)."""
+        keep = sorted(counts.items(), key=lambda kc: (-kc[1], kc[0]))
+        kept = {k: c / 2 for k, c in keep[: self.max_transitions // 2]}
         totals: dict[int, float] = {}
-        for key, c in self.counts.items():
+        for key, c in kept.items():
             a = _source(key)
             totals[a] = totals.get(a, 0.0) + c
-        self.totals = totals
+        self.counts, self.totals = kept, totals
+        return kept, totals
 
     def expected_range(self) -> tuple[float, float] | None:
         """The seen range widened by the tolerance (or the noise margin, if wider)."""
