@@ -92,7 +92,7 @@ class RawLog:
                                timeout=30.0)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[self.durability]}")
-        conn.execute("PRAGMA cache_size=-512")  # appended and read once, in order: 512 KiB
+        conn.execute("PRAGMA cache_size=-128")  # appended and read once, in order: 128 KiB
         return conn
 
     def close(self) -> None:

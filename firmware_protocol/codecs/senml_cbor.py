@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import cbor2
-
 from firmware_protocol.codec import DecodeContext
 from firmware_protocol.codecs._common import MAX_DOCUMENT_BYTES, check_size, finish
 from firmware_protocol.codecs._senml import from_records, to_records
@@ -42,11 +40,17 @@ class SenmlCborCodec:
         except BadField as exc:
             raise EncodeError(f"senml-cbor: {exc}") from exc
         records = [{CBOR_LABELS.get(k, k): v for k, v in rec.items()} for rec in to_records(msg)]
+        import cbor2  # here, not at the top: see decode
+
         return bytes(cbor2.dumps(records))
 
     def decode(self, data: bytes, context: DecodeContext | None = None) -> Message:
         """The message in ``data``; raises only :class:`~firmware_protocol.errors.DecodeError`."""
         raw = check_size(data, MAX_DOCUMENT_BYTES, "senml-cbor")
+        # Loaded with the first CBOR payload: a gateway whose devices send none does not keep
+        # cbor2 resident (~0.8 MB; decision 83). Once loaded, this is a dictionary lookup.
+        import cbor2
+
         try:
             doc = cbor2.loads(raw)
         except Exception as exc:  # cbor2 raises many types on hostile input; all mean "not CBOR"

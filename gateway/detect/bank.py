@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import pickle
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -171,7 +172,9 @@ class DetectorBank:
         while len(self._streams) >= self.settings.max_streams:
             self._evict(next(iter(self._streams)))
         state = self._load(key) or self._fresh(key)
-        self._streams[key] = _Live(state, now)
+        # The names come fresh from each message's decoding; kept as the key, interned ones
+        # are shared by a device's streams and a sensor's devices (decision 83).
+        self._streams[(sys.intern(key[0]), sys.intern(key[1]))] = _Live(state, now)
         return state
 
     def _fresh(self, key: tuple[str, str]) -> Any:

@@ -63,6 +63,7 @@ from typing import ClassVar
 
 from gateway.detect.base import BaseDetector
 from gateway.detect.likelihood import AnomalyLikelihood
+from gateway.detect.shared_params import expose, shared
 from gateway.detect.slots import restore, slot_state
 
 _DAY_MS = 86_400_000
@@ -87,16 +88,35 @@ class SentinelDetector(BaseDetector):
     default_threshold: ClassVar[float] = 0.5
     state_version: ClassVar[int] = 8
 
-    # One instance per stream: 44 attributes in slots take ~350 bytes, in an instance dict
-    # ~1.6 KB (over 30 attributes CPython stops sharing dict keys). Decision 74.
+    # One instance per stream: its 24 attributes in slots, not an instance dict (~1.6 KB
+    # past 30 attributes, where CPython stops sharing dict keys; decision 74), and the
+    # twenty parameters in one shared record, ``p`` (decision 83).
     __slots__ = (
-        "_memo", "anchor", "average", "bins", "calib_reject", "calibrate", "counts", "damp", "day",
-        "day_slots", "first_ts", "high", "history", "last", "level", "level_alpha", "longest",
-        "longest_age", "low", "max_transitions", "min_fit", "n", "noise_margin", "origin",
-        "prev_bin", "quiet", "record_rate", "records", "refractory", "rejected", "resolution",
-        "run", "seq_likelihood", "silent", "slot_alpha", "step_alpha", "stuck_factor",
-        "stuck_memory", "stuck_min", "tod_likelihood", "tolerance", "totals", "typical_step",
+        "_memo", "anchor", "counts", "day", "first_ts", "high", "last", "level", "longest",
+        "longest_age", "low", "n", "origin", "p", "prev_bin", "quiet", "records", "rejected",
+        "resolution", "run", "seq_likelihood", "tod_likelihood", "totals", "typical_step",
     )
+    # The parameters read through ``p`` (properties installed below the class).
+    tolerance: float
+    bins: int
+    calibrate: int
+    max_transitions: int
+    day_slots: int
+    slot_alpha: float
+    stuck_min: int
+    stuck_factor: float
+    stuck_memory: int
+    calib_reject: float
+    refractory: int
+    damp: float
+    history: int
+    average: int
+    min_fit: int
+    silent: int
+    noise_margin: float
+    step_alpha: float
+    level_alpha: float
+    record_rate: int
 
     def __init__(
         self,
@@ -125,38 +145,32 @@ class SentinelDetector(BaseDetector):
         _check(tolerance >= 0 and 0.0 <= damp <= 1.0 and 0 < slot_alpha <= 1, "rate out of range")
         _check(day_slots >= 0 and refractory >= 0 and min_fit >= 2, "counts must be positive")
         _check(noise_margin >= 0 and 0 < step_alpha <= 1, "noise margin out of range")
-        self.record_rate = record_rate
+        # The parameters, shared by every stream built with the same ones (decision 83).
+        self.p = shared((
+            ("tolerance", tolerance), ("bins", bins), ("calibrate", calibrate),
+            ("max_transitions", max_transitions), ("day_slots", day_slots),
+            ("slot_alpha", slot_alpha), ("stuck_min", stuck_min), ("stuck_factor", stuck_factor),
+            ("stuck_memory", stuck_memory), ("calib_reject", calib_reject),
+            ("refractory", refractory), ("damp", damp), ("history", history),
+            ("average", average), ("min_fit", min_fit), ("silent", silent),
+            ("noise_margin", noise_margin), ("step_alpha", step_alpha),
+            ("level_alpha", level_alpha), ("record_rate", record_rate),
+        ))
         self.records = 0  # readings that were spatially novel once scoring started
-        self.history = history
-        self.average = average
-        self.min_fit = min_fit
-        self.silent = silent
-        self.noise_margin = noise_margin
-        self.step_alpha = step_alpha
         self.typical_step = 0.0  # mean absolute step between consecutive learned readings
         self.level = 0.0  # short exponential average of the learned readings
-        self.level_alpha = level_alpha
         self.anchor: float | None = None  # the last learned reading
-        self.calib_reject = calib_reject
         self.rejected = 0  # gross outliers in a row while calibrating
-        self.tolerance = tolerance
-        self.bins = bins
-        self.calibrate = calibrate
-        self.max_transitions = max_transitions
-        self.day_slots = day_slots
-        self.slot_alpha = slot_alpha
-        self.stuck_min = stuck_min
-        self.stuck_factor = stuck_factor
-        self.refractory = refractory
-        self.damp = damp
         self.n = 0
         self.low = math.inf
         self.high = -math.inf
         self.origin = 0.0
         self.resolution = 0.0
         self.prev_bin: int | None = None
-        self.counts: dict[int, float] = {}  # transition a * _SPAN + b -> count
-        self.totals: dict[int, float] = {}
+        # The transition table (a * _SPAN + b -> count) and each source bin's total: None until
+        # the first transition is counted, after calibration (decision 83).
+        self.counts: dict[int, float] | None = None
+        self.totals: dict[int, float] | None = None
         # Each slot's mean, spread and count, in one typed array [means | spreads | counts]:
         # 8 bytes a value, where three lists held a 24-byte float object per learned value.
         self.day = array("d", bytes(3 * 8 * day_slots))
@@ -164,19 +178,27 @@ class SentinelDetector(BaseDetector):
         self.last: float | None = None
         self.run = 0
         self.longest = 1
-        self.stuck_memory = stuck_memory
         self.longest_age = 0  # readings since the longest run was last matched
         self.quiet = 0
-        # One likelihood per kind of surprise: each is judged against its own habit.
-        self.seq_likelihood = AnomalyLikelihood(history, average, min_fit=min_fit)
-        self.tod_likelihood = AnomalyLikelihood(history, average, min_fit=min_fit)
+        # One likelihood per kind of surprise: each is judged against its own habit. Made when
+        # it learns its first raw score (after calibration; after two days for the time of
+        # day): until then a stream does not pay for them, and an absent one scores as a fresh
+        # one would, 0 (decision 83).
+        self.seq_likelihood: AnomalyLikelihood | None = None
+        self.tod_likelihood: AnomalyLikelihood | None = None
         self._memo: tuple[float, int, float] | None = None
 
     def __setstate__(self, state: object) -> None:
-        if isinstance(state, dict) and "slot_mean" in state:  # saved before decision 74
-            state = dict(state)
+        if isinstance(state, tuple):  # (instance dict, slots), as pickle gives for slots
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if not isinstance(state, dict):
+            raise TypeError(f"sentinel: unexpected state {type(state).__name__}")
+        state = dict(state)
+        if "slot_mean" in state:  # saved before decision 74
             state["day"] = array("d", [*state.pop("slot_mean"), *state.pop("slot_dev"),
                                        *map(float, state.pop("slot_n"))])
+        # Each parameter is saved under its own name (the layout before decision 83).
+        self.p = shared(tuple((name, state.pop(name, default)) for name, default in _DEFAULTS))
         restore(self, state)
         self._memo = None
 
@@ -184,16 +206,16 @@ class SentinelDetector(BaseDetector):
     def _spatial(self, value: float) -> bool:
         if self.n < 2 or self.high <= self.low:
             return False
-        margin = (self.high - self.low) * self.tolerance
+        margin = (self.high - self.low) * self.p.tolerance
         if not (value > self.high + margin or value < self.low - margin):
             return False
-        return abs(value - self.level) > self.noise_margin * self.typical_step
+        return abs(value - self.level) > self.p.noise_margin * self.typical_step
 
     def _novelty(self) -> float:
         """1.0; with ``record_rate``, less when the stream breaks records far more often than
         an i.i.d. one would (about ``2 (ln n + 1)`` records in ``n`` readings, both tails): on
         a trending or heavy-tailed stream a new extreme is ordinary."""
-        if not self.record_rate or self.records <= 0:
+        if not self.p.record_rate or self.records <= 0:
             return 1.0
         expected = 2.0 * (math.log(self.n) + 1.0)
         return min(1.0, expected / self.records)
@@ -202,16 +224,16 @@ class SentinelDetector(BaseDetector):
         """While calibrating (no scores yet), a reading ``calib_reject`` typical steps from the
         level is kept out of the model, so a spike then does not widen the range for good;
         five such readings in a row are a new level and learned."""
-        if not self.silent > self.n >= 10 or self.typical_step <= 0.0 or self.calib_reject <= 0:
+        if not self.p.silent > self.n >= 10 or self.typical_step <= 0.0 or self.p.calib_reject <= 0:
             return False
         if self.rejected >= 5:
             return False
-        return abs(value - self.level) > self.calib_reject * self.typical_step
+        return abs(value - self.level) > self.p.calib_reject * self.typical_step
 
     def _stuck(self, value: float) -> bool:
         if self.last is None or value != self.last or self.high <= self.low:
             return False
-        return self.run + 1 >= max(self.stuck_min, self.stuck_factor * self.longest)
+        return self.run + 1 >= max(self.p.stuck_min, self.p.stuck_factor * self.longest)
 
     def _bin(self, value: float) -> int | None:
         if self.resolution <= 0.0:
@@ -223,20 +245,22 @@ class SentinelDetector(BaseDetector):
         b = self._bin(value)
         if b is None or self.prev_bin is None:
             return 0.0
+        if self.totals is None or self.counts is None:
+            return 1.0  # no transition counted yet: as a total of 0
         total = self.totals.get(self.prev_bin, 0.0)
         if total <= 0.0:
             return 1.0
         return 1.0 - self.counts.get(self.prev_bin * _SPAN + b, 0.0) / total
 
     def _slot(self, ts_ms: int) -> int:
-        return (ts_ms % _DAY_MS) * self.day_slots // _DAY_MS
+        return (ts_ms % _DAY_MS) * self.p.day_slots // _DAY_MS
 
     def _time_of_day(self, value: float, ts_ms: int) -> float | None:
         """Deviation from this slot's habit in [0, 1); None until two days are in."""
-        if self.day_slots <= 0 or self.first_ts is None or ts_ms - self.first_ts < 2 * _DAY_MS:
+        if self.p.day_slots <= 0 or self.first_ts is None or ts_ms - self.first_ts < 2 * _DAY_MS:
             return None
         s = self._slot(ts_ms)
-        k, day = self.day_slots, self.day
+        k, day = self.p.day_slots, self.day
         if day[2 * k + s] < 5:
             return None
         floor = 0.01 * (self.high - self.low) + 1e-12
@@ -244,10 +268,13 @@ class SentinelDetector(BaseDetector):
         return z / (z + 3.0)
 
     def _likely(self, value: float, ts_ms: int) -> float:
-        score = self.seq_likelihood.score(self._sequence(value))
+        # An absent likelihood has learned nothing: it scores 0, as a fresh one does.
+        seq = self._sequence(value)
+        score = 0.0 if self.seq_likelihood is None else self.seq_likelihood.score(seq)
         tod = self._time_of_day(value, ts_ms)
         if tod is not None:
-            score = max(score, self.tod_likelihood.score(tod))
+            score = max(score, 0.0 if self.tod_likelihood is None
+                        else self.tod_likelihood.score(tod))
         return score
 
     # -- the role -------------------------------------------------------------------------------
@@ -256,7 +283,7 @@ class SentinelDetector(BaseDetector):
 
         0 for the first ``silent`` readings: before that even the range is a guess.
         """
-        if self.n < self.silent:
+        if self.n < self.p.silent:
             return 0.0
         if self._spatial(value):
             score = self._novelty()
@@ -264,7 +291,7 @@ class SentinelDetector(BaseDetector):
             score = 1.0
         else:
             score = self._likely(value, ts_ms)
-        score = score * self.damp if self.quiet > 0 else score
+        score = score * self.p.damp if self.quiet > 0 else score
         # Remembered until the model next changes: the stream scores a reading, then learns
         # it, and learning needs the same score again (see _scored).
         self._memo = (value, ts_ms, score)
@@ -277,7 +304,7 @@ class SentinelDetector(BaseDetector):
         remembered score always belongs to the model as it is: the same float, not an
         approximation. Nor is it ever pickled (:meth:`__getstate__`).
         """
-        if self.n < self.silent:
+        if self.n < self.p.silent:
             return 0.0  # what score_value says, and it remembers nothing then
         memo, self._memo = self._memo, None
         if memo is not None and memo[0] == value and memo[1] == ts_ms:
@@ -291,14 +318,16 @@ class SentinelDetector(BaseDetector):
 
     def __getstate__(self) -> dict[str, object]:
         """The model without a remembered score: scoring never changes what is saved."""
-        return slot_state(self, skip=("_memo",))
+        state = slot_state(self, skip=("_memo", "p"))
+        state.update(self.p.items())
+        return state
 
     def learn_value(self, value: float, ts_ms: int) -> None:
         """Update every part with a normal reading (a gross outlier while calibrating: skipped)."""
         if self._gross(value):
             self._forget()
             self.rejected += 1
-            self.level += self.level_alpha * (value - self.level)
+            self.level += self.p.level_alpha * (value - self.level)
             self.skip_value(value, ts_ms)
             return
         self.rejected = 0
@@ -308,16 +337,16 @@ class SentinelDetector(BaseDetector):
         if self.anchor is None:
             self.level = value
         else:
-            rate = max(self.step_alpha, 1.0 / (self.n + 1))
+            rate = max(self.p.step_alpha, 1.0 / (self.n + 1))
             self.typical_step += rate * (abs(value - self.anchor) - self.typical_step)
-            self.level += self.level_alpha * (value - self.level)
+            self.level += self.p.level_alpha * (value - self.level)
         self.anchor = value
         self.n += 1
         self.low = min(self.low, value)
         self.high = max(self.high, value)
-        if self.n == self.calibrate and self.high > self.low:
+        if self.n == self.p.calibrate and self.high > self.low:
             self.origin = self.low
-            self.resolution = (self.high - self.low) / self.bins
+            self.resolution = (self.high - self.low) / self.p.bins
         b = self._bin(value)
         if b is not None and self.prev_bin is not None:
             self._count(self.prev_bin, b)
@@ -325,9 +354,16 @@ class SentinelDetector(BaseDetector):
         self._learn_slot(value, ts_ms)
         self._track_run(value)
         if b is not None:
+            if self.seq_likelihood is None:
+                self.seq_likelihood = self._likelihood()
             self.seq_likelihood.learn(seq)
         if tod is not None:
+            if self.tod_likelihood is None:
+                self.tod_likelihood = self._likelihood()
             self.tod_likelihood.learn(tod)
+
+    def _likelihood(self) -> AnomalyLikelihood:
+        return AnomalyLikelihood(self.p.history, self.p.average, min_fit=self.p.min_fit)
 
     def skip_value(self, value: float, ts_ms: int) -> None:
         """A flagged reading: follow it (range, previous bin, run) but learn no pattern from it."""
@@ -337,13 +373,13 @@ class SentinelDetector(BaseDetector):
         self._track_run(value)
 
     def _count_record(self, value: float) -> None:
-        if self.n >= self.silent and self._spatial(value):
+        if self.n >= self.p.silent and self._spatial(value):
             self._forget()  # the novelty score depends on the count of records
             self.records += 1
 
     def _after(self, score: float) -> None:
         if score >= self.default_threshold:
-            self.quiet = self.refractory
+            self.quiet = self.p.refractory
         elif self.quiet > 0:
             self.quiet -= 1
 
@@ -356,47 +392,58 @@ class SentinelDetector(BaseDetector):
             self.run = 1
         self.last = value
         self.longest_age += 1
-        if self.stuck_memory and self.longest_age >= self.stuck_memory:
+        if self.p.stuck_memory and self.longest_age >= self.p.stuck_memory:
             # Forget a long run slowly: one old stuck episode must not hide the next forever.
             self.longest, self.longest_age = max(1, self.longest // 2), 0
 
     def _learn_slot(self, value: float, ts_ms: int) -> None:
-        if self.day_slots <= 0:
+        if self.p.day_slots <= 0:
             return
         if self.first_ts is None:
             self.first_ts = ts_ms
-        s, k, day = self._slot(ts_ms), self.day_slots, self.day
+        s, k, day = self._slot(ts_ms), self.p.day_slots, self.day
         if day[2 * k + s] == 0:
             day[s] = value
         else:
             err = value - day[s]
-            day[s] += self.slot_alpha * err
-            day[k + s] += self.slot_alpha * (abs(err) - day[k + s])
+            day[s] += self.p.slot_alpha * err
+            day[k + s] += self.p.slot_alpha * (abs(err) - day[k + s])
         day[2 * k + s] += 1
 
     def _count(self, a: int, b: int) -> None:
         key = a * _SPAN + b
-        if key not in self.counts and len(self.counts) >= self.max_transitions:
-            self._decay()
-        self.counts[key] = self.counts.get(key, 0.0) + 1.0
-        self.totals[a] = self.totals.get(a, 0.0) + 1.0
+        counts, totals = self.counts, self.totals
+        if counts is None or totals is None:
+            counts, totals = self.counts, self.totals = {}, {}
+        elif key not in counts and len(counts) >= self.p.max_transitions:
+            counts, totals = self._decay(counts)
+        counts[key] = counts.get(key, 0.0) + 1.0
+        totals[a] = totals.get(a, 0.0) + 1.0
 
-    def _decay(self) -> None:
-        """Halve every count and keep the stronger half of the transitions: a bounded memory."""
-        keep = sorted(self.counts.items(), key=lambda kc: (-kc[1], kc[0]))
-        self.counts = {k: c / 2 for k, c in keep[: self.max_transitions // 2]}
+    def _decay(self, counts: dict[int, float]) -> tuple[dict[int, float], dict[int, float]]:
+        """Halve every count and keep the stronger half of the transitions: a bounded memory.
+        The new table and totals (also set on the detector)."""
+        keep = sorted(counts.items(), key=lambda kc: (-kc[1], kc[0]))
+        kept = {k: c / 2 for k, c in keep[: self.p.max_transitions // 2]}
         totals: dict[int, float] = {}
-        for key, c in self.counts.items():
+        for key, c in kept.items():
             a = _source(key)
             totals[a] = totals.get(a, 0.0) + c
-        self.totals = totals
+        self.counts, self.totals = kept, totals
+        return kept, totals
 
     def expected_range(self) -> tuple[float, float] | None:
         """The seen range widened by the tolerance (or the noise margin, if wider)."""
         if self.n < 2:
             return None
-        margin = (self.high - self.low) * self.tolerance
+        margin = (self.high - self.low) * self.p.tolerance
         return (self.low - margin, self.high + margin)
+
+
+#: Each parameter's name and default, in the constructor's order.
+_DEFAULTS = tuple(zip(SentinelDetector.__init__.__code__.co_varnames[1:21],
+                      SentinelDetector.__init__.__defaults__ or (), strict=True))
+expose(SentinelDetector, tuple(name for name, _ in _DEFAULTS))
 
 
 def _source(key: int) -> int:

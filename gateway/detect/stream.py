@@ -7,7 +7,7 @@ NAB benchmark, so all three score a series exactly the same way.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gateway.detect.base import Detector
 
@@ -45,8 +45,9 @@ class StreamState:
     detector: Detector
     seen: int = 0
     flagged_run: float = 0.0
-    #: The flagged readings of the current (leaky) run, at most ``relearn_after`` of them.
-    run: list[tuple[float, int]] = field(default_factory=list)
+    #: The flagged readings of the current (leaky) run, at most ``relearn_after`` of them;
+    #: None while there is none (most streams, most of the time: no empty list each).
+    run: list[tuple[float, int]] | None = None
     #: Readings left in the refractory period after an alarm (``alarm_refractory``).
     quiet: int = 0
 
@@ -82,15 +83,17 @@ class StreamState:
             if self.flagged_run:
                 self.flagged_run = max(0.0, self.flagged_run - policy.relearn_leak)
                 if not self.flagged_run:
-                    self.run = []
+                    self.run = None
             self.detector.learn_value(value, ts_ms)
             return
         self.flagged_run += 1
-        if len(self.run) >= policy.relearn_after:  # the leaky run can outgrow the bound
+        if self.run is None:
+            self.run = []
+        elif len(self.run) >= policy.relearn_after:  # the leaky run can outgrow the bound
             del self.run[0]
         self.run.append((value, ts_ms))
         if self.flagged_run >= policy.relearn_after:
             self.detector = self.detector.relearned(self.run)
-            self.flagged_run, self.run = 0.0, []
+            self.flagged_run, self.run = 0.0, None
         else:
             self.detector.absorb_flagged(value, ts_ms, policy.threshold)

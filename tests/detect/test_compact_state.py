@@ -55,3 +55,30 @@ def test_no_per_stream_attribute_falls_outside_the_slots() -> None:
     det.skip_value(-5.0, 0)
     assert det.__dict__ == {}
     assert not hasattr(AnomalyLikelihood(), "__dict__")
+
+
+def test_a_young_stream_holds_no_likelihood_nor_transition_table_until_it_uses_them() -> None:
+    """Decision 83: before calibration a stream pays for none of them, and scores as before."""
+    det = SentinelDetector()
+    for i in range(det.calibrate - 1):  # the last calibrating reading learns the first
+        det.learn_value(10.0 + i % 7, i * 300_000)
+        assert det.seq_likelihood is None and det.counts is None and det.totals is None
+    for i in range(det.calibrate - 1, det.calibrate + 5):
+        det.learn_value(10.0 + i % 7, i * 300_000)
+    assert det.seq_likelihood is not None and det.counts is not None
+    assert det.tod_likelihood is None  # learns only once two days are in (25 hours here)
+    state = StreamState(create_detector("sentinel"))
+    assert state.run is None
+
+
+def test_streams_share_their_parameters_and_save_each_under_its_own_name() -> None:
+    """Decision 83: one parameter record for every stream with the same parameters; state
+    files keep the layout they had (each parameter by name), so they load either way."""
+    a, b = SentinelDetector(), SentinelDetector()
+    assert a.p is b.p
+    assert SentinelDetector(stuck_factor=3).p is not a.p  # equal to 3.0, yet another value
+    saved = a.__getstate__()
+    assert "p" not in saved
+    assert {k: saved[k] for k in a.p.names()} == a._get_params()
+    again = pickle.loads(pickle.dumps(a, protocol=pickle.HIGHEST_PROTOCOL))
+    assert again.p is a.p and again.__dict__ == {}

@@ -23,10 +23,11 @@ from tests.support.processes import ROOT, child_env, toml_text
 #: Loaded by nothing the daemon runs by default: command-line pretty-printing (httpx's own
 #: command-line client pulls these in when they are installed), the per-device detector's
 #: numpy (``detect.device_detector``, off), the decode worker's multiprocessing
-#: (``mqtt.decode_worker``, off), and the other command groups.
+#: (``mqtt.decode_worker``, off), the SenML-CBOR codec's cbor2 until a CBOR payload arrives
+#: (decision 83), and the other command groups.
 ABSENT = ("rich", "pygments", "click", "typer", "numpy", "multiprocessing", "httpx._main",
-          "cloud", "simulators", "iotgw.ops", "iotgw.demo", "iotgw.embedded_broker", "fastapi",
-          "uvicorn", "sqlalchemy")
+          "cbor2", "cloud", "simulators", "iotgw.ops", "iotgw.demo", "iotgw.embedded_broker",
+          "fastapi", "uvicorn", "sqlalchemy")
 
 PROGRAM = """
 import json, sys
