@@ -32,11 +32,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,11 +49,12 @@ import numpy as np  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 import psutil  # noqa: E402
 
+from bench.cpu_sampler import CpuSampler  # noqa: E402
 from firmware_protocol.codecs import get_codec  # noqa: E402
 from firmware_protocol.model import Message, Reading  # noqa: E402
 from tests.support.reconcile import influx_query  # noqa: E402
 from tests.support.servers import InfluxDB, Mosquitto, ShippedMosquitto  # noqa: E402
-from tests.support.stack import Stack  # noqa: E402
+from tests.support.stack import Simulation, Stack  # noqa: E402
 
 PROBE_DEVICE = "probe-0"
 PROBE_TOPIC = f"sensors/bench/{PROBE_DEVICE}/json"
@@ -171,6 +173,51 @@ class Probe:
         return broker, e2e
 
 
+def stack_sampler(stack: Stack, sim: Simulation) -> CpuSampler:
+    """Per-process CPU of every part of the stack, and the gateway's threads."""
+    def pids(*procs: object) -> Callable[[], list[int]]:
+        return lambda: [p for p in (getattr(x, "pid", None) for x in procs) if p]
+
+    groups = {"simulator": lambda: [p for p in [sim.child and sim.child.pid] if p],
+              "mosquitto": pids(stack.broker), "gateway": pids(stack.gw),
+              "cloud": pids(stack.cloud), "influxd": pids(stack.influx),
+              "bench": lambda: [os.getpid()]}
+    return CpuSampler(groups, threads_of=stack.gw.pid, no_tree=("bench",))
+
+
+class BacklogWatch:
+    """Where messages wait while the simulator publishes: the broker (published, not yet
+    received by the gateway), the intake log (received, not processed), the buffer (rows not
+    yet sent). Read from the gateway's /metrics every ``every_s`` (a scrape costs it ~1.5 ms)."""
+
+    def __init__(self, stack: Stack, sim: Simulation, every_s: float = 5.0) -> None:
+        self._stack, self._sim, self._every = stack, sim, every_s
+        self._stop = threading.Event()
+        self.samples: list[tuple[float, int, int, int]] = []
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            m = self._stack.gw.metrics()
+            got = int(m.get("iotgw_gateway_messages_received_total", 0))
+            broker = self._sim.acknowledged_lines() - got
+            self.samples.append((time.monotonic() - self._t0, max(0, broker),
+                                 int(m.get("iotgw_gateway_log_backlog_messages", 0)),
+                                 int(m.get("iotgw_gateway_buffer_rows", 0))))
+
+    def summary(self) -> str:
+        return "; ".join(f"{t:.0f}s broker {b:,} log {lg:,} buffer {r:,}"
+                         for t, b, lg, r in self.samples)
+
+
 def settle_probes(stack: Stack, acked: set[int], timeout: float) -> tuple[set[int], int]:
     """Probe seqs in the store (and the point count) once it holds every acknowledged probe, or
     for 30 s the gateway took nothing from the broker, its buffer is empty and the store did
@@ -206,12 +253,21 @@ def run_rate(stack: Stack, rate: int, args: argparse.Namespace, n: int) -> dict[
                            format=args.format, seed=100 + n, site=f"rate{rate}",
                            processes=processes)
     probe.start()
+    cpu = stack_sampler(stack, sim)
+    stage0 = stack.gw.metric("iotgw_gateway_process_cpu_seconds_total")
+    cpu.start()
+    watch = BacklogWatch(stack, sim)
     t0 = time.monotonic()
     sim.start()
+    watch.start()
     sim.wait(timeout=args.duration * 4 + 120)
     elapsed = time.monotonic() - t0
+    cpu.stop()
+    watch.stop()
+    stage_s = stack.gw.metric("iotgw_gateway_process_cpu_seconds_total") - stage0
     probe.stop()
-    achieved = sim.acknowledged_lines() / elapsed
+    published = sim.acknowledged_lines()
+    achieved = published / elapsed
     broker, e2e = probe.latencies()
     lost_probes = len(probe.sent) - len(probe.in_store)
     acked = probe.acked
@@ -229,6 +285,12 @@ def run_rate(stack: Stack, rate: int, args: argparse.Namespace, n: int) -> dict[
           f"acknowledged ones missing "
           f"({'all stored exactly once' if exactly_once else 'NOT all stored exactly once'}); "
           f"gateway counted {stack.gw.dropped_readings():.0f} reading(s) dropped (buffer full)")
+    for line in cpu.report(published):
+        print(f"  {line}")
+    threads = ", ".join(f"{c:.2f}" for _t, c in cpu.thread_cores()[:5])
+    print(f"  gateway threads, busiest first (cores): {threads}; its processing stage "
+          f"{stage_s / max(published, 1) * 1e6:.1f} us/msg by its own counter")
+    print(f"  gateway backlog while publishing: {watch.summary()}")
     return {"rate": rate, "achieved": achieved, "exactly_once": exactly_once,
             "p99": float(np.percentile(e2e, 99)) if e2e.size else float("nan")}
 
