@@ -35,6 +35,16 @@ def proc_cpu_s(path: str) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def run_wait_s(path: str) -> float | None:
+    """Seconds a thread spent runnable but waiting for a core (``/proc/.../schedstat``, second
+    field): CPU starvation, as opposed to sleeping on a lock, the disk or the network."""
+    try:
+        with open(path, "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def box_times() -> tuple[float, float]:
     """(idle + iowait, total) CPU seconds of the whole machine, all cores summed."""
     with open("/proc/stat", "rb") as f:
@@ -82,8 +92,8 @@ class CpuSampler:
         self._groups = {name: _Group(roots, name not in no_tree) for name, roots in groups.items()}
         self._threads_of = threads_of
         self._every = every_s
-        self._threads_first: dict[str, float] = {}
-        self._threads_last: dict[str, float] = {}
+        self._threads_first: dict[str, tuple[float, float]] = {}  # tid -> (CPU s, run-wait s)
+        self._threads_last: dict[str, tuple[float, float]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.loadavg: list[float] = []
@@ -120,16 +130,21 @@ class CpuSampler:
             return
         for tid in tids:
             cpu = proc_cpu_s(f"{base}/{tid}/stat")
-            if cpu is not None:
-                self._threads_first.setdefault(tid, cpu if at_start else 0.0)
-                self._threads_last[tid] = cpu
+            wait = run_wait_s(f"{base}/{tid}/schedstat")
+            if cpu is not None and wait is not None:
+                self._threads_first.setdefault(tid, (cpu, wait) if at_start else (0.0, 0.0))
+                self._threads_last[tid] = (cpu, wait)
 
-    def thread_cores(self) -> list[tuple[str, float]]:
-        """(thread id, cores used over the window) of the sampled process's threads, busiest
-        first."""
+    def thread_cores(self) -> list[tuple[str, float, float]]:
+        """(thread id, share of the window on a core, share of it runnable but waiting for a
+        core) of the sampled process's threads, busiest first. A thread that neither ran nor
+        waited for a core much of the time was blocked: on the interpreter lock, a sleep, the
+        disk or the network."""
         wall = self._t1 - self._t0
-        used = [(t, (self._threads_last[t] - self._threads_first[t]) / wall)
-                for t in self._threads_last]
+        used = []
+        for t, (cpu, wait) in self._threads_last.items():
+            cpu0, wait0 = self._threads_first[t]
+            used.append((t, (cpu - cpu0) / wall, (wait - wait0) / wall))
         return sorted(used, key=lambda x: -x[1])
 
     def report(self, messages: int) -> list[str]:
