@@ -18,10 +18,16 @@ latency the gateway, the cloud and InfluxDB add on top of MQTT itself.
     python bench/e2e.py --soak --soak-minutes 10   # memory slope (MB/h) of gateway and cloud
     python bench/e2e.py --rates "" --soak          # the soak alone
 
-One simulator process uses at most about one core (~7,500 msg/s when it has one, 2-3k on a
-contended machine), so the load comes from
-``iotgw sim run --processes N`` (default: one process per 2,500 msg/s of the rate). The line of
-each rate says what the simulator achieved, so a load generator that fell short is visible.
+The load comes from ``iotgw sim run --processes N`` (default: one process per 2,500 msg/s of
+the rate; a process costs ~60 us of CPU per message, decision 85). The line of each rate says
+what the simulator achieved, so a load generator that fell short is visible.
+
+Each rate also prints where the CPU went over the publishing window (``bench/cpu_sampler.py``):
+per process of the stack, in cores and microseconds per published message, the box's idle time
+and the other users' share (a shared machine moves the rates, not the CPU per message); per
+gateway thread, the share on a core and the share runnable but waiting for one (CPU starvation,
+as opposed to blocking on the interpreter lock or the disk); and every 5 s where the backlog
+sits: the broker, the gateway's intake log or its buffer.
 
 Target: p99 <= 1 s at 5,000 msg/s (25k readings/s) sustained for 60 s with default settings, all
 probes stored exactly once; soak slope ~0 MB/h.
@@ -32,12 +38,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,12 +54,12 @@ import numpy as np  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 import psutil  # noqa: E402
 
-from bench.cpu_sampler import CpuSampler  # noqa: E402
+from bench.stack_watch import BacklogWatch, stack_sampler  # noqa: E402
 from firmware_protocol.codecs import get_codec  # noqa: E402
 from firmware_protocol.model import Message, Reading  # noqa: E402
 from tests.support.reconcile import influx_query  # noqa: E402
 from tests.support.servers import InfluxDB, Mosquitto, ShippedMosquitto  # noqa: E402
-from tests.support.stack import Simulation, Stack  # noqa: E402
+from tests.support.stack import Stack  # noqa: E402
 
 PROBE_DEVICE = "probe-0"
 PROBE_TOPIC = f"sensors/bench/{PROBE_DEVICE}/json"
@@ -171,65 +176,6 @@ class Probe:
         broker = np.array([self.at_broker[s] - self.sent[s] for s in seqs])
         e2e = np.array([self.in_store[s] - self.sent[s] for s in seqs])
         return broker, e2e
-
-
-def stack_sampler(stack: Stack, sim: Simulation) -> CpuSampler:
-    """Per-process CPU of every part of the stack, and the gateway's threads."""
-    def pids(*procs: object) -> Callable[[], list[int]]:
-        return lambda: [p for p in (getattr(x, "pid", None) for x in procs) if p]
-
-    groups = {"simulator": lambda: [p for p in [sim.child and sim.child.pid] if p],
-              "mosquitto": pids(stack.broker), "gateway": pids(stack.gw),
-              "cloud": pids(stack.cloud), "influxd": pids(stack.influx),
-              "bench": lambda: [os.getpid()]}
-    return CpuSampler(groups, threads_of=stack.gw.pid, no_tree=("bench",))
-
-
-class BacklogWatch:
-    """Where messages wait while the simulator publishes: the broker (published, not yet
-    received by the gateway), the intake log (received, not processed), the buffer (rows not
-    yet sent). Read from the gateway's /metrics every ``every_s`` (a scrape costs it ~1.5 ms)."""
-
-    def __init__(self, stack: Stack, sim: Simulation, every_s: float = 5.0) -> None:
-        self._stack, self._sim, self._every = stack, sim, every_s
-        self._stop = threading.Event()
-        self.samples: list[tuple[float, int, int, int]] = []
-        self._read: dict[Path, tuple[int, int]] = {}  # manifest part -> (bytes read, lines)
-
-    def _published(self) -> int:
-        """Manifest lines so far, reading only what was appended since the last call (the
-        whole files are ~50 MB a minute at 5,000 msg/s)."""
-        from simulators.manifest import manifest_files
-
-        for f in manifest_files(self._sim.manifest):
-            offset, lines = self._read.get(f, (0, 0))
-            with contextlib.suppress(FileNotFoundError), f.open("rb") as handle:
-                handle.seek(offset)
-                data = handle.read()
-                self._read[f] = (offset + len(data), lines + data.count(b"\n"))
-        return sum(lines for _o, lines in self._read.values())
-
-    def start(self) -> None:
-        self._t0 = time.monotonic()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            m = self._stack.gw.metrics()
-            got = int(m.get("iotgw_gateway_messages_received_total", 0))
-            broker = self._published() - got
-            self.samples.append((time.monotonic() - self._t0, max(0, broker),
-                                 int(m.get("iotgw_gateway_log_backlog_messages", 0)),
-                                 int(m.get("iotgw_gateway_buffer_rows", 0))))
-
-    def summary(self) -> str:
-        return "; ".join(f"{t:.0f}s broker {b:,} log {lg:,} buffer {r:,}"
-                         for t, b, lg, r in self.samples)
 
 
 def settle_probes(stack: Stack, acked: set[int], timeout: float) -> tuple[set[int], int]:
