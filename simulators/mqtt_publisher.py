@@ -1,15 +1,18 @@
-"""Publishing over paho-mqtt 2.x: one shared connection or one per device, one I/O thread.
+"""Publishing over MQTT 3.1.1: one shared connection or one per device, one I/O thread.
 
-paho's own ``loop_start`` runs a thread per client, which does not scale to a fleet of 1,000
-connections on a small machine. Here every client is driven by a single I/O thread through
-paho's external-loop API (``loop_read``/``loop_write``/``loop_misc`` on a ``selectors``
-selector, which is not limited to 1,024 descriptors). The caller's thread only queues packets
-(``on_socket_register_write`` is set, so paho never writes from the publishing thread); every
-socket operation happens on the I/O thread.
+paho-mqtt 2.x opens, authenticates, keeps alive, reconnects and closes each connection; the
+publishes themselves go through :mod:`simulators.mqtt_socket` (decision 85): the caller's
+thread puts each one in its connection's :class:`~simulators.mqtt_socket.Outbox` and wakes the
+I/O thread at most once per turn; the I/O thread writes a turn's packets in one ``send`` and
+takes the PUBACKs out of what it reads, in bulk. paho's own ``loop_start`` runs a thread per
+client, which does not scale to a fleet of 1,000 connections on a small machine: every client
+is driven by the single I/O thread through paho's external-loop API (``loop_read``/
+``loop_write``/``loop_misc`` on a ``selectors`` selector, which is not limited to 1,024
+descriptors), and every socket operation happens on it.
 
 A PUBACK (QoS 1) or the write of the packet (QoS 0) marks the publish's :class:`Delivery`
-acked. Lost connections are retried every second; paho re-sends unacknowledged QoS 1 publishes
-after it reconnects.
+acked. Lost connections are retried every second; after a reconnect the outbox sends every
+unacknowledged QoS 1 publish again, in order.
 """
 
 from __future__ import annotations
