@@ -23,8 +23,8 @@ What is buffered when a connection drops is lost with it, as bytes in the kernel
 be: unacknowledged QoS 1 publishes are sent again after the reconnect, and a QoS 0 publish
 counts as delivered once written to the socket (the manifest says so).
 
->>> publish_packet(b"a/b", b"hi", 1, 7)
-b'2\\x09\\x00\\x03a/b\\x00\\x07hi'
+>>> publish_packet(b"a/b", b"hi", 1, 7).hex(" ")
+'32 09 00 03 61 2f 62 00 07 68 69'
 """
 
 from __future__ import annotations
