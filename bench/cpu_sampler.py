@@ -52,6 +52,22 @@ def box_times() -> tuple[float, float]:
     return (parts[3] + parts[4]) / _TICK, sum(parts) / _TICK
 
 
+def session_times() -> dict[int, tuple[int, float]]:
+    """pid -> (session id, user + system CPU seconds) of every process on the machine."""
+    out: dict[int, tuple[int, float]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(b")") + 2:].split()
+        out[int(name)] = (int(fields[3]), (int(fields[11]) + int(fields[12])) / _TICK)
+    return out
+
+
 def _tree(pid: int) -> list[int]:
     try:
         p = psutil.Process(pid)
@@ -101,6 +117,7 @@ class CpuSampler:
     def start(self) -> None:
         self._t0 = time.monotonic()
         self._box0 = box_times()
+        self._sessions0 = session_times()
         self._sample(at_start=True)
         self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
         self._thread.start()
@@ -112,6 +129,7 @@ class CpuSampler:
         self._sample(at_start=False)
         self._t1 = time.monotonic()
         self._box1 = box_times()
+        self._sessions1 = session_times()
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):
@@ -146,6 +164,26 @@ class CpuSampler:
             cpu0, wait0 = self._threads_first[t]
             used.append((t, (cpu - cpu0) / wall, (wait - wait0) / wall))
         return sorted(used, key=lambda x: -x[1])
+
+    def sessions(self) -> list[tuple[float, str]]:
+        """(cores, whose) of every session (the kernel's scheduling group here) that used at
+        least 0.05 of a core over the window, busiest first; ``whose`` names the stack's groups
+        and is empty for other users' sessions (processes that ended inside the window are
+        not counted)."""
+        wall = self._t1 - self._t0
+        used: dict[int, float] = {}
+        for pid, (sid, cpu) in self._sessions1.items():
+            before = self._sessions0.get(pid)
+            start = before[1] if before is not None and before[0] == sid else 0.0
+            used[sid] = used.get(sid, 0.0) + cpu - start
+        ours: dict[int, str] = {}
+        for name, g in self._groups.items():
+            for pid in g.last:
+                entry = self._sessions1.get(pid)
+                if entry is not None:
+                    ours.setdefault(entry[0], name)
+        busy = [(c / wall, ours.get(sid, "")) for sid, c in used.items() if c / wall >= 0.05]
+        return sorted(busy, reverse=True)
 
     def report(self, messages: int) -> list[str]:
         """Lines: per group cores and us/message; the box's idle and the rest of the machine."""

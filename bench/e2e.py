@@ -251,6 +251,8 @@ def run_rate(stack: Stack, rate: int, args: argparse.Namespace, n: int) -> dict[
     print(f"  gateway threads, busiest first: on a core (waiting for one) {threads}; "
           f"processing stage {stage_s:.1f} s CPU ({stage_s / max(published, 1) * 1e6:.1f} "
           "us per published message)")
+    groups = ", ".join(f"{c:.2f}{' ' + who if who else ''}" for c, who in cpu.sessions())
+    print(f"  busy sessions (cores; the kernel shares a saturated box per session): {groups}")
     print(f"  gateway backlog while publishing: {watch.summary()}")
     return {"rate": rate, "achieved": achieved, "exactly_once": exactly_once,
             "p99": float(np.percentile(e2e, 99)) if e2e.size else float("nan")}
