@@ -18,10 +18,16 @@ latency the gateway, the cloud and InfluxDB add on top of MQTT itself.
     python bench/e2e.py --soak --soak-minutes 10   # memory slope (MB/h) of gateway and cloud
     python bench/e2e.py --rates "" --soak          # the soak alone
 
-One simulator process uses at most about one core (~7,500 msg/s when it has one, 2-3k on a
-contended machine), so the load comes from
-``iotgw sim run --processes N`` (default: one process per 2,500 msg/s of the rate). The line of
-each rate says what the simulator achieved, so a load generator that fell short is visible.
+The load comes from ``iotgw sim run --processes N`` (default: one process per 2,500 msg/s of
+the rate; a process costs ~60 us of CPU per message, decision 85). The line of each rate says
+what the simulator achieved, so a load generator that fell short is visible.
+
+Each rate also prints where the CPU went over the publishing window (``bench/cpu_sampler.py``):
+per process of the stack, in cores and microseconds per published message, the box's idle time
+and the other users' share (a shared machine moves the rates, not the CPU per message); per
+gateway thread, the share on a core and the share runnable but waiting for one (CPU starvation,
+as opposed to blocking on the interpreter lock or the disk); and every 5 s where the backlog
+sits: the broker, the gateway's intake log or its buffer.
 
 Target: p99 <= 1 s at 5,000 msg/s (25k readings/s) sustained for 60 s with default settings, all
 probes stored exactly once; soak slope ~0 MB/h.
@@ -48,6 +54,7 @@ import numpy as np  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 import psutil  # noqa: E402
 
+from bench.stack_watch import BacklogWatch, stack_sampler  # noqa: E402
 from firmware_protocol.codecs import get_codec  # noqa: E402
 from firmware_protocol.model import Message, Reading  # noqa: E402
 from tests.support.reconcile import influx_query  # noqa: E402
@@ -206,12 +213,21 @@ def run_rate(stack: Stack, rate: int, args: argparse.Namespace, n: int) -> dict[
                            format=args.format, seed=100 + n, site=f"rate{rate}",
                            processes=processes)
     probe.start()
+    cpu = stack_sampler(stack, sim)
+    stage0 = stack.gw.metric("iotgw_gateway_process_cpu_seconds_total")
+    cpu.start()
+    watch = BacklogWatch(stack, sim)
     t0 = time.monotonic()
     sim.start()
+    watch.start()
     sim.wait(timeout=args.duration * 4 + 120)
     elapsed = time.monotonic() - t0
+    cpu.stop()
+    watch.stop()
+    stage_s = stack.gw.metric("iotgw_gateway_process_cpu_seconds_total") - stage0
     probe.stop()
-    achieved = sim.acknowledged_lines() / elapsed
+    published = sim.acknowledged_lines()
+    achieved = published / elapsed
     broker, e2e = probe.latencies()
     lost_probes = len(probe.sent) - len(probe.in_store)
     acked = probe.acked
@@ -229,6 +245,15 @@ def run_rate(stack: Stack, rate: int, args: argparse.Namespace, n: int) -> dict[
           f"acknowledged ones missing "
           f"({'all stored exactly once' if exactly_once else 'NOT all stored exactly once'}); "
           f"gateway counted {stack.gw.dropped_readings():.0f} reading(s) dropped (buffer full)")
+    for line in cpu.report(published):
+        print(f"  {line}")
+    threads = ", ".join(f"{c:.2f} ({w:.2f})" for _t, c, w in cpu.thread_cores()[:4])
+    print(f"  gateway threads, busiest first: on a core (waiting for one) {threads}; "
+          f"processing stage {stage_s:.1f} s CPU ({stage_s / max(published, 1) * 1e6:.1f} "
+          "us per published message)")
+    groups = ", ".join(f"{c:.2f}{' ' + who if who else ''}" for c, who in cpu.sessions())
+    print(f"  busy sessions (cores; the kernel shares a saturated box per session): {groups}")
+    print(f"  gateway backlog while publishing: {watch.summary()}")
     return {"rate": rate, "achieved": achieved, "exactly_once": exactly_once,
             "p99": float(np.percentile(e2e, 99)) if e2e.size else float("nan")}
 

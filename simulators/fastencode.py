@@ -99,9 +99,25 @@ def _json_fill(device: str, site: str | None, shape: tuple[tuple[str, str | None
     return fill
 
 
+#: float_kind's answers by value: a simulated sensor's values, rounded to its precision, repeat
+#: (a few thousand distinct ones per sensor), and the answer costs ~4 us to work out.
+_KINDS: dict[float, tuple[int, bytes]] = {}
+_KINDS_MAX = 65536
+
+
 def float_kind(value: float) -> tuple[int, bytes]:
     """What ``value_kind`` of the binary codec returns for a finite float, without
     :mod:`decimal` in the common case (the shortest ``repr`` read as mantissa and exponent)."""
+    known = _KINDS.get(value)
+    if known is None or value == 0.0:  # 0.0 and -0.0 are one key, two encodings
+        known = _float_kind(value)
+        if len(_KINDS) >= _KINDS_MAX:
+            _KINDS.clear()
+        _KINDS[value] = known
+    return known
+
+
+def _float_kind(value: float) -> tuple[int, bytes]:
     try:
         as32 = _F32.pack(value)
     except OverflowError:

@@ -25,7 +25,7 @@ from firmware_protocol.model import MAX_SEQ, Message, Reading
 from simulators.fastencode import DeviceEncoder
 from simulators.faults import OUT_OF_ORDER, FaultInjector, FaultPlan, FaultRule
 from simulators.malform import malform
-from simulators.outgoing import Outgoing, TopicFormatter
+from simulators.outgoing import LineTemplate, Outgoing, TopicFormatter
 from simulators.signals import SENSORS, Degradation, DeviceSignals
 
 
@@ -91,6 +91,7 @@ class _Device:
         self.held: list[Outgoing] = []
         self.topic = ""
         self.encoder: DeviceEncoder | None = None
+        self.line: LineTemplate | None = None
 
 
 class FleetSource:
@@ -162,6 +163,10 @@ class FleetSource:
             Reading(name, value, unit=SENSORS[name].unit) for name, value in plan.values.items()
         )
         msg = Message(dev.name, dev.seq, plan.ts_ms, readings, site=cfg.site)
+        topic = dev.topic or self._device_topic(dev)
+        template = None
+        if tuple(plan.values) == cfg.sensors:  # every sensor, in order: the template fits
+            template = dev.line or self._line_template(dev, topic)
         payload: bytes | None = None
         if not plan.dropped:
             payload = self._encode(dev, msg, plan)
@@ -170,7 +175,7 @@ class FleetSource:
         return Outgoing(
             message=msg,
             payload=payload,
-            topic=dev.topic or self._device_topic(dev),
+            topic=topic,
             fmt=cfg.fmt,
             qos=cfg.qos,
             conn=dev.slot,
@@ -179,7 +184,13 @@ class FleetSource:
             reading_faults=plan.reading_faults,
             malformed=plan.malformed is not None,
             degradation=None if wear is None else round(wear, 4),
+            template=template,
         )
+
+    def _line_template(self, dev: _Device, topic: str) -> LineTemplate:
+        shape = tuple((name, SENSORS[name].unit) for name in self.cfg.sensors)
+        dev.line = LineTemplate(dev.name, self.cfg.site, topic, self.cfg.fmt, self.cfg.qos, shape)
+        return dev.line
 
 
     def _encode(self, dev: _Device, msg: Message, plan: FaultPlan) -> bytes:

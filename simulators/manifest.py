@@ -70,9 +70,13 @@ class ManifestWriter:
 
     def write(self, record: dict[str, Any]) -> None:
         """Write one line; flushed at least every ``FLUSH_EVERY_S``, and on :meth:`stop`."""
+        self.write_line(_ENCODE(record))
+
+    def write_line(self, text: str) -> None:
+        """Write one line already encoded (one JSON object, no newline)."""
         self.lines += 1
         if self._file is not None:
-            self._file.write(_ENCODE(record) + "\n")
+            self._file.write(text + "\n")
             now = time.monotonic()
             if now >= self._next_flush:
                 self._file.flush()

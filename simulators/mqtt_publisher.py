@@ -1,15 +1,18 @@
-"""Publishing over paho-mqtt 2.x: one shared connection or one per device, one I/O thread.
+"""Publishing over MQTT 3.1.1: one shared connection or one per device, one I/O thread.
 
-paho's own ``loop_start`` runs a thread per client, which does not scale to a fleet of 1,000
-connections on a small machine. Here every client is driven by a single I/O thread through
-paho's external-loop API (``loop_read``/``loop_write``/``loop_misc`` on a ``selectors``
-selector, which is not limited to 1,024 descriptors). The caller's thread only queues packets
-(``on_socket_register_write`` is set, so paho never writes from the publishing thread); every
-socket operation happens on the I/O thread.
+paho-mqtt 2.x opens, authenticates, keeps alive, reconnects and closes each connection; the
+publishes themselves go through :mod:`simulators.mqtt_socket` (decision 85): the caller's
+thread puts each one in its connection's :class:`~simulators.mqtt_socket.Outbox` and wakes the
+I/O thread at most once per turn; the I/O thread writes a turn's packets in one ``send`` and
+takes the PUBACKs out of what it reads, in bulk. paho's own ``loop_start`` runs a thread per
+client, which does not scale to a fleet of 1,000 connections on a small machine: every client
+is driven by the single I/O thread through paho's external-loop API (``loop_read``/
+``loop_write``/``loop_misc`` on a ``selectors`` selector, which is not limited to 1,024
+descriptors), and every socket operation happens on it.
 
 A PUBACK (QoS 1) or the write of the packet (QoS 0) marks the publish's :class:`Delivery`
-acked. Lost connections are retried every second; paho re-sends unacknowledged QoS 1 publishes
-after it reconnects.
+acked. Lost connections are retried every second; after a reconnect the outbox sends every
+unacknowledged QoS 1 publish again, in order.
 """
 
 from __future__ import annotations
@@ -27,19 +30,30 @@ import paho.mqtt.client as mqtt
 
 from simulators.broker import BrokerSettings
 from simulators.errors import BrokerRefused, BrokerUnreachable
+from simulators.mqtt_socket import Client, CoalescingSocket, Outbox
 from simulators.publisher import Delivery
 
 CONNECT_TIMEOUT_S = 10.0
+#: Bytes of publishes the I/O thread moves from an outbox to the socket at a time.
+WRITE_CHUNK = 256 * 1024
+
+
+def _topic_bytes(topic: str) -> bytes:
+    """``topic`` as the PUBLISH packet carries it; ValueError for a name one cannot publish to
+    (as paho's own ``publish`` would raise)."""
+    raw = topic.encode()
+    if not raw or len(raw) > 65535 or "+" in topic or "#" in topic or "\0" in topic:
+        raise ValueError(f"cannot publish to topic {topic!r}")
+    return raw
 
 
 class _Conn:
-    """One paho client and the deliveries waiting for its acknowledgements."""
+    """One paho client and its outbox (publishes to write, QoS 1 ones waiting for a PUBACK)."""
 
     def __init__(self, index: int, client: mqtt.Client) -> None:
         self.index = index
         self.client = client
-        self.waiting: dict[int, Delivery] = {}
-        self.early: set[int] = set()
+        self.outbox = Outbox()
         self.connected = False
         self.refused: str | None = None
         self.sock: Any = None
@@ -54,16 +68,15 @@ class MqttPublisher:
         settings: BrokerSettings,
         connections: int = 1,
         client_id_prefix: str = "iotgw-sim",
-        max_inflight: int = 200,
     ) -> None:
         self.settings = settings
         self.connections = connections
         self.errors = 0
         self._prefix = client_id_prefix
-        self._max_inflight = max_inflight
         self._cv = threading.Condition()
         self._conns: list[_Conn] = []
         self._dirty: set[_Conn] = set()
+        self._topics: dict[str, bytes] = {}
         self._sel: selectors.BaseSelector | None = None
         self._wake_r, self._wake_w = -1, -1
         self._thread: threading.Thread | None = None
@@ -74,15 +87,13 @@ class MqttPublisher:
 
     def _make_client(self, index: int) -> _Conn:
         suffix = f"-{index}" if self.connections > 1 else ""
-        client = mqtt.Client(
+        client = Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=f"{self._prefix}{suffix}",
             clean_session=True,
         )
         conn = _Conn(index, client)
         client.user_data_set(conn)
-        client.max_inflight_messages_set(self._max_inflight)
-        client.max_queued_messages_set(0)
         s = self.settings
         if s.username is not None:
             client.username_pw_set(s.username, s.password)
@@ -90,7 +101,6 @@ class MqttPublisher:
             client.tls_set(ca_certs=s.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
@@ -163,6 +173,8 @@ class MqttPublisher:
                 conn.refused = str(rc)
             else:
                 conn.connected = True
+                conn.outbox.reconnected()
+                self._dirty.add(conn)
             self._cv.notify_all()
 
     def _on_disconnect(
@@ -172,16 +184,10 @@ class MqttPublisher:
             if conn.connected and not self._stopping:
                 self.errors += 1
             conn.connected = False
+            for delivery in conn.outbox.disconnected():
+                delivery.failed = True
+                self.errors += 1
             self._cv.notify_all()
-
-    def _on_publish(self, client: mqtt.Client, conn: _Conn, mid: int, rc: Any, props: Any) -> None:
-        with self._cv:
-            delivery = conn.waiting.pop(mid, None)
-            if delivery is None:
-                conn.early.add(mid)
-            else:
-                delivery.acked = True
-                self._cv.notify_all()
 
     def _on_socket_open(self, client: mqtt.Client, conn: _Conn, sock: Any) -> None:
         conn.sock = sock
@@ -195,7 +201,10 @@ class MqttPublisher:
                 self._sel.unregister(sock)
 
     def _on_register_write(self, client: mqtt.Client, conn: _Conn, sock: Any) -> None:
-        if threading.get_ident() != self._io_ident:
+        # Called by paho after it queued a packet. One wake-up per turn of the I/O thread is
+        # enough: a connection already marked is written in full when the I/O thread gets to
+        # it (the packet is queued before this is called), so only the first mark wakes it.
+        if threading.get_ident() != self._io_ident and conn not in self._dirty:
             self._dirty.add(conn)
             with contextlib.suppress(BlockingIOError):
                 os.write(self._wake_w, b"w")
@@ -227,27 +236,58 @@ class MqttPublisher:
                 self._misc()
 
     def _read(self, conn: _Conn) -> None:
-        client = conn.client
-        client.loop_read()
-        sock = conn.sock
-        while isinstance(sock, ssl.SSLSocket) and sock.pending():
+        client, sock = conn.client, conn.sock
+        if isinstance(sock, CoalescingSocket):
+            acks = sock.feed()
+            if acks:
+                self._acked(conn, acks)
+            while sock is conn.sock and sock.pending():
+                client.loop_read()  # CONNACK, PINGRESP, the end of the stream
+        else:
             client.loop_read()
-        if client.want_write():
+        if client.want_write() or len(conn.outbox):
             self._dirty.add(conn)
+
+    def _acked(self, conn: _Conn, mids: list[int]) -> None:
+        with self._cv:
+            outbox = conn.outbox
+            for mid in mids:
+                delivery = outbox.acked(mid)
+                if delivery is not None:
+                    delivery.acked = True
+            self._cv.notify_all()
 
     def _flush_dirty(self) -> None:
         while self._dirty:
             conn = self._dirty.pop()
             client = conn.client
             client.loop_write()
-            if conn.sock is None or self._sel is None:
+            sock = conn.sock
+            if sock is None or self._sel is None:
                 continue
+            flushed = self._write_outbox(conn, sock) if isinstance(sock, CoalescingSocket) else True
             events = selectors.EVENT_READ
-            if client.want_write():
+            if client.want_write() or not flushed:
                 events |= selectors.EVENT_WRITE
             with contextlib.suppress(KeyError, ValueError):
                 if self._sel.get_key(conn.sock).events != events:
                     self._sel.modify(conn.sock, events, conn)
+
+    def _write_outbox(self, conn: _Conn, sock: CoalescingSocket) -> bool:
+        """Write the outbox's packets after paho's own; True when the kernel took everything."""
+        while True:
+            flushed = sock.flush()
+            if not flushed or not conn.connected:
+                return flushed
+            with self._cv:
+                data, written = conn.outbox.take(WRITE_CHUNK)
+                for delivery in written:  # QoS 0: written to the socket is all there is
+                    delivery.acked = True
+                if written:
+                    self._cv.notify_all()
+            if not data:
+                return True
+            sock.write(data)
 
     def _misc(self) -> None:
         for conn in self._conns:
@@ -264,21 +304,27 @@ class MqttPublisher:
     # -- the Publisher role --------------------------------------------------------------------
 
     def publish(self, conn: int, topic: str, payload: bytes, qos: int) -> Delivery:
-        """Queue a publish on connection ``conn``; its delivery is acked by the I/O thread."""
+        """Queue a publish on connection ``conn``; its delivery is acked by the I/O thread
+        (QoS 1: on its PUBACK; QoS 0: once written to the socket). A QoS 0 publish while the
+        connection is down fails at once; a QoS 1 one waits for the reconnect."""
         c = self._conns[conn]
         delivery = Delivery()
-        info = c.client.publish(topic, payload, qos=qos)
-        rc = info.rc
-        queued = rc == mqtt.MQTT_ERR_SUCCESS or (rc == mqtt.MQTT_ERR_NO_CONN and qos > 0)
+        topic_bytes = self._topics.get(topic)
+        if topic_bytes is None:
+            topic_bytes = self._topics[topic] = _topic_bytes(topic)
+        wake = False
         with self._cv:
-            if not queued:
+            if qos == 0 and not c.connected:
                 delivery.failed = True
                 self.errors += 1
-            elif info.mid in c.early:
-                c.early.discard(info.mid)
-                delivery.acked = True
-            else:
-                c.waiting[info.mid] = delivery
+                return delivery
+            c.outbox.add(topic_bytes, payload, qos, delivery)
+            if c not in self._dirty:
+                self._dirty.add(c)
+                wake = True
+        if wake:
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._wake_w, b"w")
         return delivery
 
     def wait(self, delivery: Delivery, timeout: float) -> bool:
