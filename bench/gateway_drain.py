@@ -78,7 +78,7 @@ SINK = textwrap.dedent("""
             self.end_headers()
             self.wfile.write(out)
             with OUT:
-                sys.stdout.write(f"{time.perf_counter()} {n}\n")
+                sys.stdout.write(f"{time.perf_counter()} {n}\\n")
                 sys.stdout.flush()
         def log_message(self, *a):
             pass
