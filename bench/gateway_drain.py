@@ -157,7 +157,10 @@ def drain(broker: Mosquitto, tmp: Path, total: int,
             t1, n = sink.stdout.readline().split()
             got += int(n)
         cpu, sink_cpu = _cpu(proc) - cpu0, _cpu(sink) - sink0
-        left = metric(health, "iotgw_gateway_buffer_rows")
+        deadline = time.monotonic() + 10  # the last answers may not be settled yet
+        while (left := metric(health, "iotgw_gateway_buffer_rows")) and (
+                time.monotonic() < deadline):
+            time.sleep(0.05)
         proc.terminate()
         proc.wait(60)
     finally:
