@@ -180,7 +180,7 @@ class SqliteBuffer:
     # -- draining ----------------------------------------------------------------------------
 
     def begin(self, max_rows: int, max_bytes: int, max_items: int | None = None,
-              after: Cursor | None = None) -> list[Row]:
+              after: Cursor | None = None, hold: bool = True) -> list[Row]:
         out: list[Row] = []
         total = items = 0
         cap = (1 << 62) if max_items is None else max_items
@@ -205,7 +205,8 @@ class SqliteBuffer:
                     break
             # Rows stay in flight until end() settles them or release() says they never left:
             # a batch whose answer was lost may be stored at the cloud.
-            self._inflight.update(r.id for r in out)
+            if hold:
+                self._inflight.update(r.id for r in out)
         return out
 
     def release(self, rows: Sequence[Row]) -> None:

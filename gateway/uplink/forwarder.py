@@ -1,9 +1,10 @@
 """The uplink service: drains the buffer to the cloud in batches, never losing a row.
 
 Rows are read oldest first (priority lane first). A batch waits until it is full (rows, bytes
-or readings) or its oldest row is ``linger_ms`` old. Up to ``max_in_flight`` batches are sent
-at once, each on a sender thread, the next one read past the last (a :class:`Cursor`, so no row
-is in two requests) and built while the others travel; their answers are settled **in the order
+or readings) or its oldest row is ``linger_ms`` old. Up to ``max_in_flight`` full batches are
+sent at once (a partial one only alone: a restart reads every full batch again the same), each
+on a sender thread, the next one read past the last (a :class:`Cursor`, so no row is in two
+requests) and built while the others travel; their answers are settled **in the order
 the batches were read**, by this thread alone (deleting, splitting, counting). Rows are deleted
 only after a 2xx. When one batch fails, every batch still in flight is settled as it comes
 back (a 2xx deletes its rows all the same) before the wait, and the next batch starts again
@@ -12,7 +13,8 @@ retryable failure keeps the rows and waits (``Retry-After`` or backoff with jitt
 circuit breaker counts failures (half-open, one probe goes alone). A 400/413/422 splits the
 batch in halves until the offending rows are isolated; each of those goes to the dead-letter
 store and the rest goes through. A 401 or 403 marks the token refused (``auth_refused``, for
-readiness and the metrics) until the next 2xx. On ``stop()`` one last flush runs within a deadline.
+readiness and the metrics) until the next 2xx. On ``stop()`` one last flush runs within a
+deadline.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -41,12 +44,14 @@ AUTH_REFUSED = frozenset({401, 403})
 
 @dataclass(frozen=True, slots=True)
 class _Flight:
-    """A batch on its way: its rows, body, start time and the sender thread's answer."""
+    """A batch on its way: its rows, body, start time, the sender thread's answer, and
+    whether it was full (others may join only full batches)."""
 
     rows: Sequence[Row]
     batch: OutgoingBatch
     started: float
     answer: Future[IngestResult]
+    full: bool
 
 
 class Uplink:
@@ -171,22 +176,30 @@ class Uplink:
             rows = self._buffer.begin(self.max_rows, self.max_bytes, self.max_readings,
                                       self._cursor)
             wait = self._linger_left(rows) if rows else 0.05
-            if rows and wait <= 0:
-                self._launch(rows)
-                return
+            # Only full batches fly together: a restart reads each of them again with the same
+            # rows, and so the same key; a partial one (lingered out) goes alone.
+            if rows and wait <= 0 and (not self._flights or self._flights[-1].full):
+                full = self._full(rows)
+                if full or not self._flights:
+                    self._launch(rows, full)
+                    return
             if rows:
-                self._buffer.release(rows)  # not full yet: read again after the linger
+                self._buffer.release(rows)  # not yet: read again later
             if not self._flights:
                 self._stop.wait(min(wait, 0.05))
                 return
+            head = self._flights[0].answer
+            futures.wait([head], timeout=0.05)  # room left: look at the buffer again soon
+            if not head.done():
+                return
         self._settle_next()
 
-    def _launch(self, rows: Sequence[Row]) -> None:
+    def _launch(self, rows: Sequence[Row], full: bool) -> None:
         """Build the batch of ``rows`` and hand it to a sender thread."""
         assert self._pool is not None, "start() the uplink first"
         batch = build_batch(self._gateway_id, rows, self.encoding)
         answer = self._pool.submit(self._sender.send, batch)
-        self._flights.append(_Flight(rows, batch, time.perf_counter(), answer))
+        self._flights.append(_Flight(rows, batch, time.perf_counter(), answer, full))
         self._cursor = Cursor.past(rows, self._cursor)
 
     def _settle_next(self) -> None:
@@ -232,6 +245,19 @@ class Uplink:
         self._metrics.uplink_batches.labels(outcome="failed").inc()
         self._metrics.uplink_retries.inc()
         self._note_auth(exc)
+
+    def _full(self, rows: Sequence[Row]) -> bool:
+        """Whether a limit ended ``rows`` (read past the cursor), not the end of the buffer:
+        then more rows appended later cannot change them."""
+        if len(rows) >= self.max_rows:
+            return True
+        after = Cursor.past(rows, self._cursor)
+        peek = self._buffer.begin(1, self.max_bytes, None, after, hold=False)
+        if not peek:
+            return False
+        cap = self.max_readings
+        return (sum(r.size for r in rows) + peek[0].size > self.max_bytes
+                or (cap is not None and sum(r.count for r in rows) + peek[0].count > cap))
 
     def _linger_left(self, rows: Sequence[Row]) -> float:
         if len(rows) >= self.max_rows or sum(r.size for r in rows) >= self.max_bytes // 2:

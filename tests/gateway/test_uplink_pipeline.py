@@ -153,6 +153,51 @@ def test_a_failed_batch_is_retried_from_the_oldest_row_with_a_restarts_key(
         uplink.stop()
 
 
+def test_a_partial_batch_goes_alone_so_a_restart_reads_the_full_ones_again(
+        buf: SqliteBuffer) -> None:
+    buf.append([reading("d1", s) for s in range(5)])
+    sender = GatedSender()
+    uplink = make_uplink(buf, sender, in_flight=4)
+    uplink.start()
+    try:
+        assert wait_until(lambda: len(sender.batches) == 2, 10)
+        buf.append([reading("d1", 5)])  # [5, 6] is full now; [5] alone was not
+        assert wait_until(lambda: len(sender.batches) == 3, 10)
+        assert [r.id for r in sender.batches[2].rows] == [5, 6]
+        buf.append([reading("d1", 6)])
+        sender.answer(0)
+        sender.answer(1)
+        sender.answer(2)
+        # [7] is partial: it waited for the full batches to settle, then went alone.
+        assert wait_until(lambda: len(sender.batches) == 4, 10)
+        assert [r.id for r in sender.batches[3].rows] == [7]
+        assert sender.most_at_once == 3
+        sender.answer(3)
+        assert wait_until(lambda: left(buf) == [], 10)
+    finally:
+        sender.answer_all()
+        uplink.stop()
+
+
+def test_rows_ended_by_the_byte_limit_make_a_full_batch(buf: SqliteBuffer) -> None:
+    buf.append([reading("d1", s) for s in range(7)])  # 3 batches ended by bytes, then one row
+    size = buf.begin(1, 1 << 30, hold=False)[0].size
+    sender = GatedSender()
+    uplink = make_uplink(buf, sender, in_flight=3, rows=100)
+    uplink.max_bytes = 2 * size + 1  # two rows a batch, ended by bytes, not by rows
+    uplink.start()
+    try:
+        assert wait_until(lambda: len(sender.batches) == 3, 10)
+        assert [len(b.rows) for b in sender.batches] == [2, 2, 2]
+        sender.answer_all()
+        assert wait_until(lambda: len(sender.batches) == 4, 10)
+        assert [r.id for r in sender.batches[3].rows] == [7]  # the end of the buffer: alone
+    finally:
+        sender.answer_all()
+        uplink.stop()
+    assert wait_until(lambda: left(buf) == [], 10)
+
+
 def test_priority_rows_arriving_while_batches_fly_go_next(buf: SqliteBuffer) -> None:
     buf.append([reading("d1", s) for s in range(6)])
     sender = GatedSender()
