@@ -2,6 +2,7 @@
 
     python bench/gateway_drain.py                  # ~20 s: a backlog of 20,000 messages
     python bench/gateway_drain.py --count 100000   # longer run
+    python bench/gateway_drain.py --set uplink.max_in_flight=1   # a setting for both phases
 
 1. ``iotgw gateway run`` (child process, default durability, detectors off) takes ``count``
    pre-loaded messages (1,000 devices x 5 sensors) from a real Mosquitto with its uplink pointed
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import textwrap
 import time
+import tomllib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,7 +41,7 @@ from gateway_intake import SENSORS, metric, payloads, preload, start_gateway
 from tests.support.servers import Mosquitto, free_port
 
 SINK = textwrap.dedent("""
-    import gzip, json, sys, time
+    import gzip, json, sys, threading, time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     import msgspec
 
@@ -50,6 +52,7 @@ SINK = textwrap.dedent("""
         series: list[Series]
 
     COMPACT = msgspec.msgpack.Decoder(Batch)
+    OUT = threading.Lock()  # the gateway sends several batches at once: one line at a time
 
     def length(raw):
         b = bytes(raw)
@@ -74,7 +77,9 @@ SINK = textwrap.dedent("""
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()
             self.wfile.write(out)
-            print(time.perf_counter(), n, flush=True)
+            with OUT:
+                sys.stdout.write(f"{time.perf_counter()} {n}\\n")
+                sys.stdout.flush()
         def log_message(self, *a):
             pass
 
@@ -82,8 +87,12 @@ SINK = textwrap.dedent("""
 """)
 
 
+#: ``--set section.key=value`` overrides of the gateway's configuration (TOML values).
+OVERRIDES: dict[str, dict[str, object]] = {}
+
+
 def config(tmp: Path, broker: Mosquitto, uplink: str, health: int) -> Path:
-    cfg = {
+    cfg: dict[str, dict[str, object]] = {
         "gateway": {"id": "bench", "data_dir": str(tmp / "gw")},
         "mqtt": {"url": broker.url, "protocol": "5", "receive_maximum": 4000},
         "uplink": {"url": uplink, "breaker_reset_s": 600, "retry_min_s": 600,
@@ -92,6 +101,8 @@ def config(tmp: Path, broker: Mosquitto, uplink: str, health: int) -> Path:
         "log": {"level": "WARNING"},
         "detect": {"enabled": False},
     }
+    for section, values in OVERRIDES.items():
+        cfg.setdefault(section, {}).update(values)
     path = tmp / "gateway.toml"
     path.write_bytes(tomli_w.dumps(cfg).encode())
     return path
@@ -146,7 +157,10 @@ def drain(broker: Mosquitto, tmp: Path, total: int,
             t1, n = sink.stdout.readline().split()
             got += int(n)
         cpu, sink_cpu = _cpu(proc) - cpu0, _cpu(sink) - sink0
-        left = metric(health, "iotgw_gateway_buffer_rows")
+        deadline = time.monotonic() + 10  # the last answers may not be settled yet
+        while (left := metric(health, "iotgw_gateway_buffer_rows")) and (
+                time.monotonic() < deadline):
+            time.sleep(0.05)
         proc.terminate()
         proc.wait(60)
     finally:
@@ -162,7 +176,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=20_000, help="messages (default 20,000)")
     ap.add_argument("--devices", type=int, default=1000)
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="a gateway setting for both phases (TOML value), e.g. "
+                         "uplink.max_in_flight=1")
     args = ap.parse_args()
+    for item in args.set:
+        key, value = item.split("=", 1)
+        section, name = key.split(".", 1)
+        OVERRIDES.setdefault(section, {})[name] = tomllib.loads(f"v = {value}")["v"]
     items = payloads(args.count, args.devices)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -26,7 +26,8 @@ SENDER_KEYS = frozenset({"uplink.url", "uplink.token", "uplink.timeout_s", "upli
 RETRY_KEYS = frozenset({"uplink.retry_min_s", "uplink.retry_max_s", "uplink.retry_after_max_s"})
 #: uplink settings that are plain attributes of the running :class:`Uplink`.
 UPLINK_ATTRS = {"uplink.max_batch_rows": "max_rows", "uplink.max_batch_bytes": "max_bytes",
-                "uplink.linger_ms": "linger_ms", "uplink.shutdown_flush_s": "shutdown_flush_s"}
+                "uplink.max_batch_readings": "max_readings", "uplink.linger_ms": "linger_ms",
+                "uplink.shutdown_flush_s": "shutdown_flush_s"}
 DETECT_KEYS = frozenset({"detect.threshold", "detect.warmup", "detect.relearn_after",
                          "detect.limits", "detect.idle_evict_s", "detect.max_streams"})
 RELOADABLE = SENDER_KEYS | RETRY_KEYS | set(UPLINK_ATTRS) | DETECT_KEYS | {"log.level"}

@@ -138,7 +138,8 @@ class GatewayService:
             Backoff(u.retry_min_s, u.retry_max_s, u.retry_after_max_s),
             CircuitBreaker(u.breaker_failures, u.breaker_reset_s), self.metrics,
             u.max_batch_rows, u.max_batch_bytes, u.linger_ms, u.shutdown_flush_s,
-            encoding=u.encoding,
+            encoding=u.encoding, max_in_flight=u.max_in_flight,
+            max_readings=u.max_batch_readings,
         )
         self.metrics.add_source(self)
         self.processor.start()

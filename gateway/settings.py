@@ -210,6 +210,11 @@ class UplinkSection(_Section):
     max_batch_rows: int = Field(default=500, ge=1, description="Rows (messages) per batch.")
     max_batch_bytes: int = Field(default=1 << 20, ge=1024,
                                  description="Uncompressed JSON per batch.")
+    max_batch_readings: int = Field(default=10_000, ge=1, description=(
+        "Readings and anomaly events per batch (the cloud refuses more than its "
+        "limits.max_readings_per_batch, 10,000 by default)."))
+    max_in_flight: int = Field(default=2, ge=1, le=64, description=(
+        "Batches sent at once, each read past the previous one; answers settle in order."))
     linger_ms: float = Field(default=200.0, ge=0, description="Wait this long for a batch to fill.")
     timeout_s: float = Field(default=10.0, gt=0, description="Per-request deadline.")
     gzip: bool = Field(default=True, description="Compress request bodies.")

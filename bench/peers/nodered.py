@@ -24,6 +24,13 @@ load generator, sets the pace; the broker queues for the consumer's persistent s
 of CI::
 
     python bench/peers/nodered.py [--count 40000] [--rate 0] [--processes 2] [--keep DIR]
+    python bench/peers/nodered.py --consumers tuned,iotgw --scenarios steady --probe
+
+``--probe`` prints, per run, where the time went (``bench/peers/probe.py``): CPU per process
+and per gateway thread (and how long each thread waited for a core), the machine's idle CPU,
+and the gateway's counters (received, processed, sent, batches) over time. While a run goes
+on the script polls the number of readings stored (``count`` in influxd, 4x a second); the
+reconciliation against the manifest reads every point once at the end.
 
 Needs ``node`` and ``npm`` (the npm registry must be reachable), ``mosquitto`` and ``influxd``.
 """
@@ -40,11 +47,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.peers.probe import Probe  # noqa: E402
 from tests.support.processes import IotgwProcess  # noqa: E402
-from tests.support.reconcile import Reconciliation, reconcile, stored_readings  # noqa: E402
+from tests.support.reconcile import (  # noqa: E402
+    Reconciliation,
+    influx_query,
+    reconcile,
+    stored_readings,
+)
 from tests.support.servers import (  # noqa: E402
     LOOPBACK,
     InfluxDB,
@@ -93,7 +108,12 @@ FLOWS = ("unbatched", "tuned")
 
 
 def npm_install(folder: Path) -> Path:
-    """Node-RED in ``folder/app``, the InfluxDB nodes in its user directory ``folder/user``."""
+    """Node-RED in ``folder/app``, the InfluxDB nodes in its user directory ``folder/user``
+    (an earlier install there is used as it is)."""
+    red_js = folder / "app" / "node_modules" / "node-red" / "red.js"
+    influx_nodes = folder / "user" / "node_modules" / "node-red-contrib-influxdb"
+    if red_js.exists() and influx_nodes.exists():
+        return red_js
     npm = shutil.which("npm")
     if npm is None:
         sys.exit("npm is not installed: install Node.js 18+ (with npm) and run this again")
@@ -215,11 +235,21 @@ class Result:
                 f"{self.rate:>14,.0f} {len(self.rec.lost):>6} {len(self.rec.duplicated):>5}")
 
 
+def stored_count(url: str, db: str, client: httpx.Client) -> int:
+    """Readings stored so far, counted by influxd: the poll while a run goes on. (It used to
+    fetch every point with its fields, 4x a second: up to 200,000 rows of JSON each time,
+    parsed here, which took a core between influxd and this script from both consumers.)"""
+    series = influx_query(url, db, 'SELECT count("value") FROM "readings"', client=client)
+    return int(series[0]["values"][0][1]) if series else 0
+
+
 def drive(consumer: str, scenario: str, sim: Simulation, influx: InfluxDB, db: str,
-          victim: IotgwProcess, timeout: float) -> Result:
+          victim: IotgwProcess, timeout: float, probe: Probe | None = None) -> Result:
     """Run ``sim``; in the kill scenario SIGKILL ``victim`` mid-stream and restart it; wait
-    until the store stops growing; reconcile."""
+    until the store stops growing; reconcile (``probe`` samples CPU and counters meanwhile)."""
     t0 = time.monotonic()
+    if probe is not None:
+        probe.start()
     sim.start()
     if scenario == "kill -9":
         time.sleep(3.0)
@@ -231,14 +261,20 @@ def drive(consumer: str, scenario: str, sim: Simulation, influx: InfluxDB, db: s
     from simulators.manifest import expected_readings
 
     want = len(expected_readings(sim.manifest))
-    while time.monotonic() - last_change < 10.0 and time.monotonic() - t0 < timeout:
-        n = stored_readings(influx.url, db).total
-        if n != last:
-            last, last_change, done_at = n, time.monotonic(), time.monotonic()
-        if n >= want:
-            break
-        time.sleep(0.25)
+    with httpx.Client(timeout=30.0) as client:
+        while time.monotonic() - last_change < 10.0 and time.monotonic() - t0 < timeout:
+            n = stored_count(influx.url, db, client)
+            if n != last:
+                last, last_change, done_at = n, time.monotonic(), time.monotonic()
+            if n >= want:
+                break
+            time.sleep(0.25)
+    if probe is not None:
+        probe.stop()
     rec = reconcile(sim.manifest, stored_readings(influx.url, db))
+    if probe is not None:
+        print(f"\n== {consumer}, {scenario}: where the time went", file=sys.stderr)
+        probe.report(rec.expected - len(rec.lost))
     return Result(consumer, scenario, sim.acknowledged_lines(), rec.expected, done_at - t0, rec)
 
 
@@ -276,47 +312,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--keep", type=Path, help="work folder to keep (default: a temp dir)")
+    parser.add_argument("--npm", type=Path,
+                        help="folder for the npm install (kept; reused when already there)")
+    parser.add_argument("--consumers", default=",".join((*FLOWS, "iotgw")),
+                        help="comma-separated subset of: unbatched, tuned, iotgw")
+    parser.add_argument("--scenarios", default="steady,kill",
+                        help="comma-separated subset of: steady, kill")
+    parser.add_argument("--probe", action="store_true",
+                        help="print CPU per process and thread, idle CPU and the gateway's "
+                             "counters over each run (bench/peers/probe.py)")
     args = parser.parse_args(argv)
+    consumers = args.consumers.split(",")
+    scenarios = [s for s in ("steady", "kill") if s in args.scenarios.split(",")]
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="iotgw-peers-"))
-    red_js = npm_install(work / "npm")
+    red_js = npm_install(args.npm or work / "npm")
     # The broker as shipped (deploy/mosquitto/mosquitto.conf), the same for every consumer.
     broker = ShippedMosquitto(work / "mosquitto")
     influx = InfluxDB(work / "influxd")
     results: list[Result] = []
     broker.start()
     influx.start()
-    red = NodeRed(work / "nodered", red_js, work / "npm" / "user")
-    stack: Stack | None = None
+    red = NodeRed(work / "nodered", red_js, red_js.parents[3] / "user")
     try:
-        for i, scenario in enumerate(("steady", "kill -9")):
+        for i, scenario in enumerate(scenarios):
             load = {"devices": args.devices, "rate": args.rate, "count": args.count,
                     "format": "json", "qos": 1, "seed": 11 + i, "processes": args.processes}
-            for variant in FLOWS:
-                db = f"nodered_{variant}_{i}"
-                influx.create_database(db)
-                red.configure(broker.port, influx.port, db, f"nodered-{variant}-{i}", variant)
-                red.start()
-                sim = Simulation(work / f"sim-nr-{variant}-{i}", broker.url, load)
-                results.append(drive(f"node-red {variant}", scenario, sim, influx, db, red,
-                                     args.timeout))
-                red.stop()
-                # Its persistent session would keep queueing every later run's messages.
-                clear_session(broker, red.client_id)
-
-            db = f"iotgw_{i}"
-            influx.create_database(db)
-            stack = Stack(work / f"iotgw-{i}", broker, influx, db, gateway_id=f"gw-peer-{i}")
-            stack.start()
-            sim = Simulation(work / f"sim-gw-{i}", broker.url, load)
-            results.append(drive("iotgw", scenario, sim, influx, db, stack.gw, args.timeout))
-            stack.stop()
-            clear_session(broker, f"iotgw-gw-peer-{i}")
-            stack = None
+            name = "steady" if scenario == "steady" else "kill -9"
+            for variant in (v for v in FLOWS if v in consumers):
+                results.append(run_nodered(red, variant, i, name, load, work, broker, influx,
+                                           args))
+            if "iotgw" in consumers:
+                results.append(run_iotgw(i, name, load, work, broker, influx, args))
     finally:
         red.kill()
-        if stack is not None:
-            stack.stop()
         influx.stop()
         broker.stop()
     report(results, args)
@@ -324,6 +353,55 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def run_nodered(red: NodeRed, variant: str, i: int, scenario: str, load: dict[str, object],
+                work: Path, broker: Mosquitto, influx: InfluxDB,
+                args: argparse.Namespace) -> Result:
+    db = f"nodered_{variant}_{i}"
+    influx.create_database(db)
+    red.configure(broker.port, influx.port, db, f"nodered-{variant}-{i}", variant)
+    red.start()
+    sim = Simulation(work / f"sim-nr-{variant}-{i}", broker.url, load)
+    probe = _probe(sim, red, broker, influx, None, args)
+    try:
+        return drive(f"node-red {variant}", scenario, sim, influx, db, red, args.timeout, probe)
+    finally:
+        red.stop()
+        # Its persistent session would keep queueing every later run's messages.
+        clear_session(broker, red.client_id)
+
+
+def run_iotgw(i: int, scenario: str, load: dict[str, object], work: Path, broker: Mosquitto,
+              influx: InfluxDB, args: argparse.Namespace) -> Result:
+    db = f"iotgw_{i}"
+    influx.create_database(db)
+    stack = Stack(work / f"iotgw-{i}", broker, influx, db, gateway_id=f"gw-peer-{i}")
+    stack.start()
+    try:
+        sim = Simulation(work / f"sim-gw-{i}", broker.url, load)
+        probe = _probe(sim, stack.gw, broker, influx, stack, args)
+        return drive("iotgw", scenario, sim, influx, db, stack.gw, args.timeout, probe)
+    finally:
+        stack.stop()
+        clear_session(broker, f"iotgw-gw-peer-{i}")
+
+
+def _probe(sim: Simulation, consumer: IotgwProcess, broker: Mosquitto, influx: InfluxDB,
+           stack: Stack | None, args: argparse.Namespace) -> Probe | None:
+    if not args.probe:
+        return None
+
+    def roots() -> dict[str, int | None]:
+        out = {"simulator": sim.child.pid if sim.child else None, "broker": broker.pid,
+               "influxd": influx.pid, consumer.name: consumer.pid}
+        if stack is not None:
+            out["cloud"] = stack.cloud.pid
+        return out
+
+    metrics = stack.gw.metrics if stack is not None else dict
+    return Probe(roots, (lambda: consumer.pid) if stack is not None else (lambda: None),
+                 metrics)
 
 
 if __name__ == "__main__":

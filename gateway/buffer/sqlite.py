@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.buffer.base import BufferStats, Lane, NewRow, Row
+from gateway.buffer.base import BufferStats, Cursor, Lane, NewRow, Row
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
 
@@ -43,8 +43,8 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS buffer_rows_lane ON buffer_rows(lane, id)",
     "CREATE TABLE IF NOT EXISTS buffer_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
-#: Lane by stored value (cheaper than calling the enum, once per row read).
-_LANES = {int(lane): lane for lane in Lane}
+#: A :class:`Row` straight from the database's tuple (its columns are the fields, in order).
+_row = tuple.__new__
 _COUNTERS = (
     "rows", "bytes", "dropped_readings", "dropped_anomalies", "expired_readings",
     "expired_anomalies",
@@ -161,10 +161,12 @@ class SqliteBuffer:
         nrows, totals = len(victims), (meta.dropped_readings, meta.dropped_anomalies)
         self._db.after_commit(lambda: self._drop_log.add(nrows, readings, anomalies, *totals))
 
-    def _store(self, conn: sqlite3.Connection, meta: _Meta) -> None:
+    def _store(self, conn: sqlite3.Connection, meta: _Meta,
+               names: Sequence[str] = _COUNTERS) -> None:
+        """Write the counters ``names`` (the ones this transaction may have changed)."""
         conn.executemany(
             "UPDATE buffer_meta SET value = ? WHERE name = ?",
-            [(getattr(meta, n), n) for n in _COUNTERS],
+            [(getattr(meta, n), n) for n in names],
         )
 
         def publish() -> None:
@@ -177,24 +179,34 @@ class SqliteBuffer:
 
     # -- draining ----------------------------------------------------------------------------
 
-    def begin(self, max_rows: int, max_bytes: int) -> list[Row]:
+    def begin(self, max_rows: int, max_bytes: int, max_items: int | None = None,
+              after: Cursor | None = None, hold: bool = True) -> list[Row]:
         out: list[Row] = []
-        total = 0
+        total = items = 0
+        cap = (1 << 62) if max_items is None else max_items
+        past = after or Cursor(0, 0)
         with self._db.reading() as conn:
-            cur = conn.execute(
-                "SELECT id, lane, stream, count, size, created_ms, body FROM buffer_rows"
-                " ORDER BY lane, id LIMIT ?",
-                (max_rows,),
-            )
-            for r in cur:
-                if out and total + r[4] > max_bytes:
+            for lane, first in ((Lane.PRIORITY, past.priority), (Lane.BULK, past.bulk)):
+                cur = conn.execute(
+                    "SELECT id, lane, stream, count, size, created_ms, body FROM buffer_rows"
+                    " WHERE lane = ? AND id > ? ORDER BY id LIMIT ?",
+                    (int(lane), first, max_rows - len(out)),
+                )
+                full = False
+                for r in cur:
+                    if out and (total + r[4] > max_bytes or items + r[3] > cap):
+                        full = True
+                        break
+                    out.append(_row(Row, r))
+                    total += r[4]
+                    items += r[3]
+                cur.close()
+                if full or len(out) >= max_rows:
                     break
-                out.append(Row(r[0], _LANES[r[1]], r[2], r[3], r[4], r[5], r[6]))
-                total += r[4]
-            cur.close()
             # Rows stay in flight until end() settles them or release() says they never left:
             # a batch whose answer was lost may be stored at the cloud.
-            self._inflight.update(r.id for r in out)
+            if hold:
+                self._inflight.update(r.id for r in out)
         return out
 
     def release(self, rows: Sequence[Row]) -> None:
@@ -213,7 +225,8 @@ class SqliteBuffer:
                 self._dead.add_row(int(row.lane), row.stream, row.count, row.body,
                                    "uplink_rejected", reason)
             before = conn.total_changes
-            conn.executemany("DELETE FROM buffer_rows WHERE id = ?", [(r.id,) for r in gone])
+            conn.executemany("DELETE FROM buffer_rows WHERE id BETWEEN ? AND ?",
+                             _runs(sorted(r.id for r in gone)))
             meta = self._pending()
             if conn.total_changes - before == len(gone):
                 meta.rows -= len(gone)
@@ -221,7 +234,7 @@ class SqliteBuffer:
             else:  # some rows were already gone (another process): count what is left
                 meta.rows, meta.bytes = conn.execute(
                     "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM buffer_rows").fetchone()
-            self._store(conn, meta)
+            self._store(conn, meta, ("rows", "bytes"))
 
     def expire(self, now_ms: int) -> int:
         cutoff = now_ms - self.retention_ms
@@ -285,6 +298,23 @@ class _DropLog:
         )
         self._next = now + DROP_LOG_EVERY_S
         self._rows = self._readings = self._anomalies = 0
+
+
+def _runs(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted, distinct ``ids`` as ``(first, last)`` runs of consecutive integers: one
+    ``BETWEEN`` deletes exactly each run (ids are unique), one statement for a whole batch of
+    readings instead of one per row.
+
+    >>> _runs([3, 4, 5, 9, 11, 12])
+    [(3, 5), (9, 9), (11, 12)]
+    """
+    out: list[tuple[int, int]] = []
+    for i in ids:
+        if out and out[-1][1] == i - 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
 
 
 def _now_ms() -> int:

@@ -74,9 +74,9 @@ def batch_key(gateway_id: str, rows: Sequence[Row], encoding: str = "json") -> s
     (after an encoding tag, except for ``json``, whose keys are those of earlier releases)."""
     h = hashlib.sha256(b"" if encoding == "json" else f"{encoding}\x00".encode())
     h.update(gateway_id.encode())
-    for row in rows:
-        h.update(b"\x00%d\x00" % row.id)
-        h.update(row.body.encode())
+    # The same bytes as hashing "\0<id>\0<body>" row by row (UTF-8 encodes a concatenation
+    # as the concatenation of the encodings), in one update instead of two per row.
+    h.update("".join([f"\x00{row.id}\x00{row.body}" for row in rows]).encode())
     return h.hexdigest()[:32]
 
 
@@ -101,16 +101,21 @@ def build_batch(gateway_id: str, rows: Sequence[Row], encoding: str = "json") ->
     """The ingest request for ``rows`` (JSON: readings and anomalies in buffer order;
     ``msgpack``: readings per series, in order of first appearance)."""
     key = batch_key(gateway_id, rows, encoding)
-    bulk = [r.body for r in rows if r.lane == Lane.BULK]
-    prio = [r.body for r in rows if r.lane == Lane.PRIORITY]
-    sent_at = max((r.created_ms for r in rows), default=0)
+    bulk, prio = [], []
+    readings = anomalies = sent_at = 0
+    for r in rows:
+        if r.lane == Lane.BULK:
+            bulk.append(r.body)
+            readings += r.count
+        else:
+            prio.append(r.body)
+            anomalies += r.count
+        if r.created_ms > sent_at:
+            sent_at = r.created_ms
     with _collector_paused():
         if encoding == "json":
             body = batch_body(gateway_id, key, sent_at, bulk, prio)
         else:
             body = compact_body(gateway_id, key, sent_at, bulk, prio, ENCODINGS[encoding])
-    return OutgoingBatch(
-        rows=rows, key=key, body=body, content_type=ENCODINGS[encoding],
-        readings=sum(r.count for r in rows if r.lane == Lane.BULK),
-        anomalies=sum(r.count for r in rows if r.lane == Lane.PRIORITY),
-    )
+    return OutgoingBatch(rows=rows, key=key, body=body, content_type=ENCODINGS[encoding],
+                         readings=readings, anomalies=anomalies)

@@ -1,12 +1,20 @@
 """The uplink service: drains the buffer to the cloud in batches, never losing a row.
 
-Rows are read oldest first (priority lane first), so per-stream order is kept while a backlog
-drains. A batch waits until it is full (rows or bytes) or its oldest row is ``linger_ms`` old.
-Rows are deleted only after a 2xx. A retryable failure keeps them and waits (``Retry-After`` or
-backoff with jitter) while the circuit breaker counts failures. A 400/413/422 splits the batch
-in halves until the offending rows are isolated; each of those goes to the dead-letter store and
-the rest goes through. A 401 or 403 marks the token refused (``auth_refused``, for readiness
-and the metrics) until the next 2xx. On ``stop()`` one last flush runs within a deadline.
+Rows are read oldest first (priority lane first). A batch waits until it is full (rows, bytes
+or readings) or its oldest row is ``linger_ms`` old. Up to ``max_in_flight`` full batches are
+sent at once (a partial one only alone: a restart reads every full batch again the same), each
+on a sender thread, the next one read past the last (a :class:`Cursor`, so no row is in two
+requests) and built while the others travel; their answers are settled **in the order
+the batches were read**, by this thread alone (deleting, splitting, counting). Rows are deleted
+only after a 2xx. When one batch fails, every batch still in flight is settled as it comes
+back (a 2xx deletes its rows all the same) before the wait, and the next batch starts again
+from the oldest row, so a retry is composed and keyed as it would be after a restart. A
+retryable failure keeps the rows and waits (``Retry-After`` or backoff with jitter) while the
+circuit breaker counts failures (half-open, one probe goes alone). A 400/413/422 splits the
+batch in halves until the offending rows are isolated; each of those goes to the dead-letter
+store and the rest goes through. A 401 or 403 marks the token refused (``auth_refused``, for
+readiness and the metrics) until the next 2xx. On ``stop()`` one last flush runs within a
+deadline.
 """
 
 from __future__ import annotations
@@ -14,20 +22,36 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from common.backoff import Backoff
-from gateway.buffer import Buffer, Row
+from gateway.buffer import Buffer, Cursor, Row
 from gateway.errors import BatchRejected, RetryableUplinkError, StoreError
 from gateway.metrics import GatewayMetrics
-from gateway.uplink.base import Sender, build_batch
-from gateway.uplink.breaker import STATE_CODES, CircuitBreaker
+from gateway.uplink.base import IngestResult, OutgoingBatch, Sender, build_batch
+from gateway.uplink.breaker import HALF_OPEN, STATE_CODES, CircuitBreaker
 
 log = logging.getLogger("gateway.uplink")
 
 EXPIRE_EVERY_S = 60.0
 #: Statuses meaning the cloud refuses the token (wrong, revoked, or another gateway's).
 AUTH_REFUSED = frozenset({401, 403})
+
+
+@dataclass(frozen=True, slots=True)
+class _Flight:
+    """A batch on its way: its rows, body, start time, the sender thread's answer, and
+    whether it was full (others may join only full batches)."""
+
+    rows: Sequence[Row]
+    batch: OutgoingBatch
+    started: float
+    answer: Future[IngestResult]
+    full: bool
 
 
 class Uplink:
@@ -46,6 +70,8 @@ class Uplink:
         linger_ms: float = 200.0,
         shutdown_flush_s: float = 5.0,
         encoding: str = "msgpack",
+        max_in_flight: int = 2,
+        max_readings: int | None = None,
     ) -> None:
         self._gateway_id = gateway_id
         self._buffer = buffer
@@ -58,6 +84,11 @@ class Uplink:
         self.linger_ms = linger_ms
         self.shutdown_flush_s = shutdown_flush_s
         self.encoding = encoding  #: ``json`` or ``msgpack`` (see gateway.uplink.base)
+        self.max_in_flight = max(1, max_in_flight)
+        self.max_readings = max_readings  #: items (readings, events) per batch, None: no cap
+        self._flights: deque[_Flight] = deque()
+        self._cursor: Cursor | None = None  # past the newest batch in flight
+        self._pool: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_expire = 0.0
@@ -84,7 +115,12 @@ class Uplink:
         if retry is not None:
             self._retry = retry
 
+    def _swap_pending(self) -> bool:
+        with self._swap_lock:
+            return self._next_parts != (None, None)
+
     def start(self) -> None:
+        self._pool = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="uplink-send")
         self._thread = threading.Thread(target=self._run, name="uplink", daemon=True)
         self._thread.start()
 
@@ -93,6 +129,8 @@ class Uplink:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(self.shutdown_flush_s + 30.0)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         self._swap()
         self._sender.close()
 
@@ -124,37 +162,102 @@ class Uplink:
         self._final_flush()
 
     def _step(self) -> None:
-        self._swap()
-        if time.monotonic() >= self._next_expire:
-            self._buffer.expire(time.time_ns() // 10**6)
-            self._next_expire = time.monotonic() + EXPIRE_EVERY_S
+        if not self._flights:
+            self._swap()  # a new sender only between requests
+            if time.monotonic() >= self._next_expire:
+                self._buffer.expire(time.time_ns() // 10**6)
+                self._next_expire = time.monotonic() + EXPIRE_EVERY_S
         if not self._breaker.allow():
             self._stop.wait(min(self._breaker.remaining(), 1.0))
             return
-        rows = self._buffer.begin(self.max_rows, self.max_bytes)
-        if not rows:
-            self._stop.wait(0.05)
-            return
-        wait = self._linger_left(rows)
-        if wait > 0:
-            self._stop.wait(min(wait, 0.05))
-            return
+        # Half-open, one probe alone; a new sender waits until the old one's answers are in.
+        room = 1 if self._breaker.state == HALF_OPEN else self.max_in_flight
+        if len(self._flights) < room and not self._swap_pending():
+            rows = self._buffer.begin(self.max_rows, self.max_bytes, self.max_readings,
+                                      self._cursor)
+            wait = self._linger_left(rows) if rows else 0.05
+            # Only full batches fly together: a restart reads each of them again with the same
+            # rows, and so the same key; a partial one (lingered out) goes alone.
+            if rows and wait <= 0 and (not self._flights or self._flights[-1].full):
+                full = self._full(rows)
+                if full or not self._flights:
+                    self._launch(rows, full)
+                    return
+            if rows:
+                self._buffer.release(rows)  # not yet: read again later
+            if not self._flights:
+                self._stop.wait(min(wait, 0.05))
+                return
+            head = self._flights[0].answer
+            futures.wait([head], timeout=0.05)  # room left: look at the buffer again soon
+            if not head.done():
+                return
+        self._settle_next()
+
+    def _launch(self, rows: Sequence[Row], full: bool) -> None:
+        """Build the batch of ``rows`` and hand it to a sender thread."""
+        assert self._pool is not None, "start() the uplink first"
+        batch = build_batch(self._gateway_id, rows, self.encoding)
+        answer = self._pool.submit(self._sender.send, batch)
+        self._flights.append(_Flight(rows, batch, time.perf_counter(), answer, full))
+        self._cursor = Cursor.past(rows, self._cursor)
+
+    def _settle_next(self) -> None:
+        """Wait for the oldest batch in flight and settle it; on a retryable failure settle
+        the rest too, then wait as the retry policy says."""
+        flight = self._flights.popleft()
         try:
-            self.deliver(rows)
+            self._settle(flight)
         except RetryableUplinkError as exc:
-            if exc.undelivered:  # else the cloud may hold them: overflow must not count them
-                self._buffer.release(rows)
-            self._breaker.record_failure()
+            self._failed(flight.rows, exc)
+            while self._flights:
+                other = self._flights.popleft()
+                try:
+                    self._settle(other)
+                except RetryableUplinkError as also:
+                    self._failed(other.rows, also)
+            self._cursor = None
             delay = self._retry.next(exc.retry_after)
-            self._metrics.uplink_batches.labels(outcome="failed").inc()
-            self._metrics.uplink_retries.inc()
-            self._note_auth(exc)
-            log.warning("uplink: %s; %d rows kept, retrying in %.1f s (breaker %s)",
-                        exc, len(rows), delay, self._breaker.state)
+            log.warning("uplink: %s; rows kept, retrying in %.1f s (breaker %s)",
+                        exc, delay, self._breaker.state)
             self._stop.wait(delay)
-        else:
-            self._breaker.record_success()
-            self._retry.reset()
+            return
+        finally:
+            if not self._flights:
+                self._cursor = None  # read from the oldest row again
+        self._breaker.record_success()
+        self._retry.reset()
+
+    def _settle(self, flight: _Flight) -> None:
+        """Apply ``flight``'s answer: delete its rows, or split it on a rejection (synchronously,
+        as :meth:`deliver`); raises RetryableUplinkError."""
+        try:
+            result = flight.answer.result()
+        except BatchRejected as exc:
+            self._rejected(flight.rows, exc)
+            return
+        self._accepted(flight.rows, flight.batch, result, flight.started)
+
+    def _failed(self, rows: Sequence[Row], exc: RetryableUplinkError) -> None:
+        if exc.undelivered:  # else the cloud may hold them: overflow must not count them
+            self._buffer.release(rows)
+        self._breaker.record_failure()
+        self._metrics.uplink_batches.labels(outcome="failed").inc()
+        self._metrics.uplink_retries.inc()
+        self._note_auth(exc)
+
+    def _full(self, rows: Sequence[Row]) -> bool:
+        """Whether a limit ended ``rows`` (read past the cursor), not the end of the buffer:
+        then more rows appended later cannot change them."""
+        if len(rows) >= self.max_rows:
+            return True
+        after = Cursor.past(rows, self._cursor)
+        peek = self._buffer.begin(1, self.max_bytes, None, after, hold=False)
+        if not peek:
+            return False
+        cap = self.max_readings
+        return (sum(r.size for r in rows) + peek[0].size > self.max_bytes
+                or (cap is not None and sum(r.count for r in rows) + peek[0].count > cap))
 
     def _linger_left(self, rows: Sequence[Row]) -> float:
         if len(rows) >= self.max_rows or sum(r.size for r in rows) >= self.max_bytes // 2:
@@ -164,8 +267,16 @@ class Uplink:
 
     def _final_flush(self) -> None:
         deadline = time.monotonic() + self.shutdown_flush_s
+        while self._flights:  # the answers of what is on its way first, in order
+            flight = self._flights.popleft()
+            try:
+                self._settle(flight)
+            except RetryableUplinkError as exc:
+                if exc.undelivered:
+                    self._buffer.release(flight.rows)
+        self._cursor = None
         while time.monotonic() < deadline:
-            rows = self._buffer.begin(self.max_rows, self.max_bytes)
+            rows = self._buffer.begin(self.max_rows, self.max_bytes, self.max_readings)
             if not rows:
                 return
             try:
@@ -180,23 +291,33 @@ class Uplink:
     # -- delivery ----------------------------------------------------------------------------
 
     def deliver(self, rows: Sequence[Row]) -> None:
-        """Send ``rows``, splitting on 400/413/422; raises RetryableUplinkError to retry later."""
+        """Send ``rows`` now, on this thread, splitting on 400/413/422; raises
+        RetryableUplinkError to retry later."""
         batch = build_batch(self._gateway_id, rows, self.encoding)
         started = time.perf_counter()
         try:
             result = self._sender.send(batch)
         except BatchRejected as exc:
-            self._metrics.uplink_batches.labels(outcome="rejected").inc()
-            if len(rows) == 1:
-                log.error("uplink: the cloud refuses row %d (%s); moved to the dead letters",
-                          rows[0].id, exc)
-                self._buffer.end([], [(rows[0], str(exc))])
-                self._metrics.dead_letters.labels(reason="uplink_rejected").inc()
-                return
-            half = len(rows) // 2
-            self.deliver(rows[:half])
-            self.deliver(rows[half:])
+            self._rejected(rows, exc)
             return
+        self._accepted(rows, batch, result, started)
+
+    def _rejected(self, rows: Sequence[Row], exc: BatchRejected) -> None:
+        """The cloud refused the batch: halve it until each refused row stands alone, and move
+        that one to the dead letters."""
+        self._metrics.uplink_batches.labels(outcome="rejected").inc()
+        if len(rows) == 1:
+            log.error("uplink: the cloud refuses row %d (%s); moved to the dead letters",
+                      rows[0].id, exc)
+            self._buffer.end([], [(rows[0], str(exc))])
+            self._metrics.dead_letters.labels(reason="uplink_rejected").inc()
+            return
+        half = len(rows) // 2
+        self.deliver(rows[:half])
+        self.deliver(rows[half:])
+
+    def _accepted(self, rows: Sequence[Row], batch: OutgoingBatch, result: IngestResult,
+                  started: float) -> None:
         self._metrics.uplink_duration.observe(time.perf_counter() - started)
         self._buffer.end(rows)
         m = self._metrics

@@ -58,6 +58,28 @@ def test_kill_9_mid_stream_loses_no_acknowledged_reading(
     assert gateway.stop() == 0
 
 
+@pytest.mark.parametrize("gateway", [{"uplink": {"max_batch_rows": 20, "max_in_flight": 4}}],
+                         indirect=True)
+def test_kill_9_with_several_batches_in_flight_loses_nothing(
+        tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink, gateway: GatewayProcess) -> None:
+    manifest = tmp_path / "run.jsonl"
+    sink.delay = 0.3  # each request waits at the cloud: several are on their way at once
+    sim = run_sim(mosquitto, manifest, "--devices", "8", "--rate", "400", "--count", "3000",
+                  "--seed", "29")
+    for threshold in (300, 1500):
+        assert sink.wait_for(lambda t=threshold: len(sink.keys()) > t, 60)
+        assert sink.wait_for(lambda: sink.open_connections >= 3, 30)
+        gateway.kill()  # mid-pipeline: batches sent, stored or not, none settled
+        gateway.start()
+    sink.delay = 0.0
+    finish_sim(sim, manifest)
+    want = expected_readings(manifest)
+    assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
+    assert sink.keys() <= published_readings(manifest)
+    assert wait_until(lambda: gateway.metric("iotgw_gateway_buffer_rows") == 0, 30)
+    assert gateway.stop() == 0
+
+
 def test_cloud_outage_buffers_then_drains_without_duplicates(
         tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink, gateway: GatewayProcess) -> None:
     manifest = tmp_path / "run.jsonl"

@@ -62,6 +62,13 @@ class CloudSink:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections open now (a client sending several requests at once opens one
+        per request in flight)."""
+        with self._stat_lock:
+            return len(self._connections)
+
     def up(self) -> None:
         sink = self
 

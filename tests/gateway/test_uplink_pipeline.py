@@ -1,0 +1,244 @@
+"""The uplink with several batches in flight: disjoint rows, answers settled in read order,
+failures settled and retried from the oldest row, and keys a restart would give too."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from common.backoff import Backoff
+from gateway.buffer import Cursor, Lane, NewRow, SqliteBuffer
+from gateway.db import Database
+from gateway.deadletter import DeadLetterStore
+from gateway.errors import RetryableUplinkError
+from gateway.metrics import GatewayMetrics
+from gateway.uplink import CircuitBreaker, IngestResult, OutgoingBatch, Uplink, build_batch
+from tests.gateway.helpers import wait_until
+from tests.support.cloud_sink import CloudSink
+
+
+def reading(device: str, seq: int) -> NewRow:
+    obj = {"device": device, "sensor": "t", "ts": 1_700_000_000_000 + seq, "value": 1.0,
+           "seq": seq}
+    return NewRow(Lane.BULK, device, 1, json.dumps(obj))
+
+
+def event(device: str, seq: int) -> NewRow:
+    obj = {"device": device, "sensor": "t", "ts": 1_700_000_000_000 + seq, "score": 0.99,
+           "value": 1.0, "detector": "test"}
+    return NewRow(Lane.PRIORITY, device, 1, json.dumps(obj))
+
+
+@pytest.fixture
+def buf(tmp_path: Path) -> Iterator[SqliteBuffer]:
+    db = Database(tmp_path / "g.db")
+    db.open()
+    yield SqliteBuffer(db, DeadLetterStore(db), 1 << 30)
+    db.close()
+
+
+class GatedSender:
+    """Holds every batch until the test answers it: ``answer(i)`` lets batch ``i`` through
+    (``fail`` makes it a retryable failure the cloud certainly did not store);
+    ``answer_all()`` lets every batch through from then on."""
+
+    def __init__(self) -> None:
+        self.batches: list[OutgoingBatch] = []
+        self._gates: list[threading.Event] = []
+        self._fail: set[int] = set()
+        self._lock = threading.Lock()
+        self.most_at_once = 0
+        self._waiting = 0
+        self._open = False
+
+    def send(self, batch: OutgoingBatch) -> IngestResult:
+        with self._lock:
+            i = len(self.batches)
+            self.batches.append(batch)
+            gate = threading.Event()
+            self._gates.append(gate)
+            self._waiting += 1
+            self.most_at_once = max(self.most_at_once, self._waiting)
+        if not self._open:
+            gate.wait(30)
+        with self._lock:
+            self._waiting -= 1
+        if i in self._fail:
+            raise RetryableUplinkError("503 try later", retry_after=0.0, status=503,
+                                       undelivered=True)
+        return IngestResult(batch.readings)
+
+    def answer(self, i: int, fail: bool = False) -> None:
+        assert wait_until(lambda: len(self._gates) > i, 10)
+        if fail:
+            self._fail.add(i)
+        self._gates[i].set()
+
+    def answer_all(self) -> None:
+        with self._lock:
+            self._open = True
+            gates = list(self._gates)
+        for gate in gates:
+            gate.set()
+
+    def close(self) -> None:
+        self.answer_all()
+
+
+def make_uplink(buf: SqliteBuffer, sender: object, in_flight: int, rows: int = 2) -> Uplink:
+    return Uplink("gw", buf, sender, Backoff(0.01, 0.02, 0.02),  # type: ignore[arg-type]
+                  CircuitBreaker(100, 0.01), GatewayMetrics(), max_rows=rows, linger_ms=0,
+                  max_in_flight=in_flight)
+
+
+def left(buf: SqliteBuffer) -> list[int]:
+    """Ids of the rows still buffered."""
+    return [r.id for r in buf.begin(1000, 1 << 30, after=Cursor(0, 0))]
+
+
+def test_batches_in_flight_hold_disjoint_rows_and_settle_in_read_order(
+        buf: SqliteBuffer) -> None:
+    buf.append([reading("d1", s) for s in range(10)])
+    sender = GatedSender()
+    uplink = make_uplink(buf, sender, in_flight=3)
+    uplink.start()
+    try:
+        assert wait_until(lambda: len(sender.batches) == 3, 10)
+        ids = [[r.id for r in b.rows] for b in sender.batches]
+        assert ids == [[1, 2], [3, 4], [5, 6]]  # read one past the other, never more than 3
+        sender.answer(2)
+        sender.answer(1)  # later batches answered first: nothing settles before the oldest
+        assert wait_until(lambda: sender.most_at_once == 3, 10)
+        assert left(buf) == list(range(1, 11))
+        sender.answer(0)
+        assert wait_until(lambda: left(buf)[:1] == [7], 10)  # all three settled, in order
+        for i in range(3, 5):
+            sender.answer(i)
+        assert wait_until(lambda: left(buf) == [], 10)
+    finally:
+        sender.answer_all()
+        uplink.stop()
+    assert sender.most_at_once == 3
+    assert sorted(r.id for b in sender.batches for r in b.rows) == list(range(1, 11))
+
+
+def test_a_failed_batch_is_retried_from_the_oldest_row_with_a_restarts_key(
+        buf: SqliteBuffer) -> None:
+    buf.append([reading("d1", s) for s in range(6)])
+    sender = GatedSender()
+    uplink = make_uplink(buf, sender, in_flight=3)
+    uplink.start()
+    try:
+        assert wait_until(lambda: len(sender.batches) == 3, 10)
+        first = sender.batches[0]
+        sender.answer(1)
+        sender.answer(0, fail=True)  # the oldest fails; the one behind it was stored
+        sender.answer(2, fail=True)
+        assert wait_until(lambda: len(sender.batches) >= 4, 10)
+        retry = sender.batches[3]
+        # The retry starts again from the oldest row: the same rows, key and body a restarted
+        # gateway would send, so the cloud answers it from its idempotency store if it had it.
+        assert [r.id for r in retry.rows] == [r.id for r in first.rows]
+        assert (retry.key, retry.body) == (first.key, first.body)
+        assert left(buf) == [1, 2, 5, 6]  # the stored batch's rows are gone all the same
+        sender.answer(3)
+        sender.answer(4)
+        assert wait_until(lambda: left(buf) == [], 10)
+    finally:
+        sender.answer_all()
+        uplink.stop()
+
+
+def test_a_partial_batch_goes_alone_so_a_restart_reads_the_full_ones_again(
+        buf: SqliteBuffer) -> None:
+    buf.append([reading("d1", s) for s in range(5)])
+    sender = GatedSender()
+    uplink = make_uplink(buf, sender, in_flight=4)
+    uplink.start()
+    try:
+        assert wait_until(lambda: len(sender.batches) == 2, 10)
+        buf.append([reading("d1", 5)])  # [5, 6] is full now; [5] alone was not
+        assert wait_until(lambda: len(sender.batches) == 3, 10)
+        assert [r.id for r in sender.batches[2].rows] == [5, 6]
+        buf.append([reading("d1", 6)])
+        sender.answer(0)
+        sender.answer(1)
+        sender.answer(2)
+        # [7] is partial: it waited for the full batches to settle, then went alone.
+        assert wait_until(lambda: len(sender.batches) == 4, 10)
+        assert [r.id for r in sender.batches[3].rows] == [7]
+        assert sender.most_at_once == 3
+        sender.answer(3)
+        assert wait_until(lambda: left(buf) == [], 10)
+    finally:
+        sender.answer_all()
+        uplink.stop()
+
+
+def test_rows_ended_by_the_byte_limit_make_a_full_batch(buf: SqliteBuffer) -> None:
+    buf.append([reading("d1", s) for s in range(7)])  # 3 batches ended by bytes, then one row
+    size = buf.begin(1, 1 << 30, hold=False)[0].size
+    sender = GatedSender()
+    uplink = make_uplink(buf, sender, in_flight=3, rows=100)
+    uplink.max_bytes = 2 * size + 1  # two rows a batch, ended by bytes, not by rows
+    uplink.start()
+    try:
+        assert wait_until(lambda: len(sender.batches) == 3, 10)
+        assert [len(b.rows) for b in sender.batches] == [2, 2, 2]
+        sender.answer_all()
+        assert wait_until(lambda: len(sender.batches) == 4, 10)
+        assert [r.id for r in sender.batches[3].rows] == [7]  # the end of the buffer: alone
+    finally:
+        sender.answer_all()
+        uplink.stop()
+    assert wait_until(lambda: left(buf) == [], 10)
+
+
+def test_priority_rows_arriving_while_batches_fly_go_next(buf: SqliteBuffer) -> None:
+    buf.append([reading("d1", s) for s in range(6)])
+    sender = GatedSender()
+    uplink = make_uplink(buf, sender, in_flight=2)
+    uplink.start()
+    try:
+        assert wait_until(lambda: len(sender.batches) == 2, 10)
+        buf.append([event("d1", 99)])
+        sender.answer(0)
+        assert wait_until(lambda: len(sender.batches) == 3, 10)
+        assert [r.lane for r in sender.batches[2].rows] == [Lane.PRIORITY, Lane.BULK]
+        assert sender.batches[2].anomalies == 1
+        sender.answer_all()
+        assert wait_until(lambda: left(buf) == [], 10)
+    finally:
+        sender.answer_all()
+        uplink.stop()
+    sent = [r.id for b in sender.batches for r in b.rows]
+    assert sorted(sent) == sorted(set(sent)) == list(range(1, 8))  # each row once
+
+
+def test_a_batch_stops_at_the_readings_cap(buf: SqliteBuffer) -> None:
+    heavy = [NewRow(Lane.BULK, "d1", 400, reading("d1", s).body) for s in range(10)]
+    buf.append(heavy)
+    assert len(buf.begin(100, 1 << 30, max_items=1000)) == 2
+    assert len(buf.begin(100, 1 << 30, max_items=10)) == 1  # at least one row, always
+    batch = build_batch("gw", buf.begin(100, 1 << 30, max_items=4000))
+    assert (len(batch.rows), batch.readings) == (10, 4000)
+
+
+def test_pipelined_delivery_to_a_recording_cloud_stores_each_reading_once(
+        buf: SqliteBuffer, sink: CloudSink) -> None:
+    from gateway.uplink import HttpSender
+
+    buf.append([reading(f"d{d}", s) for s in range(200) for d in range(5)])
+    sink.delay = 0.05  # several requests are on their way at once
+    uplink = make_uplink(buf, HttpSender(sink.url, sink.token), in_flight=4, rows=40)
+    uplink.start()
+    try:
+        assert wait_until(lambda: left(buf) == [], 60)
+    finally:
+        uplink.stop()
+    assert len(sink.keys()) == 1000
+    assert not sink.duplicates()
