@@ -5,6 +5,7 @@ to the same ``influxd`` (same batches, gzip, precision), plus /v1/ingest -> SQLi
     python bench/cloud_ingest.py --rounds 3      # interleaved rounds, median ratio (noisy box)
     python bench/cloud_ingest.py --readings 1000000 --concurrency 4 --workers 2
     python bench/cloud_ingest.py --encodings msgpack   # only the compact batch
+    python bench/cloud_ingest.py --readings 500000     # CPU per point to 0.02 us (10 ms ticks)
 
 Both batch encodings are measured in each round: the JSON batch and the compact one
 (``application/vnd.iotgw.batch.v1+msgpack``, readings per series, what the gateway sends by
@@ -192,7 +193,7 @@ def cpu_bound(direct: Run, cloud: Run, n: int) -> str:
 
 
 def _line(label: str, n: int, run: Run) -> str:
-    cpu = "  ".join(f"{k} {v / n * 1e6:4.1f}" for k, v in sorted(run.cpu.items()))
+    cpu = "  ".join(f"{k} {v / n * 1e6:5.2f}" for k, v in sorted(run.cpu.items()))
     return f"{label:34s}: {n / run.wall_s:9.0f} points/s   CPU us/point: {cpu}"
 
 
@@ -200,6 +201,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--readings", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=5000, help="readings per request")
+    ap.add_argument("--devices", type=int, default=50,
+                    help="devices of 4 sensors each (streams: 4x; 1,250 gives a 5,000-reading "
+                         "batch one reading per series, where per-series costs show)")
     ap.add_argument("--concurrency", type=int, default=2, help="requests in flight")
     ap.add_argument("--workers", type=int, default=1, help="cloud worker processes")
     ap.add_argument("--rounds", type=int, default=1,
@@ -216,11 +220,12 @@ def main() -> int:
                     help="batch encodings to measure, comma-separated (json, msgpack)")
     args = ap.parse_args()
     encodings = [e.strip() for e in args.encodings.split(",") if e.strip()]
-    batches = make_batches(args.readings, args.batch)
+    batches = make_batches(args.readings, args.batch, args.devices)
     n = args.readings
     ratios: dict[str, list[float]] = {e: [] for e in encodings}
     gzip_setting: bool | str = {"true": True, "false": False}.get(args.gzip, args.gzip)
-    print(f"readings: {n}, batch: {args.batch}, concurrency: {args.concurrency}, "
+    print(f"readings: {n}, batch: {args.batch}, streams: {4 * args.devices}, "
+          f"concurrency: {args.concurrency}, "
           f"cloud workers: {args.workers}, store.gzip: {args.gzip}, "
           f"threshold rules: {args.rules}")
     with tempfile.TemporaryDirectory(prefix="iotgw-bench-") as tmp:

@@ -155,8 +155,9 @@ class IngestRecorder:
             if self._pending_streams:
                 # last_ts_ms only moves forward: another replica may have written a newer one
                 # since this process last read the row.
-                conn.execute(_merged_upsert(conn.dialect.name), sorted(
-                    self._pending_streams.values(), key=lambda r: (r["device"], r["sensor"])))
+                pending = self._pending_streams  # keyed (device, sensor): sorted in C
+                conn.execute(_merged_upsert(conn.dialect.name),
+                             [pending[key] for key in sorted(pending)])
             if self._pending_changes:
                 conn.execute(insert(schema_changes), self._pending_changes)
             increment(conn, t_volume, ("device", "bucket_ms"), ("readings",), [
