@@ -116,6 +116,7 @@ class TokenRepo:
         self._touched: dict[str, int] = {}
         #: token hash -> (when it was read, its info): known tokens only, at most _CACHE_MAX
         self._cache: dict[str, tuple[int, TokenInfo]] = {}
+        self._revocations = 0  #: revocations through this repository so far
         self._lock = threading.Lock()
 
     def create(self, gateway_id: str | None = None, scopes: Iterable[str] = ("ingest",),
@@ -145,6 +146,7 @@ class TokenRepo:
         """The token's info, or None when no such token exists (read from the database, and
         remembered for :meth:`cached` when ``cache_s`` is on)."""
         digest = hash_token(plain)
+        revocations = self._revocations
         with self.db.engine.connect() as conn:
             row = conn.execute(_BY_HASH, {"h": digest}).first()
         if row is None:
@@ -154,7 +156,8 @@ class TokenRepo:
             with self._lock:
                 if len(self._cache) >= _CACHE_MAX:
                     self._cache.clear()
-                self._cache[digest] = (now_ms(), info)
+                if revocations == self._revocations:  # else it may predate a revocation
+                    self._cache[digest] = (now_ms(), info)
         return info
 
     def cached(self, plain: str, at_ms: int) -> TokenInfo | None:
@@ -210,6 +213,7 @@ class TokenRepo:
                 .values(revoked_ms=now_ms())
             )
         with self._lock:
+            self._revocations += 1
             self._cache.clear()
         return bool(res.rowcount)
 
