@@ -102,6 +102,20 @@ def _entries(env: Envelope, raw: bytes, now_ms: int, max_future_ms: int) -> tupl
             *_unpack(check_future(anomalies, now_ms, max_future_ms)))
 
 
+def _newest_per_stream(series: Sequence[Series]) -> list[SeenStream]:
+    """Each stream's newest reading among ``series`` (one pass, one tuple per stream)."""
+    newest: dict[tuple[str, str], SeenStream] = {}
+    for s in series:
+        if not s.ts:
+            continue
+        ts = max(s.ts)
+        key = (s.device, s.sensor)
+        cur = newest.get(key)
+        if cur is None or ts > cur.ts_ms:
+            newest[key] = SeenStream(s.device, s.sensor, ts, s.site, s.unit)
+    return list(newest.values())
+
+
 class IngestService:
     """``POST /v1/ingest`` behind the HTTP layer."""
 
@@ -314,14 +328,7 @@ class IngestService:
             series = without(series, {r.index for r in bad})
             refused = {r.index for r in bad_a}
             apoints = [a for i, a in enumerate(apoints) if i not in refused]
-        newest: dict[tuple[str, str], tuple[int, Series]] = {}
-        for s in series:
-            ts = max(s.ts, default=None)
-            cur = newest.get((s.device, s.sensor))
-            if ts is not None and (cur is None or ts > cur[0]):
-                newest[(s.device, s.sensor)] = (ts, s)
-        self.devices.record(env.gateway_id, [SeenStream(s.device, s.sensor, ts, s.site, s.unit)
-                                             for ts, s in newest.values()])
+        self.devices.record(env.gateway_id, _newest_per_stream(series))
         accepted = batch.count - len(bad)
         self.m.ingest_readings.inc(accepted)
         body = json.dumps({

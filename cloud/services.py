@@ -48,7 +48,8 @@ class Services:
                            migrate=settings.metadata.auto_migrate)
         self.store = store if store is not None else create_store(settings)
         limits = settings.limits
-        self.tokens = TokenRepo(self.meta, settings.auth.last_used_every_s)
+        self.tokens = TokenRepo(self.meta, settings.auth.last_used_every_s,
+                                 settings.auth.token_cache_s)
         self.ownership = DeviceOwnership(self.meta, settings.auth.owner_cache_s)
         self.idempotency = IdempotencyRepo(self.meta, limits.inflight_lease_s,
                                            limits.idempotency_ttl_s)

@@ -156,6 +156,10 @@ class AuthSettings(_Section):
         "the same host use token."))
     last_used_every_s: float = Field(default=60.0, ge=0, description=(
         "A token's last use is written at most this often (per token and process)."))
+    token_cache_s: float = Field(default=2.0, ge=0, description=(
+        "How long a process trusts a token it has looked up (no database read, no thread "
+        "hand-off per request); a revocation made through another process or replica takes "
+        "effect within this, one made through this process at once. 0: read every time."))
     owner_cache_s: float = Field(default=30.0, ge=0, description=(
         "How long a process trusts cached device owners; a binding made elsewhere takes "
         "effect within this."))

@@ -46,9 +46,7 @@ def _unauthorized(detail: str) -> HTTPException:
 
 def _authenticate(s: Services, cred: HTTPAuthorizationCredentials | None) -> TokenInfo:
     """The caller's usable token: 401 when missing or unknown, 403 when revoked or expired."""
-    plain = cred.credentials.strip() if cred is not None else ""
-    if not plain:
-        raise _unauthorized("missing `Authorization: Bearer <token>`")
+    plain = _plain(cred)
     try:
         info = s.tokens.lookup(plain)
     except SQLAlchemyError:
@@ -56,15 +54,33 @@ def _authenticate(s: Services, cred: HTTPAuthorizationCredentials | None) -> Tok
                             headers={"Retry-After": str(s.settings.limits.retry_after_s)}
                             ) from None
     now = now_ms()
+    _usable(info, now)
+    assert info is not None
+    with contextlib.suppress(SQLAlchemyError):  # last use is best effort
+        s.tokens.touch(info, now)
+    return info
+
+
+def _plain(cred: HTTPAuthorizationCredentials | None) -> str:
+    plain = cred.credentials.strip() if cred is not None else ""
+    if not plain:
+        raise _unauthorized("missing `Authorization: Bearer <token>`")
+    return plain
+
+
+def _usable(info: TokenInfo | None, now: int) -> None:
     if info is None:
         raise _unauthorized("unknown token")
     if info.revoked:  # a known token that may no longer do anything: 403, as before scopes
         raise HTTPException(403, "this token has been revoked")
     if info.expired(now):
         raise HTTPException(403, "this token has expired")
-    with contextlib.suppress(SQLAlchemyError):  # last use is best effort
-        s.tokens.touch(info, now)
-    return info
+
+
+def _check_scopes(info: TokenInfo, scopes: Sequence[str]) -> None:
+    for scope in scopes:
+        if not info.allows(scope):
+            raise HTTPException(403, f"this route needs the {scope!r} scope")
 
 
 def authorize(request: Request, s: Services, cred: HTTPAuthorizationCredentials | None,
@@ -75,10 +91,24 @@ def authorize(request: Request, s: Services, cred: HTTPAuthorizationCredentials 
     if info is None:
         info = _authenticate(s, cred)
         request.state.token = info
-    for scope in scopes:
-        if not info.allows(scope):
-            raise HTTPException(403, f"this route needs the {scope!r} scope")
+    _check_scopes(info, scopes)
     return info
+
+
+def authorize_cached(request: Request, s: Services, cred: HTTPAuthorizationCredentials | None,
+                     scopes: Sequence[str]) -> bool:
+    """:func:`authorize` when the token is in memory (``auth.token_cache_s``) and its last use
+    need not be written: no I/O, so the event loop runs it. False: it could not decide
+    without the database (call :func:`authorize` in a thread)."""
+    plain = _plain(cred)
+    now = now_ms()
+    info = s.tokens.cached(plain, now)
+    if info is None or s.tokens.touch_due(info, now):
+        return False
+    _usable(info, now)
+    request.state.token = info
+    _check_scopes(info, scopes)
+    return True
 
 
 class ScopeCheck:
@@ -128,8 +158,9 @@ class AuthFirstRoute(APIRoute):
 
         async def auth_first(request: Request) -> Response:
             cred = await _bearer(request)
-            await run_in_threadpool(authorize, request, request.app.state.services, cred,
-                                    scopes)
+            services = request.app.state.services
+            if not authorize_cached(request, services, cred, scopes):
+                await run_in_threadpool(authorize, request, services, cred, scopes)
             return await handler(request)
 
         return auth_first

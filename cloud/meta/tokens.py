@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, String, Table, or_, select, update
+from sqlalchemy import BigInteger, Column, String, Table, bindparam, or_, select, update
 
 from cloud.errors import CloudError
 from cloud.meta.db import MetaDB, metadata, now_ms
@@ -57,6 +57,12 @@ tokens = Table(
     Column("expires_ms", BigInteger, nullable=True),
     Column("last_used_ms", BigInteger, nullable=True),
 )
+
+
+#: The statement of every authenticated request, built once.
+_BY_HASH = select(tokens).where(tokens.c.token_hash == bindparam("h"))
+#: Tokens remembered by :meth:`TokenRepo.lookup` at most (then the memory starts afresh).
+_CACHE_MAX = 10_000
 
 
 def hash_token(token: str) -> str:
@@ -103,10 +109,14 @@ class TokenInfo:
 class TokenRepo:
     """Create, look up, list and revoke API tokens."""
 
-    def __init__(self, db: MetaDB, touch_every_s: float = 60.0) -> None:
+    def __init__(self, db: MetaDB, touch_every_s: float = 60.0, cache_s: float = 0.0) -> None:
         self.db = db
         self.touch_every_ms = int(touch_every_s * 1000)
+        self.cache_ms = int(cache_s * 1000)
         self._touched: dict[str, int] = {}
+        #: token hash -> (when it was read, its info): known tokens only, at most _CACHE_MAX
+        self._cache: dict[str, tuple[int, TokenInfo]] = {}
+        self._revocations = 0  #: revocations through this repository so far
         self._lock = threading.Lock()
 
     def create(self, gateway_id: str | None = None, scopes: Iterable[str] = ("ingest",),
@@ -133,12 +143,38 @@ class TokenRepo:
         return info, plain
 
     def lookup(self, plain: str) -> TokenInfo | None:
-        """The token's info, or None when no such token exists."""
+        """The token's info, or None when no such token exists (read from the database, and
+        remembered for :meth:`cached` when ``cache_s`` is on)."""
+        digest = hash_token(plain)
+        revocations = self._revocations
         with self.db.engine.connect() as conn:
-            row = conn.execute(
-                select(tokens).where(tokens.c.token_hash == hash_token(plain))
-            ).first()
-        return None if row is None else _info(row)
+            row = conn.execute(_BY_HASH, {"h": digest}).first()
+        if row is None:
+            return None
+        info = _info(row)
+        if self.cache_ms > 0:
+            with self._lock:
+                if len(self._cache) >= _CACHE_MAX:
+                    self._cache.clear()
+                if revocations == self._revocations:  # else it may predate a revocation
+                    self._cache[digest] = (now_ms(), info)
+        return info
+
+    def cached(self, plain: str, at_ms: int) -> TokenInfo | None:
+        """The token's info as read by :meth:`lookup` less than ``cache_s`` before ``at_ms``,
+        else None (look it up): no I/O, so an event loop may call it. A revocation through
+        this repository takes effect at once; one made elsewhere (another process, another
+        replica) within ``cache_s``."""
+        if self.cache_ms <= 0:
+            return None
+        hit = self._cache.get(hash_token(plain))
+        if hit is None or at_ms - hit[0] >= self.cache_ms or at_ms < hit[0]:
+            return None
+        return hit[1]
+
+    def touch_due(self, info: TokenInfo, at_ms: int) -> bool:
+        """Whether :meth:`touch` would write now."""
+        return at_ms - self._touched.get(info.token_id, -self.touch_every_ms) >= self.touch_every_ms
 
     def touch(self, info: TokenInfo, at_ms: int | None = None) -> None:
         """Record a use of ``info``; written at most once per ``touch_every_s`` per token."""
@@ -176,6 +212,9 @@ class TokenRepo:
                 .where(tokens.c.token_id == token_id, tokens.c.revoked_ms.is_(None))
                 .values(revoked_ms=now_ms())
             )
+        with self._lock:
+            self._revocations += 1
+            self._cache.clear()
         return bool(res.rowcount)
 
 

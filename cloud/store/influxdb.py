@@ -35,6 +35,7 @@ from cloud.store.escaping import ql_ident, ql_string
 from cloud.store.lineprotocol import (
     ANOMALIES,
     READINGS,
+    LineBlock,
     TemplateCache,
     anomaly_line,
     batch_lines,
@@ -163,7 +164,8 @@ class InfluxDBStore:
             self._series.clear()
         lines, index, bad = reading_lines(points, prec, self._series)
         result.rejected += [Rejection(i, "bad_name", why) for i, why in bad]
-        return self._write_lines([line.encode() for line in lines], index, anomalies, result)
+        return self._write_lines(LineBlock.of_lines([line.encode() for line in lines]), index,
+                                 anomalies, result)
 
     def write_series(self, series: Sequence[Series], anomalies: Sequence[AnomalyPoint]
                      ) -> WriteResult:
@@ -178,7 +180,7 @@ class InfluxDBStore:
             result.rejected += [Rejection(i, "bad_name", why) for i in series[pos].index]
         return self._write_lines(lines, index, anomalies, result)
 
-    def _write_lines(self, lines: list[bytes], index: list[int],
+    def _write_lines(self, lines: LineBlock, index: list[int],
                      anomalies: Sequence[AnomalyPoint], result: WriteResult) -> WriteResult:
         """Write reading ``lines`` (``index``: what a rejection of each names) and the
         anomalies, in chunks of ``batch_size``."""
@@ -199,13 +201,13 @@ class InfluxDBStore:
         result.anomalies_rejected.sort(key=lambda r: r.index)
         return result
 
-    def _write_chunk(self, lines: list[bytes], start: int, end: int
+    def _write_chunk(self, lines: LineBlock, start: int, end: int
                      ) -> list[tuple[int, str, str]]:
-        """Write ``lines[start:end]``; on a partial write, bisect to find the refused ones
-        (returned as positions in ``lines`` with a code and a reason)."""
+        """Write lines ``start`` to ``end``; on a partial write, bisect to find the refused
+        ones (returned as positions in ``lines`` with a code and a reason)."""
         if start >= end:
             return []
-        status, message = self._post_lines(b"\n".join(lines[start:end]))
+        status, message = self._post_lines(lines.body(start, end))
         if status == 204:
             return []
         if status not in (400, 413):

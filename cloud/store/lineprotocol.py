@@ -11,7 +11,7 @@ sensors. No tag and field share a name (InfluxDB 3 rejects that). See docs/schem
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import repeat
+from typing import Any
 
 import msgspec
 
@@ -150,8 +150,52 @@ def series_template(device: str, sensor: str, site: str | None, unit: str | None
 
 
 _TEXTS = msgspec.json.Encoder()
-_SEQ = b",seq="
-_QUALITY = b"i,quality="
+_NL = b"\n"
+#: The parts of one reading's line without and with a quality column (None: filled per line).
+_LINE = (None, None, b",seq=", None, None, None, _NL)
+_LINE_Q = (None, None, b",seq=", None, b"i,quality=", None, None, None, _NL)
+
+
+class LineBlock:
+    """Lines of line protocol held as one flat list of parts, ``stride`` parts per line, the
+    last of them ``b"\\n"``: a run of lines becomes a request body in one ``bytes.join`` of a
+    slice, and no line is ever an object of its own.
+
+    >>> block = LineBlock.of_lines([b"m v=1 1", b"m v=2 2"])
+    >>> len(block), block.body(0, 2), block.lines()
+    (2, b'm v=1 1\\nm v=2 2\\n', [b'm v=1 1', b'm v=2 2'])
+    """
+
+    __slots__ = ("parts", "stride")
+
+    def __init__(self, parts: list[bytes], stride: int) -> None:
+        self.parts = parts
+        self.stride = stride
+
+    @classmethod
+    def of_lines(cls, lines: Sequence[bytes]) -> LineBlock:
+        parts = [_NL] * (2 * len(lines))
+        parts[0::2] = lines
+        return cls(parts, 2)
+
+    def __len__(self) -> int:
+        return len(self.parts) // self.stride
+
+    def append(self, line: bytes) -> None:
+        """One more line, padded to the stride with empty parts."""
+        self.parts += [line, *[b""] * (self.stride - 2), _NL]
+
+    def body(self, start: int, end: int) -> bytes:
+        """Lines ``start`` to ``end`` (exclusive) as a request body, each ending in a newline."""
+        k = self.stride
+        if start == 0 and end * k >= len(self.parts):
+            return b"".join(self.parts)
+        return b"".join(self.parts[start * k:end * k])
+
+    def lines(self) -> list[bytes]:
+        """Every line on its own, without its newline (tests, reports)."""
+        k = self.stride
+        return [b"".join(self.parts[i:i + k - 1]) for i in range(0, len(self.parts), k)]
 
 
 def _texts(numbers: Sequence[int] | Sequence[float]) -> list[bytes]:
@@ -161,17 +205,19 @@ def _texts(numbers: Sequence[int] | Sequence[float]) -> list[bytes]:
 
 
 def batch_lines(series: Sequence[Series], precision: str, templates: TemplateCache
-                ) -> tuple[list[bytes], list[int], list[tuple[int, str]]]:
+                ) -> tuple[LineBlock, list[int], list[tuple[int, str]]]:
     """Every reading of a batch held per series as a line: ``(lines, each line's batch
     position, [(series position in series, why unwritable)])``.
 
-    The numbers of the whole batch are converted to text in three C calls (one per column)
-    and each line is joined from its parts in C; a series' constant parts come from
-    ``templates`` (escaped and checked once per series). The lines :func:`reading_line`
-    gives, up to the float spelling (``1e+16`` there, ``1e16`` here: the same float).
+    The numbers of the whole batch are converted to text in three C calls (one per column),
+    and each column of parts is put in place in the flat :class:`LineBlock` by one slice
+    assignment; a series' constant parts come from ``templates`` (escaped and checked once
+    per series). The lines :func:`reading_line` gives, up to the float spelling (``1e+16``
+    there, ``1e16`` here: the same float).
 
     >>> s = Series("d", "t", None, None, [5000], [1.0], [2], [0], [0])
-    >>> batch_lines([s], "s", {})
+    >>> block, index, bad = batch_lines([s], "s", {})
+    >>> block.lines(), index, bad
     ([b'readings,device=d,sensor=t value=1.0,seq=2i,quality=0i 5'], [0], [])
     """
     heads: list[bytes] = []
@@ -183,6 +229,7 @@ def batch_lines(series: Sequence[Series], precision: str, templates: TemplateCac
     index: list[int] = []
     bad: list[tuple[int, str]] = []
     with_quality = any(any(s.quality) for s in series)
+    tail = 2 if with_quality else 1
     for pos, s in enumerate(series):
         key = (s.device, s.sensor, s.site, s.unit)
         template = templates.get(key)
@@ -194,7 +241,7 @@ def batch_lines(series: Sequence[Series], precision: str, templates: TemplateCac
                 continue
         n = len(s.ts)
         heads += [template[0]] * n
-        tails += [template[2 if with_quality else 1]] * n
+        tails += [template[tail]] * n
         values += s.value
         seqs += s.seq
         stamps += s.ts
@@ -204,9 +251,14 @@ def batch_lines(series: Sequence[Series], precision: str, templates: TemplateCac
     mul, div = _SCALE[precision]
     if (mul, div) != (1, 1):
         stamps = [t * mul // div for t in stamps]
-    columns = [heads, _texts(values), repeat(_SEQ), _texts(seqs)]
+    line = _LINE_Q if with_quality else _LINE
+    k = len(line)
+    parts: list[Any] = list(line) * len(heads)
+    parts[0::k] = heads
+    parts[1::k] = _texts(values)
+    parts[3::k] = _texts(seqs)
     if with_quality:
-        columns += [repeat(_QUALITY), _texts(quality)]
-    columns += [tails, _texts(stamps)]
-    # strict=False: the repeats are endless; every list holds one entry per line.
-    return list(map(b"".join, zip(*columns, strict=False))), index, bad
+        parts[5::k] = _texts(quality)
+    parts[k - 3::k] = tails
+    parts[k - 2::k] = _texts(stamps)
+    return LineBlock(parts, k), index, bad

@@ -176,6 +176,7 @@ def test_expired_and_revoked_tokens_and_throttled_last_use(cloud_sqlite):
 
 def test_a_request_looks_its_token_up_once(cloud_sqlite, monkeypatch):
     repo = cloud_sqlite.services.tokens
+    monkeypatch.setattr(repo, "cache_ms", 0)  # every request reads the database
     calls = []
     lookup = repo.lookup
     monkeypatch.setattr(repo, "lookup", lambda plain: calls.append(1) or lookup(plain))
@@ -184,3 +185,20 @@ def test_a_request_looks_its_token_up_once(cloud_sqlite, monkeypatch):
         "kind": "threshold", "name": "x", "op": "above", "limit": 1}).status_code == 201
     assert cloud_sqlite.ingest(cloud_sqlite.batch([])).status_code == 200
     assert len(calls) == 3
+
+
+def test_a_token_read_recently_is_not_read_again_and_a_revocation_holds_at_once(
+        cloud_sqlite, monkeypatch):
+    repo = cloud_sqlite.services.tokens
+    monkeypatch.setattr(repo, "cache_ms", 60_000)
+    calls = []
+    lookup = repo.lookup
+    monkeypatch.setattr(repo, "lookup", lambda plain: calls.append(1) or lookup(plain))
+    for _ in range(3):
+        assert cloud_sqlite.ingest(cloud_sqlite.batch([])).status_code == 200
+    assert len(calls) == 1  # then from memory, decided on the event loop
+    info = next(t for t in repo.list() if t.gateway_id is not None and not t.revoked)
+    repo.revoke(info.token_id)
+    r = cloud_sqlite.ingest(cloud_sqlite.batch([]))
+    assert r.status_code == 403 and "revoked" in r.json()["detail"]
+

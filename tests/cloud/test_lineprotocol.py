@@ -78,16 +78,18 @@ def test_series_lines_are_the_reference_lines(precision, quality):
     series, ordered = _series(points, quality)
     templates: dict = {}
     for _ in range(2):  # the second pass reads every template from the cache
-        lines, index, bad = batch_lines(series, precision, templates)
+        block, index, bad = batch_lines(series, precision, templates)
         assert not bad and index == list(range(len(ordered)))
         assert all(_same_line(ours, reading_line(p, precision))
-                   for ours, p in zip(lines, ordered, strict=True))
+                   for ours, p in zip(block.lines(), ordered, strict=True))
+        # the request body is those lines, each ending in a newline
+        assert block.body(0, len(block)) == b"".join(line + b"\n" for line in block.lines())
 
 
 def test_batch_lines_reject_whole_series_with_unwritable_names():
     series, _ordered = _series([Point("ok", "s", 1, 1.0, 1), Point("", "s", 2, 2.0, 2),
                                 Point("ok", "s", 3, 3.0, 3)], quality=False)
-    lines, index, bad = batch_lines(series, "ms", {})
+    block, index, bad = batch_lines(series, "ms", {})
     assert index == [0, 1] and [pos for pos, _why in bad] == [1]
-    assert lines == [b"readings,device=ok,sensor=s value=1.0,seq=1i,quality=0i 1",
+    assert block.lines() == [b"readings,device=ok,sensor=s value=1.0,seq=1i,quality=0i 1",
                      b"readings,device=ok,sensor=s value=3.0,seq=3i,quality=0i 3"]

@@ -204,3 +204,13 @@ def test_registry_lists_what_is_pending_and_writes_new_streams_at_once(meta):
         ("d1", 3000), ("d2", 10)]
     lazy.record("gw", [SeenStream("d2", "t", 20)])
     assert [d.last_ts_ms for d in lazy.list()] == [3000, 20]  # list() writes what is pending
+
+
+def test_the_token_memory_forgets_after_token_cache_s(meta):
+    repo = TokenRepo(meta, cache_s=1.0)
+    info, plain = repo.create("gw")
+    assert repo.cached(plain, now_ms()) is None  # never looked up
+    assert repo.lookup(plain) == info
+    assert repo.cached(plain, now_ms()) == info
+    assert repo.cached(plain, now_ms() + 1000) is None
+    assert TokenRepo(meta).cached(plain, now_ms()) is None  # off by default in the repository

@@ -43,6 +43,8 @@ _STREAM_UPDATE = ("site", "unit", "value_type", "last_ts_ms", "last_ingest_ms", 
 #: Streams remembered (rows as last merged) before the memory starts afresh.
 _KNOWN_MAX = 200_000
 _TS = attrgetter("ts_ms")
+#: A stream's newest reading in a batch held per series: its time, its value, its series.
+_Newest = tuple[int, float, SeriesLike]
 
 
 def value_type(value: object) -> str:
@@ -153,8 +155,9 @@ class IngestRecorder:
             if self._pending_streams:
                 # last_ts_ms only moves forward: another replica may have written a newer one
                 # since this process last read the row.
-                conn.execute(_merged_upsert(conn.dialect.name), sorted(
-                    self._pending_streams.values(), key=lambda r: (r["device"], r["sensor"])))
+                pending = self._pending_streams  # keyed (device, sensor): sorted in C
+                conn.execute(_merged_upsert(conn.dialect.name),
+                             [pending[key] for key in sorted(pending)])
             if self._pending_changes:
                 conn.execute(insert(schema_changes), self._pending_changes)
             increment(conn, t_volume, ("device", "bucket_ms"), ("readings",), [
@@ -225,23 +228,23 @@ class IngestRecorder:
         if changes:
             conn.execute(insert(schema_changes), changes)
 
-    def _merge_rows(self, latest: dict[tuple[str, str], ReadingLike], now: int
+    def _merge_rows(self, latest: dict[tuple[str, str], _Newest], now: int
                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """:meth:`_stream_rows` against the rows as last merged: a stream whose site, unit
         and value type are unchanged (the steady state) has its row moved forward in place
-        (what :meth:`_stream_rows` would write, without building it anew)."""
+        (what :meth:`_stream_rows` would write, without building it anew, nor a reading)."""
         known = self._known
         rows: list[dict[str, Any]] = []
         rest: dict[tuple[str, str], ReadingLike] = {}
-        for key, r in latest.items():
+        for key, (ts, value, s) in latest.items():
             old = known.get(key)
-            if (old is None or old["site"] != r.site or old["unit"] != r.unit
-                    or old["value_type"] != value_type(r.value)):
-                rest[key] = r
+            if (old is None or old["site"] != s.site or old["unit"] != s.unit
+                    or old["value_type"] != value_type(value)):
+                rest[key] = IngestedReading(key[0], key[1], ts, value, s.site, s.unit)
                 continue
-            old["last_ts_ms"] = max(old["last_ts_ms"], r.ts_ms)
+            old["last_ts_ms"] = max(old["last_ts_ms"], ts)
             old["last_ingest_ms"] = now
-            old["last_lag_ms"] = max(0, now - r.ts_ms)
+            old["last_lag_ms"] = max(0, now - ts)
             rows.append(old)
         if not rest:
             return rows, []
@@ -275,30 +278,30 @@ class IngestRecorder:
         return rows, changes
 
 def _series_counts(series: Sequence[SeriesLike], due_ms: int) -> tuple[
-        dict[tuple[str, str], ReadingLike], Counter[str], int, int]:
+        dict[tuple[str, str], _Newest], dict[str, int], int, int]:
     """Of a batch held per series: the newest reading per stream (the last one at the newest
-    time), readings per device, readings, and readings stamped at or after ``due_ms``."""
-    latest: dict[tuple[str, str], ReadingLike] = {}
-    per_device: Counter[str] = Counter()
+    time, as its time, value and series), readings per device, readings, and readings
+    stamped at or after ``due_ms``. One pass over the series; no reading becomes an object."""
+    latest: dict[tuple[str, str], _Newest] = {}
+    per_device: dict[str, int] = {}
     on_time = n = 0
     for s in series:
         stamps = s.ts
         count = len(stamps)
         if not count:
             continue
-        per_device[s.device] += count
+        device = s.device
+        per_device[device] = per_device.get(device, 0) + count
         n += count
         ts = max(stamps)
-        if min(stamps) >= due_ms:  # the common case: the whole series is on time
-            on_time += count
-        elif ts >= due_ms:
-            on_time += sum(map(due_ms.__le__, stamps))
-        cur = latest.get((s.device, s.sensor))
-        if cur is None or ts >= cur.ts_ms:
+        if ts >= due_ms:  # else none is on time
+            on_time += count if min(stamps) >= due_ms else sum(map(due_ms.__le__, stamps))
+        key = (device, s.sensor)
+        cur = latest.get(key)
+        if cur is None or ts >= cur[0]:
             j = (count - 1 if stamps[-1] == ts
                  else count - 1 - list(stamps)[::-1].index(ts))  # the last at the newest time
-            latest[(s.device, s.sensor)] = IngestedReading(
-                s.device, s.sensor, ts, s.value[j], s.site, s.unit)
+            latest[key] = (ts, s.value[j], s)
     return latest, per_device, n, on_time
 
 
