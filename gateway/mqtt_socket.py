@@ -23,15 +23,13 @@ b'@\\x02\\x00\\x01@\\x02\\x01\\x02'
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
-READ_CHUNK = 65536
+from common.sockbuf import send_buffered
 
-#: What a non-blocking (TLS) socket raises when it cannot take bytes right now.
-_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
+READ_CHUNK = 65536
 
 
 def puback(mid: int) -> bytes:
@@ -79,16 +77,7 @@ class ReadAheadSocket:
     def flush(self) -> bool:
         """Send queued bytes; True when none are left. A dead connection drops them (the
         broker redelivers what was not acknowledged) and paho notices it on its next call."""
-        while self._wbuf:
-            try:
-                sent = self._sock.send(self._wbuf)
-            except _WOULD_BLOCK:
-                return False
-            except OSError:
-                self._wbuf.clear()
-                return True
-            del self._wbuf[:sent]
-        return True
+        return send_buffered(self._sock, self._wbuf)
 
 
 class Client(mqtt.Client):
