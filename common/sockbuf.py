@@ -1,5 +1,6 @@
-"""Writing a non-blocking socket from a buffer of our own, shared by the gateway's and the
-simulator's MQTT socket wrappers (both queue packets paho knows nothing of: PUBACKs, PUBLISHes).
+"""Writing a non-blocking socket from a buffer of our own (the gateway's MQTT socket wrapper
+queues PUBACKs paho knows nothing of; the cloud and tools may use it too). The simulator keeps
+its own copy of this loop: it imports only the device contract, as device firmware would.
 
 >>> class Half:  # a kernel that takes three bytes a call, then would block
 ...     def __init__(self): self.calls = 0

@@ -29,12 +29,12 @@ counts as delivered once written to the socket (the manifest says so).
 
 from __future__ import annotations
 
+import ssl
 from collections import deque
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from common.sockbuf import WOULD_BLOCK, send_buffered
 from simulators.publisher import Delivery
 
 READ_CHUNK = 65536
@@ -44,6 +44,7 @@ MAX_BUFFER = 1 << 20
 MAX_MID = 65535
 
 _PUBACK = 0x40
+_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError)
 
 
 def _remaining_length(n: int) -> bytes:
@@ -172,7 +173,7 @@ class CoalescingSocket:
         while not self._eof:
             try:
                 data = self._sock.recv(READ_CHUNK)
-            except WOULD_BLOCK:
+            except _WOULD_BLOCK:
                 break
             except OSError as exc:
                 self._eof = exc
@@ -236,7 +237,16 @@ class CoalescingSocket:
     def flush(self) -> bool:
         """Send what is buffered; True when nothing is left. On a dead connection the bytes
         are dropped (see the module docstring) and paho notices on its next read or write."""
-        return send_buffered(self._sock, self._wbuf)
+        while self._wbuf:
+            try:
+                sent = self._sock.send(self._wbuf)
+            except _WOULD_BLOCK:
+                return False
+            except OSError:
+                self._wbuf.clear()
+                return True
+            del self._wbuf[:sent]
+        return True
 
     def close(self) -> None:
         """Send what paho wrote last (its DISCONNECT, say) if the kernel takes it, then close."""
