@@ -107,9 +107,12 @@ def messages(count: int, seed: int) -> list[tuple[str, bytes]]:
         for s in SENSORS:
             level[s] += rng.gauss(0, 0.3)
             readings.append(Reading(s, round(level[s], 2)))
-        msg = Message(f"dev-{dev:04d}", seq, 1_700_000_000_000 + seq * 10_000 + site,
+        # Device ids are unique across sites, as in a fleet: the cloud binds a device to the
+        # first gateway (partition) that sends it and refuses it from any other.
+        device = f"s{site}-dev-{dev:04d}"
+        msg = Message(device, seq, 1_700_000_000_000 + seq * 10_000 + site,
                       tuple(readings), site=f"site-{site}")
-        out.append((f"sensors/site-{site}/dev-{dev:04d}/binary", codec.encode(msg)))
+        out.append((f"sensors/site-{site}/{device}/binary", codec.encode(msg)))
     return out
 
 
@@ -130,8 +133,11 @@ def publish(broker: Mosquitto, items: list[tuple[str, bytes]]) -> None:
 
 
 def partition_config(workdir: Path, partitions: int, broker: str, uplink: str,
-                     tokens: dict[str, str]) -> dict[str, Any]:
-    """One config with ``partitions`` [[partition]] tables dividing the sites between them."""
+                     tokens: dict[str, str], gateway_id: str = "edge") -> dict[str, Any]:
+    """One config with ``partitions`` [[partition]] tables dividing the sites between them.
+    Each configuration gets its own ``gateway_id``: the partitions' MQTT sessions are named
+    after it, and a session the broker kept from an earlier configuration would still hold
+    that configuration's subscriptions."""
     parts = []
     for p in range(partitions):
         sites = [s for s in range(SITES) if s % partitions == p]
@@ -140,7 +146,7 @@ def partition_config(workdir: Path, partitions: int, broker: str, uplink: str,
             "subscriptions": [{"topic": f"sensors/site-{s}/{{device}}/{{format}}"}
                               for s in sites]})
     return {
-        "gateway": {"id": "edge", "data_dir": str(workdir / "data")},
+        "gateway": {"id": gateway_id, "data_dir": str(workdir / "data")},
         "mqtt": {"url": broker},
         "uplink": {"url": uplink},
         "health": {"host": LOOPBACK, "port": free_port()},
@@ -204,9 +210,9 @@ def run_config(infra: Infra, partitions: int, replicas: int, items: list[tuple[s
         for c in clouds:
             c.start()
         proxy.start()
-        tokens = {f"p{p}": clouds[0].create_token(f"edge-p{p}") for p in range(partitions)}
+        tokens = {f"p{p}": clouds[0].create_token(f"edge-{name}-p{p}") for p in range(partitions)}
         config = partition_config(work / "gw", partitions, infra.mosquitto.url, proxy.url,
-                                  tokens)
+                                  tokens, gateway_id=f"edge-{name}")
         gateways = [GatewayProcess(work / "gw", config, partition=f"p{p}")
                     for p in range(partitions)]
         for g in gateways:  # subscribe once: the broker queues the backlog for each session
@@ -275,7 +281,7 @@ def print_results(results: list[Result]) -> None:
               + "".join(f"{r.cpu[k]:>10.1f}" for k in kinds) + lost)
     print("(PxR: P gateway partitions, R cloud replicas behind HAProxy; "
           f"{psutil.cpu_count()} CPUs on this machine, shared; default gateway and cloud "
-          "settings: 500-row batches, one batch in flight per gateway)")
+          "settings: 500-row batches, up to 2 in flight per gateway)")
 
 
 @dataclass
