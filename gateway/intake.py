@@ -94,9 +94,9 @@ class Intake:
         self._on_logged = on_logged
         self._pending: list[_Held] = []
         self._outbox: deque[tuple[str, bytes]] = deque()
-        #: monotonic time the intake last received a message (the processing stage yields
-        #: while it is recent)
-        self.last_active = 0.0
+        #: monotonic time the intake last committed a group while the socket held more: it
+        #: was behind the broker then (the processing stage yields while that is recent)
+        self.saturated_at = -1.0
         self._first_ms = 0.0
         self._received = 0
         self._connections = 0  # successful CONNACKs so far (names a connection in the trace)
@@ -134,8 +134,11 @@ class Intake:
 
     @property
     def busy(self) -> bool:
-        """Whether messages arrived in the last 200 ms or wait for their commit."""
-        return bool(self._pending) or time.monotonic() - self.last_active < 0.2
+        """Whether the intake was behind the broker in the last 200 ms: it committed a group
+        (full, or past its delay) while more was waiting to be read. Merely receiving at a
+        steady rate it keeps up with is not busy: the processing stage must then keep up too,
+        or its backlog, and every reading's latency, grows (decision 91)."""
+        return time.monotonic() - self.saturated_at < 0.2
 
     def publish(self, topic: str, payload: bytes) -> None:
         """Queue a local notification (QoS 0); the intake thread publishes it. Thread-safe."""
@@ -236,9 +239,9 @@ class Intake:
                 self._lost = True
                 break
             drained = self._received == before
-            if not drained:
-                self.last_active = time.monotonic()
             if self._pending and self._due(drained):
+                if not drained:
+                    self.saturated_at = time.monotonic()
                 self._commit(ack=True)
             elif not self._pending:
                 self._idle()

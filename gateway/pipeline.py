@@ -1,7 +1,8 @@
 """The pipeline: decode → validate → de-duplicate → score → buffer, or dead-letter.
 
-:meth:`Pipeline.handle` runs inside the intake's group-commit transaction, so each message's
-outcome (buffered rows, a dead letter, or a duplicate noted) is durable before its PUBACK.
+:meth:`Pipeline.prepare` decides each message's outcome and scores it outside any
+transaction; :meth:`Pipeline.write` writes the outcomes (buffered rows, dead letters,
+de-duplication slots) in the processing stage's transaction, with its cursor.
 Nothing a device sends can stop the stream: every failure becomes a dead letter with a reason.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from firmware_protocol.topics import Subscription
@@ -30,6 +31,17 @@ class Outcome(Enum):
     BUFFERED = "buffered"
     DUPLICATE = "duplicate"
     DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A batch with its outcomes decided and its new messages scored, ready to be written."""
+
+    batch: Sequence[Incoming]
+    results: Sequence[Result]
+    outcomes: list[Outcome] = field(default_factory=list)
+    rows: list[NewRow] = field(default_factory=list)
+    events: list[AnomalyEvent] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,26 +96,68 @@ class Pipeline:
     def handle(self, batch: Sequence[Incoming],
                decoded: Sequence[Result] | None = None) -> list[Outcome]:
         """Process ``batch`` (decoded already, or here) in one transaction; outcomes in order."""
-        results = self.decode(batch) if decoded is None else decoded
-        rows: list[NewRow] = []
-        events: list[AnomalyEvent] = []
-        outcomes: list[Outcome] = []
+        prepared = self.prepare(batch, decoded)
         with self._db.transaction():
-            for item, result in zip(batch, results, strict=True):
-                outcomes.append(self._one(item, result, rows, events))
-            self._buffer.append(rows)
-            if events and self._on_anomaly is not None:
-                self._db.after_commit(lambda: self._publish(events))
-        m = self._metrics
+            return self.write(prepared)
+
+    def prepare(self, batch: Sequence[Incoming],
+                decoded: Sequence[Result] | None = None) -> Prepared:
+        """Decide each message's outcome and score what is new, **outside** any transaction:
+        the database (shared with the uplink, whose deletes wait for it) is held only while
+        :meth:`write` writes. Only this stage writes the de-duplication window, so what it
+        holds now is what :meth:`write` will find; duplicates within ``batch`` are found here
+        too. A detector learns here, so a batch whose write fails and is retried is learnt
+        twice: detector learning is not part of the promise (see gateway.processor)."""
+        results = self.decode(batch) if decoded is None else decoded
+        prepared = Prepared(batch, results)
+        window = self._dedup.window
+        fresh: dict[tuple[str, int], tuple[int, int]] = {}  # slots this batch takes
+        rows, events = prepared.rows, prepared.events
+        if len(results) != len(batch):
+            raise ValueError(f"{len(results)} results for {len(batch)} messages")
+        for result in results:
+            if isinstance(result, Rejected):
+                prepared.outcomes.append(Outcome.DEAD_LETTERED)
+                continue
+            device, seq, ts = result.device, result.seq, result.ts_ms
+            held = fresh.get((device, seq % window))
+            if (held == (seq, ts)) if held is not None else self._dedup.seen(device, seq, ts):
+                prepared.outcomes.append(Outcome.DUPLICATE)
+                continue
+            fresh[(device, seq % window)] = (seq, ts)
+            rows.append(NewRow(Lane.BULK, device, result.readings, result.body))
+            if self._scorer is not None and result.scoring is not None:
+                for event in self._score(device, result.scoring):
+                    events.append(event)
+                    rows.append(NewRow(Lane.PRIORITY, device, 1, anomaly_object(event)))
+            prepared.outcomes.append(Outcome.BUFFERED)
+        return prepared
+
+    def write(self, prepared: Prepared) -> list[Outcome]:
+        """Write what :meth:`prepare` decided (dead letters, de-duplication slots, rows), in
+        the caller's transaction; metrics and anomaly notifications follow its commit."""
+        for item, result, outcome in zip(prepared.batch, prepared.results, prepared.outcomes,
+                                         strict=True):
+            if isinstance(result, Rejected):
+                self._dead_letter(item, result.codec, result.reason, result.detail)
+            elif outcome is Outcome.BUFFERED:
+                self._dedup.check_and_add(result.device, result.seq, result.ts_ms)
+        self._buffer.append(prepared.rows)
+        self._db.after_commit(lambda: self._count(prepared))
+        return prepared.outcomes
+
+    def _count(self, prepared: Prepared) -> None:
+        m, outcomes, events = self._metrics, prepared.outcomes, prepared.events
         for outcome in Outcome:
             n = outcomes.count(outcome)
             if n:
                 m.messages.labels(outcome=outcome.value).inc(n)
-        m.messages_decoded.inc(sum(isinstance(r, Decoded) for r in results))
-        m.readings_buffered.inc(sum(r.count for r in rows if r.lane == Lane.BULK))
+        m.messages_decoded.inc(sum(isinstance(r, Decoded) for r in prepared.results))
+        m.readings_buffered.inc(sum(r.count for r in prepared.rows if r.lane == Lane.BULK))
         if events:
             m.anomalies.inc(len(events))
-        return outcomes
+            if self._on_anomaly is not None:
+                self._publish(events)
 
     def _publish(self, events: list[AnomalyEvent]) -> None:
         assert self._on_anomaly is not None
@@ -112,20 +166,6 @@ class Pipeline:
                 self._on_anomaly(event)
             except Exception:  # a notification must never undo a commit
                 log.exception("could not publish an anomaly event")
-
-    def _one(self, item: Incoming, result: Result, rows: list[NewRow],
-             events: list[AnomalyEvent]) -> Outcome:
-        if isinstance(result, Rejected):
-            return self._dead_letter(item, result.codec, result.reason, result.detail)
-        if self._dedup.check_and_add(result.device, result.seq, result.ts_ms):
-            return Outcome.DUPLICATE
-        rows.append(NewRow(Lane.BULK, result.device, result.readings, result.body))
-        if self._scorer is not None and result.scoring is not None:
-            for event in self._score(result.device, result.scoring):
-                events.append(event)
-                rows.append(NewRow(Lane.PRIORITY, result.device, 1,
-                                   anomaly_object(event)))
-        return Outcome.BUFFERED
 
     def _score(self, device: str, scoring: ToScore) -> list[AnomalyEvent]:
         assert self._scorer is not None

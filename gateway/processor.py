@@ -13,11 +13,12 @@ One thread, so per-stream order and per-stream detector state need nothing more.
 *learning* is not part of the promise: a batch re-processed after a crash is scored by detector
 state as last saved, so its anomaly events may differ from the ones the crash cut short.
 
-The stage shares the interpreter with the intake thread; while the intake is busy receiving it
-yields after each batch for :data:`YIELD` times the CPU time the batch took, so acknowledging
-stays ahead of processing, and the log absorbs bursts. The intake stops acknowledging when the
-log's backlog reaches ``intake.max_backlog`` (see :class:`~gateway.intake.Intake`), which bounds
-both the log and the time to catch up.
+A short batch waits until its oldest entry is ``intake.process_linger_ms`` old for more to
+join it. The stage shares the interpreter with the intake thread; while the intake is behind
+the broker it yields after each batch for :data:`YIELD` times the CPU time the batch took, so
+acknowledging stays ahead of processing, and the log absorbs bursts. The intake stops
+acknowledging when the log's backlog reaches ``intake.max_backlog`` (see
+:class:`~gateway.intake.Intake`), which bounds both the log and the time to catch up.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class Processor:
 
     def __init__(self, db: Database, raw_log: RawLog, pipeline: Pipeline, metrics: GatewayMetrics,
                  batch: int = 500, intake_busy: Callable[[], bool] = lambda: False,
-                 yield_below: int = 50_000, worker: DecodeWorker | None = None) -> None:
+                 yield_below: int = 50_000, worker: DecodeWorker | None = None,
+                 linger_ms: float = 0.0) -> None:
         self._db = db
         self._log = raw_log
         self._pipeline = pipeline
@@ -68,6 +70,7 @@ class Processor:
         self._intake_busy = intake_busy
         self._yield_below = yield_below
         self._worker = worker
+        self._linger_ms = linger_ms
         self.cursor = load_cursor(db)
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -103,6 +106,8 @@ class Processor:
                 self._wake.wait(0.05)
                 self._wake.clear()
                 continue
+            if len(entries) < self._batch and self._linger(entries[0][3]):
+                continue  # read again: more may have joined
             started, cpu = time.perf_counter(), time.thread_time()
             try:
                 self.process(entries)
@@ -118,13 +123,24 @@ class Processor:
                 # CPU on a busy machine), the intake could run already.
                 self._stop.wait(YIELD * cpu)
 
+    def _linger(self, oldest_ms: int) -> bool:
+        """Wait until the oldest entry read is ``linger_ms`` old, for more to join a short
+        batch; False when it is that old already. A transaction, its fsync and the pipeline's
+        set-up cost the same for 5 entries as for 500: at 1,000 msg/s unbatched they made the
+        stage's CPU per message four times what it is on a backlog (decision 91)."""
+        wait = (oldest_ms + self._linger_ms) / 1000 - time.time()
+        if wait <= 0:
+            return False
+        self._stop.wait(min(wait, self._linger_ms / 1000))
+        return not self._stop.is_set()
+
     def process(self, entries: Sequence[Logged]) -> None:
         """Run the pipeline over ``entries`` and advance the cursor, in one transaction."""
         items = [Incoming(topic, payload, received) for _, topic, payload, received in entries]
-        results = self._decode(items)
+        prepared = self._pipeline.prepare(items, self._decode(items))
         last = entries[-1][0]
-        with self._db.transaction() as conn:
-            self._pipeline.handle(items, results)
+        with self._db.transaction() as conn:  # held only for the writes (see Pipeline.prepare)
+            self._pipeline.write(prepared)
             conn.execute("INSERT OR REPLACE INTO intake_cursor (name, value) VALUES ('log', ?)",
                          (last,))
         self.cursor = last

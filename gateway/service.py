@@ -127,7 +127,8 @@ class GatewayService:
         self.raw_log.open(floor=load_cursor(db))
         self.processor = Processor(db, self.raw_log, pipeline, self.metrics,
                                    s.intake.process_batch, lambda: self.intake.busy,
-                                   s.intake.max_backlog // 2, worker)
+                                   s.intake.max_backlog // 2, worker,
+                                   linger_ms=s.intake.process_linger_ms)
         self.intake = Intake(s.mqtt, s.client_id, [sub.build().filter
                                                      for sub in s.mqtt.subscriptions],
                              self.raw_log, self, self.metrics, self.processor.notify)

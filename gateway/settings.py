@@ -167,6 +167,10 @@ class IntakeSection(_Section):
         "stops acknowledging the broker."))
     process_batch: int = Field(default=500, ge=1, le=100_000, description=(
         "Intake log entries the processing stage handles per transaction."))
+    process_linger_ms: float = Field(default=25.0, ge=0, le=1000, description=(
+        "With fewer than process_batch entries waiting, the processing stage waits until the "
+        "oldest is this old for more to join it: fewer, larger transactions at moderate "
+        "rates, at most this much added latency."))
 
 
 class BufferSection(_Section):

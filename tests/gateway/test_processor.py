@@ -3,6 +3,8 @@ crash at any point."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from gateway.dedup import DedupWindow
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import Pipeline
 from gateway.processor import Processor, load_cursor
-from gateway.rawlog import Entry, RawLog
+from gateway.rawlog import Entry, Logged, RawLog
 from tests.support.publisher import message, topic
 
 
@@ -118,4 +120,62 @@ def test_a_crash_anywhere_reprocesses_to_the_same_rows(tmp_path: Path, crash_at:
     assert stage.outcome() == want
     assert want[2] == 4 and len(want[0]) == 40  # 4 dead letters, redeliveries recognised
     assert stage.log.backlog == 0
+    stage.close()
+
+
+class TxnWatchingScorer:
+    """Records, for every reading it scores, whether a database transaction was open."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.in_txn: list[bool] = []
+
+    def observe(self, *_args: object, **_kw: object) -> None:
+        self.in_txn.append(self.db.active_txn is not None)
+
+
+def test_scoring_runs_outside_the_write_transaction(tmp_path: Path) -> None:
+    """The uplink's deletes share the database: the stage holds it only to write, not while
+    its detectors score (decision 91). The outcome is what it was: duplicates within a batch
+    and across batches recognised, broken payloads dead-lettered."""
+    stage = Stage(tmp_path)
+    scorer = TxnWatchingScorer(stage.db)
+    pipeline = Pipeline(stage.db, [Subscription()], stage.buffer, DeadLetterStore(stage.db),
+                        DedupWindow(stage.db, 64), GatewayMetrics(), scorer)
+    stage.processor = Processor(stage.db, stage.log, pipeline, GatewayMetrics(), batch=7)
+    stage.log.append(entries())
+    stage.run_to_end()
+    rows, _dedup, dead = stage.outcome()
+    assert scorer.in_txn and not any(scorer.in_txn)
+    assert len(rows) == 40 and dead == 4
+    stage.close()
+
+
+def test_a_short_batch_waits_for_more_to_join_it(tmp_path: Path) -> None:
+    """Entries arriving a few at a time are processed together once the oldest is
+    ``linger_ms`` old, not one transaction each."""
+    stage = Stage(tmp_path)
+    stage.processor = Processor(stage.db, stage.log, stage.processor._pipeline, GatewayMetrics(),
+                                batch=500, linger_ms=2000.0)
+    sizes: list[int] = []
+    process = stage.processor.process
+
+    def recording(batch: Sequence[Logged]) -> None:
+        sizes.append(len(batch))
+        process(batch)
+
+    stage.processor.process = recording  # type: ignore[method-assign]
+    stage.processor.start()
+    try:
+        for entry in entries()[:5]:
+            stage.log.append([(entry[0], entry[1], time.time_ns() // 1_000_000)])
+            stage.processor.notify()
+            time.sleep(0.02)
+        deadline = time.monotonic() + 10
+        while stage.log.backlog and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stage.processor.stop()
+    assert sum(sizes) == 5
+    assert sizes == [5]
     stage.close()
