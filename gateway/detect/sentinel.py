@@ -65,13 +65,9 @@ from gateway.detect.base import BaseDetector
 from gateway.detect.likelihood import AnomalyLikelihood
 from gateway.detect.shared_params import expose, shared
 from gateway.detect.slots import restore, slot_state
+from gateway.detect.transitions import SPAN, clamp, decayed
 
 _DAY_MS = 86_400_000
-#: A transition (a, b) is kept as the one int ``a * _SPAN + b`` (bins clamped to +-_SPAN/2):
-#: an int key costs about half a tuple of two ints, and there are up to
-#: ``max_transitions`` of them per stream.
-_SPAN = 1 << 32
-_BIN_LIMIT = (_SPAN >> 1) - 1
 
 
 class SentinelDetector(BaseDetector):
@@ -167,8 +163,9 @@ class SentinelDetector(BaseDetector):
         self.origin = 0.0
         self.resolution = 0.0
         self.prev_bin: int | None = None
-        # The transition table (a * _SPAN + b -> count) and each source bin's total: None until
-        # the first transition is counted, after calibration (decision 83).
+        # The transition table (a * SPAN + b -> count; gateway.detect.transitions) and each
+        # source bin's total: None until the first transition is counted, after calibration
+        # (decision 83).
         self.counts: dict[int, float] | None = None
         self.totals: dict[int, float] | None = None
         # Each slot's mean, spread and count, in one typed array [means | spreads | counts]:
@@ -238,8 +235,7 @@ class SentinelDetector(BaseDetector):
     def _bin(self, value: float) -> int | None:
         if self.resolution <= 0.0:
             return None
-        b = math.floor((value - self.origin) / self.resolution)
-        return b if -_BIN_LIMIT <= b <= _BIN_LIMIT else max(-_BIN_LIMIT, min(_BIN_LIMIT, b))
+        return clamp(math.floor((value - self.origin) / self.resolution))
 
     def _sequence(self, value: float) -> float:
         b = self._bin(value)
@@ -250,7 +246,7 @@ class SentinelDetector(BaseDetector):
         total = self.totals.get(self.prev_bin, 0.0)
         if total <= 0.0:
             return 1.0
-        return 1.0 - self.counts.get(self.prev_bin * _SPAN + b, 0.0) / total
+        return 1.0 - self.counts.get(self.prev_bin * SPAN + b, 0.0) / total
 
     def _slot(self, ts_ms: int) -> int:
         return (ts_ms % _DAY_MS) * self.p.day_slots // _DAY_MS
@@ -411,7 +407,7 @@ class SentinelDetector(BaseDetector):
         day[2 * k + s] += 1
 
     def _count(self, a: int, b: int) -> None:
-        key = a * _SPAN + b
+        key = a * SPAN + b
         counts, totals = self.counts, self.totals
         if counts is None or totals is None:
             counts, totals = self.counts, self.totals = {}, {}
@@ -421,16 +417,10 @@ class SentinelDetector(BaseDetector):
         totals[a] = totals.get(a, 0.0) + 1.0
 
     def _decay(self, counts: dict[int, float]) -> tuple[dict[int, float], dict[int, float]]:
-        """Halve every count and keep the stronger half of the transitions: a bounded memory.
-        The new table and totals (also set on the detector)."""
-        keep = sorted(counts.items(), key=lambda kc: (-kc[1], kc[0]))
-        kept = {k: c / 2 for k, c in keep[: self.p.max_transitions // 2]}
-        totals: dict[int, float] = {}
-        for key, c in kept.items():
-            a = _source(key)
-            totals[a] = totals.get(a, 0.0) + c
-        self.counts, self.totals = kept, totals
-        return kept, totals
+        """Halve every count and keep the stronger half of the transitions (also set on the
+        detector)."""
+        self.counts, self.totals = decayed(counts, self.p.max_transitions // 2)
+        return self.counts, self.totals
 
     def expected_range(self) -> tuple[float, float] | None:
         """The seen range widened by the tolerance (or the noise margin, if wider)."""
@@ -444,13 +434,6 @@ class SentinelDetector(BaseDetector):
 _DEFAULTS = tuple(zip(SentinelDetector.__init__.__code__.co_varnames[1:21],
                       SentinelDetector.__init__.__defaults__ or (), strict=True))
 expose(SentinelDetector, tuple(name for name, _ in _DEFAULTS))
-
-
-def _source(key: int) -> int:
-    """The bin a transition key ``a * _SPAN + b`` starts from (``b`` may be negative)."""
-    low = key % _SPAN
-    b = low if low <= _BIN_LIMIT else low - _SPAN
-    return (key - b) // _SPAN
 
 
 def _check(ok: bool, what: str) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 
-from gateway.detect.sentinel import _BIN_LIMIT, _SPAN, SentinelDetector, _source
+from gateway.detect.sentinel import SentinelDetector
+from gateway.detect.transitions import BIN_LIMIT, SPAN, source
 
 
 def _drifting(n: int) -> list[float]:
@@ -24,23 +25,23 @@ def test_transition_table_never_exceeds_its_cap_and_totals_match():
     assert len(set(sizes[-5000:])) > 1  # it keeps learning (decays and refills), within the cap
     totals: dict[int, float] = {}
     for key, c in det.counts.items():
-        totals[_source(key)] = totals.get(_source(key), 0.0) + c
+        totals[source(key)] = totals.get(source(key), 0.0) + c
     # Between decays totals also count transitions added since; never less than the table.
     assert all(det.totals[a] >= c - 1e-9 for a, c in totals.items())
 
 
 def test_transition_keys_round_trip_their_source_bin():
-    for a in (-_BIN_LIMIT, -3, 0, 9, _BIN_LIMIT):
-        for b in (-_BIN_LIMIT, -1, 0, 11, _BIN_LIMIT):
-            assert _source(a * _SPAN + b) == a
+    for a in (-BIN_LIMIT, -3, 0, 9, BIN_LIMIT):
+        for b in (-BIN_LIMIT, -1, 0, 11, BIN_LIMIT):
+            assert source(a * SPAN + b) == a
 
 
 def test_absurd_values_clamp_to_the_bin_limit():
     det = SentinelDetector(calibrate=2, silent=0, bins=10)
     det.learn_value(0.0, 0)
     det.learn_value(1.0, 1)
-    assert det._bin(1e300) == _BIN_LIMIT
-    assert det._bin(-1e300) == -_BIN_LIMIT
+    assert det._bin(1e300) == BIN_LIMIT
+    assert det._bin(-1e300) == -BIN_LIMIT
     det.learn_value(1e300, 2)  # counted without overflowing the key space
     assert det.counts is not None
-    assert all(_source(k) in (-_BIN_LIMIT, 0, 1, 10, _BIN_LIMIT) for k in det.counts)
+    assert all(source(k) in (-BIN_LIMIT, 0, 1, 10, BIN_LIMIT) for k in det.counts)
