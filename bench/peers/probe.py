@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from bench.cpu_sampler import box_times
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 #: Gateway counters in the timeline, by column name.
@@ -101,10 +103,8 @@ def thread_names(pid: int) -> dict[int, str]:
 
 def box_cpu() -> tuple[float, float]:
     """(busy, idle) CPU seconds of the whole machine since boot."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values[:8]) - idle) / TICK, idle / TICK
+    idle, total = box_times()
+    return total - idle, idle
 
 
 @dataclass
