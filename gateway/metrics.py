@@ -70,6 +70,9 @@ DEFINITIONS: tuple[MetricDef, ...] = (
     _d(P + "uplink_batches_total", "counter", "Uplink requests by outcome (ok, failed, rejected).",
        "outcome"),
     _d(P + "uplink_retries_total", "counter", "Uplink retries scheduled."),
+    _d(P + "uplink_resent_batches_total", "counter",
+       "Batches sent again exactly as first sent, after a crash or a failed request hid "
+       "their answer."),
     _d(P + "uplink_request_duration_seconds", "histogram",
        "Latency of uplink requests the cloud accepted."),
     _d(P + "uplink_readings_total", "counter", "Readings delivered to the cloud."),
@@ -191,6 +194,7 @@ class GatewayMetrics:
         self.local_publish_failures = self._counter("local_publish_failures_total")
         self.uplink_batches = self._counter("uplink_batches_total")
         self.uplink_retries = self._counter("uplink_retries_total")
+        self.uplink_resent = self._counter("uplink_resent_batches_total")
         self.uplink_duration = self._histogram("uplink_request_duration_seconds")
         self.uplink_readings = self._counter("uplink_readings_total")
         self.uplink_anomalies = self._counter("uplink_anomalies_total")

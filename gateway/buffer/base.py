@@ -6,7 +6,8 @@ accepted rows are deleted, rejected rows move to the dead-letter store, every ot
 batch stays for a later retry (``release`` hands those back). Rows between ``begin`` and
 ``end``/``release`` are in flight: an overflow never drops them. Nothing leaves the buffer
 without one of those two outcomes except by an **overflow drop** or **retention expiry**, and
-each of those is counted.
+each of those is counted. The uplink records each batch before sending it
+(``remember``), so what a crash or a failure interrupts is sent again as the same batch.
 """
 
 from __future__ import annotations
@@ -99,8 +100,27 @@ class Buffer(Protocol):
         in flight from now on, unless ``hold`` is false (a look only)."""
         ...
 
-    def end(self, accepted: Sequence[Row], rejected: Sequence[tuple[Row, str]] = ()) -> None:
-        """Delete ``accepted``; move each ``(row, reason)`` in ``rejected`` to the dead letters."""
+    def end(self, accepted: Sequence[Row], rejected: Sequence[tuple[Row, str]] = (),
+            flight: int | None = None) -> None:
+        """Delete ``accepted``; move each ``(row, reason)`` in ``rejected`` to the dead letters;
+        forget ``flight`` (see :meth:`remember`) in the same transaction."""
+        ...
+
+    def remember(self, rows: Sequence[Row]) -> int:
+        """Record, before they are sent, that ``rows`` (read by :meth:`begin`) travel as one
+        batch; the flight's id. Until it is forgotten, :meth:`recall` hands the same rows
+        back, so a batch whose answer a crash or a failure hid is sent again as itself (same
+        key, same body), never recomposed with rows that arrived since."""
+        ...
+
+    def recall(self, after: int = 0) -> tuple[int, list[Row]] | None:
+        """The oldest remembered flight after id ``after`` with rows still buffered, and those
+        rows (in flight from now on); None when there is none. Flights with no rows left are
+        forgotten."""
+        ...
+
+    def forget(self, flight: int) -> None:
+        """The batch ``flight`` is settled: it need never be sent as itself again."""
         ...
 
     def release(self, rows: Sequence[Row]) -> None:

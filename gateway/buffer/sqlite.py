@@ -42,6 +42,10 @@ _SCHEMA = (
     " size INTEGER NOT NULL, created_ms INTEGER NOT NULL, body TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS buffer_rows_lane ON buffer_rows(lane, id)",
     "CREATE TABLE IF NOT EXISTS buffer_meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    # Batches sent and not yet settled, as the id range of each lane's rows (decision 92).
+    "CREATE TABLE IF NOT EXISTS uplink_flights (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " prio_first INTEGER NOT NULL, prio_last INTEGER NOT NULL,"
+    " bulk_first INTEGER NOT NULL, bulk_last INTEGER NOT NULL)",
 )
 #: A :class:`Row` straight from the database's tuple (its columns are the fields, in order).
 _row = tuple.__new__
@@ -213,13 +217,18 @@ class SqliteBuffer:
         with self._db.reading():
             self._inflight.difference_update(r.id for r in rows)
 
-    def end(self, accepted: Sequence[Row], rejected: Sequence[tuple[Row, str]] = ()) -> None:
+    def end(self, accepted: Sequence[Row], rejected: Sequence[tuple[Row, str]] = (),
+            flight: int | None = None) -> None:
         gone = list(accepted) + [row for row, _ in rejected]
         if not gone:
+            if flight is not None:
+                self.forget(flight)
             return
         # Not fsynced: a power cut that rolls the deletion back makes the uplink send these rows
         # again under the same key, which the cloud answers from its idempotency store.
         with self._db.transaction(synced=False) as conn:
+            if flight is not None:
+                conn.execute("DELETE FROM uplink_flights WHERE id = ?", (flight,))
             self._inflight.difference_update(r.id for r in gone)
             for row, reason in rejected:
                 self._dead.add_row(int(row.lane), row.stream, row.count, row.body,
@@ -235,6 +244,47 @@ class SqliteBuffer:
                 meta.rows, meta.bytes = conn.execute(
                     "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM buffer_rows").fetchone()
             self._store(conn, meta, ("rows", "bytes"))
+
+    # -- batches on their way ----------------------------------------------------------------
+
+    def remember(self, rows: Sequence[Row]) -> int:
+        ranges = []
+        for lane in (Lane.PRIORITY, Lane.BULK):
+            ids = [r.id for r in rows if r.lane == lane]
+            ranges += [min(ids), max(ids)] if ids else [0, -1]
+        # Not fsynced: the flight is forgotten by a power cut only if the cloud's write of it
+        # may be too; a crash (the case it is for) keeps every commit.
+        with self._db.transaction(synced=False) as conn:
+            cur = conn.execute(
+                "INSERT INTO uplink_flights (prio_first, prio_last, bulk_first, bulk_last)"
+                " VALUES (?, ?, ?, ?)", ranges)
+            return int(cur.lastrowid or 0)
+
+    def recall(self, after: int = 0) -> tuple[int, list[Row]] | None:
+        empty: list[int] = []  # flights none of whose rows are left (settled, expired)
+        found: tuple[int, list[Row]] | None = None
+        with self._db.reading() as conn:
+            flights = conn.execute(
+                "SELECT id, prio_first, prio_last, bulk_first, bulk_last FROM uplink_flights"
+                " WHERE id > ? ORDER BY id", (after,)).fetchall()
+            for flight, p_first, p_last, b_first, b_last in flights:
+                rows = [_row(Row, r) for r in conn.execute(
+                    "SELECT id, lane, stream, count, size, created_ms, body FROM buffer_rows"
+                    " WHERE (lane = ? AND id BETWEEN ? AND ?) OR (lane = ? AND id BETWEEN ? AND ?)"
+                    " ORDER BY lane, id",
+                    (int(Lane.PRIORITY), p_first, p_last, int(Lane.BULK), b_first, b_last))]
+                if rows:
+                    self._inflight.update(r.id for r in rows)
+                    found = (flight, rows)
+                    break
+                empty.append(flight)
+        for flight in empty:
+            self.forget(flight)
+        return found
+
+    def forget(self, flight: int) -> None:
+        with self._db.transaction(synced=False) as conn:
+            conn.execute("DELETE FROM uplink_flights WHERE id = ?", (flight,))
 
     def expire(self, now_ms: int) -> int:
         cutoff = now_ms - self.retention_ms

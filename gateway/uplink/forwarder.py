@@ -6,9 +6,12 @@ sent at once (a partial one only alone: a restart reads every full batch again t
 on a sender thread, the next one read past the last (a :class:`Cursor`, so no row is in two
 requests) and built while the others travel; their answers are settled **in the order
 the batches were read**, by this thread alone (deleting, splitting, counting). Rows are deleted
-only after a 2xx. When one batch fails, every batch still in flight is settled as it comes
-back (a 2xx deletes its rows all the same) before the wait, and the next batch starts again
-from the oldest row, so a retry is composed and keyed as it would be after a restart. A
+only after a 2xx. Each batch is recorded in the buffer before it is sent (``remember``) and
+forgotten when it settles, so the batches a crash or a failure left unsettled are sent again
+first, one at a time, each with exactly its rows (same key, same body: the cloud answers from
+its idempotency store what it stored), never recomposed with rows that arrived since. When one
+batch fails, every batch still in flight is settled as it comes back (a 2xx deletes its rows
+all the same) before the wait, then the unsettled ones go again, oldest first. A
 retryable failure keeps the rows and waits (``Retry-After`` or backoff with jitter) while the
 circuit breaker counts failures (half-open, one probe goes alone). A 400/413/422 splits the
 batch in halves until the offending rows are isolated; each of those goes to the dead-letter
@@ -44,14 +47,15 @@ AUTH_REFUSED = frozenset({401, 403})
 
 @dataclass(frozen=True, slots=True)
 class _Flight:
-    """A batch on its way: its rows, body, start time, the sender thread's answer, and
-    whether it was full (others may join only full batches)."""
+    """A batch on its way: its rows, body, start time, the sender thread's answer,
+    whether it was full (others may join only full batches), and its flight record."""
 
     rows: Sequence[Row]
     batch: OutgoingBatch
     started: float
     answer: Future[IngestResult]
     full: bool
+    ledger: int  # the buffer's record of it (Buffer.remember)
 
 
 class Uplink:
@@ -88,6 +92,8 @@ class Uplink:
         self.max_readings = max_readings  #: items (readings, events) per batch, None: no cap
         self._flights: deque[_Flight] = deque()
         self._cursor: Cursor | None = None  # past the newest batch in flight
+        # Recorded flights to send again as they were, after this flight id; None: none left.
+        self._recall_after: int | None = 0
         self._pool: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -173,34 +179,62 @@ class Uplink:
         # Half-open, one probe alone; a new sender waits until the old one's answers are in.
         room = 1 if self._breaker.state == HALF_OPEN else self.max_in_flight
         if len(self._flights) < room and not self._swap_pending():
-            rows = self._buffer.begin(self.max_rows, self.max_bytes, self.max_readings,
-                                      self._cursor)
-            wait = self._linger_left(rows) if rows else 0.05
-            # Only full batches fly together: a restart reads each of them again with the same
-            # rows, and so the same key; a partial one (lingered out) goes alone.
-            if rows and wait <= 0 and (not self._flights or self._flights[-1].full):
-                full = self._full(rows)
-                if full or not self._flights:
-                    self._launch(rows, full)
+            if self._recall_after is not None:
+                # Batches a crash or a failure left unsettled go first, as they were, alone.
+                if not self._flights:
+                    self._launch_recalled()
                     return
-            if rows:
-                self._buffer.release(rows)  # not yet: read again later
-            if not self._flights:
-                self._stop.wait(min(wait, 0.05))
-                return
+            else:
+                rows = self._buffer.begin(self.max_rows, self.max_bytes, self.max_readings,
+                                          self._cursor)
+                wait = self._linger_left(rows) if rows else 0.05
+                # Only full batches fly together (a partial one, lingered out, goes alone), so
+                # batches keep leaving in the order and composition they were read in.
+                if rows and wait <= 0 and (not self._flights or self._flights[-1].full):
+                    full = self._full(rows)
+                    if full or not self._flights:
+                        self._launch(rows, full)
+                        return
+                if rows:
+                    self._buffer.release(rows)  # not yet: read again later
+                if not self._flights:
+                    self._stop.wait(min(wait, 0.05))
+                    return
             head = self._flights[0].answer
             futures.wait([head], timeout=0.05)  # room left: look at the buffer again soon
             if not head.done():
                 return
         self._settle_next()
 
-    def _launch(self, rows: Sequence[Row], full: bool) -> None:
-        """Build the batch of ``rows`` and hand it to a sender thread."""
+    def _launch(self, rows: Sequence[Row], full: bool, ledger: int | None = None) -> None:
+        """Record ``rows`` as a flight (unless ``ledger`` already is its record), build their
+        batch and hand it to a sender thread."""
         assert self._pool is not None, "start() the uplink first"
+        if ledger is None:
+            ledger = self._remember(rows)
         batch = build_batch(self._gateway_id, rows, self.encoding)
         answer = self._pool.submit(self._sender.send, batch)
-        self._flights.append(_Flight(rows, batch, time.perf_counter(), answer, full))
+        self._flights.append(_Flight(rows, batch, time.perf_counter(), answer, full, ledger))
         self._cursor = Cursor.past(rows, self._cursor)
+
+    def _remember(self, rows: Sequence[Row]) -> int:
+        try:
+            return self._buffer.remember(rows)
+        except StoreError:
+            self._buffer.release(rows)  # never sent
+            raise
+
+    def _launch_recalled(self) -> None:
+        """Send the next recorded flight again, with exactly the rows it had (so the same key
+        and body: the cloud answers from its idempotency store if it stored it)."""
+        found = self._buffer.recall(self._recall_after or 0)
+        if found is None:
+            self._recall_after = None
+            return
+        ledger, rows = found
+        self._recall_after = ledger
+        self._metrics.uplink_resent.inc()
+        self._launch(rows, False, ledger)
 
     def _settle_next(self) -> None:
         """Wait for the oldest batch in flight and settle it; on a retryable failure settle
@@ -217,6 +251,7 @@ class Uplink:
                 except RetryableUplinkError as also:
                     self._failed(other.rows, also)
             self._cursor = None
+            self._recall_after = 0  # the failed ones again, as they were, oldest first
             delay = self._retry.next(exc.retry_after)
             log.warning("uplink: %s; rows kept, retrying in %.1f s (breaker %s)",
                         exc, delay, self._breaker.state)
@@ -235,8 +270,9 @@ class Uplink:
             result = flight.answer.result()
         except BatchRejected as exc:
             self._rejected(flight.rows, exc)
+            self._buffer.forget(flight.ledger)
             return
-        self._accepted(flight.rows, flight.batch, result, flight.started)
+        self._accepted(flight.rows, flight.batch, result, flight.started, flight.ledger)
 
     def _failed(self, rows: Sequence[Row], exc: RetryableUplinkError) -> None:
         if exc.undelivered:  # else the cloud may hold them: overflow must not count them
@@ -275,12 +311,20 @@ class Uplink:
                 if exc.undelivered:
                     self._buffer.release(flight.rows)
         self._cursor = None
+        recall_after: int | None = 0
         while time.monotonic() < deadline:
-            rows = self._buffer.begin(self.max_rows, self.max_bytes, self.max_readings)
-            if not rows:
-                return
+            found = self._buffer.recall(recall_after) if recall_after is not None else None
+            if found is not None:
+                ledger, rows = found
+                recall_after = ledger
+            else:
+                recall_after = None
+                rows = self._buffer.begin(self.max_rows, self.max_bytes, self.max_readings)
+                if not rows:
+                    return
+                ledger = self._remember(rows)
             try:
-                self.deliver(rows)
+                self.deliver(rows, ledger)
             except RetryableUplinkError as exc:
                 if exc.undelivered:
                     self._buffer.release(rows)
@@ -290,17 +334,19 @@ class Uplink:
 
     # -- delivery ----------------------------------------------------------------------------
 
-    def deliver(self, rows: Sequence[Row]) -> None:
-        """Send ``rows`` now, on this thread, splitting on 400/413/422; raises
-        RetryableUplinkError to retry later."""
+    def deliver(self, rows: Sequence[Row], ledger: int | None = None) -> None:
+        """Send ``rows`` now, on this thread, splitting on 400/413/422, then forget their flight
+        record ``ledger``, if any; raises RetryableUplinkError to retry later."""
         batch = build_batch(self._gateway_id, rows, self.encoding)
         started = time.perf_counter()
         try:
             result = self._sender.send(batch)
         except BatchRejected as exc:
             self._rejected(rows, exc)
+            if ledger is not None:
+                self._buffer.forget(ledger)
             return
-        self._accepted(rows, batch, result, started)
+        self._accepted(rows, batch, result, started, ledger)
 
     def _rejected(self, rows: Sequence[Row], exc: BatchRejected) -> None:
         """The cloud refused the batch: halve it until each refused row stands alone, and move
@@ -317,9 +363,9 @@ class Uplink:
         self.deliver(rows[half:])
 
     def _accepted(self, rows: Sequence[Row], batch: OutgoingBatch, result: IngestResult,
-                  started: float) -> None:
+                  started: float, ledger: int | None = None) -> None:
         self._metrics.uplink_duration.observe(time.perf_counter() - started)
-        self._buffer.end(rows)
+        self._buffer.end(rows, flight=ledger)
         m = self._metrics
         if self._auth_refused is not None:
             self._auth_refused = None

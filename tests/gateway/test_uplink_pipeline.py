@@ -242,3 +242,68 @@ def test_pipelined_delivery_to_a_recording_cloud_stores_each_reading_once(
         uplink.stop()
     assert len(sink.keys()) == 1000
     assert not sink.duplicates()
+
+
+class RecordingSender:
+    """Answers every batch at once with a 2xx, keeping what it was sent."""
+
+    def __init__(self) -> None:
+        self.batches: list[OutgoingBatch] = []
+
+    def send(self, batch: OutgoingBatch) -> IngestResult:
+        self.batches.append(batch)
+        return IngestResult(batch.readings)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_batch_sent_before_a_crash_goes_again_as_itself_not_with_rows_since(
+        tmp_path: Path) -> None:
+    db = Database(tmp_path / "g.db")
+    db.open()
+    buf = SqliteBuffer(db, DeadLetterStore(db), 1 << 30)
+    buf.append([reading("d1", s) for s in range(3)])
+    rows = buf.begin(100, 1 << 30)  # a partial batch: the end of the buffer
+    buf.remember(rows)
+    sent = build_batch("gw", rows, "msgpack")  # the cloud stored it; the process died
+    db.close()
+
+    db = Database(tmp_path / "g.db")  # the restart
+    db.open()
+    buf = SqliteBuffer(db, DeadLetterStore(db), 1 << 30)
+    buf.append([reading("d1", s) for s in range(3, 5)] + [event("d1", 99)])
+    sender = RecordingSender()
+    uplink = make_uplink(buf, sender, in_flight=2, rows=100)
+    uplink.start()
+    try:
+        assert wait_until(lambda: left(buf) == [], 10)
+    finally:
+        uplink.stop()
+        db.close()
+    # Read afresh, the oldest rows would have been joined by the two readings and led by the
+    # anomaly event: another key, and the cloud would have written the three readings again.
+    first = sender.batches[0]
+    assert [r.id for r in first.rows] == [1, 2, 3]
+    assert (first.key, first.body) == (sent.key, sent.body)
+    assert sorted(r.id for b in sender.batches[1:] for r in b.rows) == [4, 5, 6]
+    assert uplink._metrics.uplink_resent._value.get() == 1
+
+
+def test_a_failed_partial_batch_is_retried_with_its_rows_only(buf: SqliteBuffer) -> None:
+    buf.append([reading("d1", 0)])
+    sender = GatedSender()
+    uplink = make_uplink(buf, sender, in_flight=2, rows=10)
+    uplink.start()
+    try:
+        assert wait_until(lambda: len(sender.batches) == 1, 10)
+        buf.append([reading("d1", s) for s in range(1, 4)])  # arrive while it travels
+        sender.answer(0, fail=True)
+        assert wait_until(lambda: len(sender.batches) == 2, 10)
+        assert sender.batches[1].key == sender.batches[0].key
+        sender.answer_all()
+        assert wait_until(lambda: left(buf) == [], 10)
+    finally:
+        sender.answer_all()
+        uplink.stop()
+    assert [[r.id for r in b.rows] for b in sender.batches] == [[1], [1], [2, 3, 4]]

@@ -59,7 +59,7 @@ def witnesses(nats_cluster: NatsCluster) -> Iterator[list[NatsWitness]]:
 
 
 def sims(stack: Stack, cluster: NatsCluster, nodes: tuple[int, int], count: int,
-         rate: float) -> list[Simulation]:
+         rate: float, **options: Any) -> list[Simulation]:
     """Two simulators on two nodes with disjoint readings: different sensors, sites and
     device names (one gateway dedups by device and seq, and the cloud gives a device name to
     one gateway, so two fleets must not share names)."""
@@ -68,7 +68,7 @@ def sims(stack: Stack, cluster: NatsCluster, nodes: tuple[int, int], count: int,
                                                     "humidity,current"), strict=True)):
         sim = stack.simulation(devices=8, rate=rate, count=count, format="binary",
                                sensors=sensors, site=f"site-{k}", seed=k + 1,
-                               device_prefix=f"site{k}-")
+                               device_prefix=f"site{k}-", **options)
         sim.broker_url = cluster.nodes[node].url
         out.append(sim.start())
     return out
@@ -76,16 +76,24 @@ def sims(stack: Stack, cluster: NatsCluster, nodes: tuple[int, int], count: int,
 
 def finish(stack: Stack, cluster: NatsCluster, running: list[Simulation], tmp_path: Path,
            timeout: float = 120.0, open_loss: str | None = None,
-           witnesses: Sequence[NatsWitness] = ()) -> None:
+           witnesses: Sequence[NatsWitness] = (), unacked_ok: bool = False) -> None:
     """Reconcile the simulators' merged manifests with InfluxDB. ``open_loss`` names a known
     loss of the broker's: readings lost before they reached the gateway (and only those) then
     mark the test xfailed with the full report instead of failing it; a reading lost after
-    the gateway's intake received it, a duplicate or a wrong value still fails.
+    the gateway's intake received it, a duplicate or a wrong value still fails. With
+    ``unacked_ok`` a simulator may end with publishes the cluster never acknowledged (exit 1):
+    the promise is about acknowledged readings, which are reconciled all the same.
     A loss's report says, per lost message, whether the gateway's intake received it (its
     trace) and whether a witness saw the cluster receive it, and the run's work folder
     (manifests, gateway log and databases, NATS logs and stores) is kept."""
     for sim in running:
-        sim.wait(180)
+        if not unacked_ok:
+            sim.wait(180)
+            continue
+        assert sim.child is not None
+        code = sim.child.wait(180)
+        if code not in (0, 1):  # 1: some publishes unacknowledged; 3: the cluster went silent
+            raise sim.child.fail(f"exited {code}")
     manifest = merge_manifests([s.manifest for s in running], tmp_path / "all.jsonl")
     rec = stack.delivered(manifest, timeout=timeout)
     assert rec.expected > 0, rec.summary()
@@ -158,7 +166,9 @@ def test_killing_a_simulators_node(nats_stack: Stack, nats_cluster: NatsCluster,
 @pytest.mark.faults
 def test_restarting_the_whole_cluster(nats_stack: Stack, nats_cluster: NatsCluster,
                                       witnesses: list[NatsWitness], tmp_path: Path) -> None:
-    running = sims(nats_stack, nats_cluster, (1, 2), 3000, 200)
+    # The restarted cluster elects its JetStream leaders before it acknowledges again: the
+    # simulators wait for that (a CI run saw 557 of 3,000 publishes still unanswered after 30 s).
+    running = sims(nats_stack, nats_cluster, (1, 2), 3000, 200, ack_timeout=90)
     assert wait_until(lambda: nats_stack.gw.received() > 500, 30)
     # Every node must hold the gateway's consumers before the crash: a node that restarts
     # without one and leads the stream acknowledges publishes and drops them (a NATS hazard of
@@ -168,7 +178,7 @@ def test_restarting_the_whole_cluster(nats_stack: Stack, nats_cluster: NatsClust
     time.sleep(2)
     nats_cluster.start()
     finish(nats_stack, nats_cluster, running, tmp_path, open_loss=CLUSTER_RESTART_LOSS,
-           witnesses=witnesses)
+           witnesses=witnesses, unacked_ok=True)
 
 
 def _client(client_id: str, clean: bool) -> Any:
