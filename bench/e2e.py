@@ -42,9 +42,11 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -289,15 +291,17 @@ def mb_per_hour(arr: np.ndarray) -> float:
 
 
 @contextlib.contextmanager
-def running_stack(work: Path, broker: Mosquitto, influx: InfluxDB, name: str) -> Iterator[Stack]:
-    """Cloud and gateway processes with default settings on a fresh database."""
+def running_stack(work: Path, broker: Mosquitto, influx: InfluxDB, name: str,
+                  gateway: dict[str, dict[str, Any]] | None = None) -> Iterator[Stack]:
+    """Cloud and gateway processes on a fresh database, with default settings but for
+    ``gateway`` (``{section: {key: value}}``)."""
     influx.create_database(f"bench_{name}")
     stack = Stack(work / name, broker, influx, f"bench_{name}", gateway_id=f"gw-bench-{name}",
-                  fast_retries=False)
+                  fast_retries=False, gateway=gateway)
     try:
         stack.start()
-        print(f"cloud {stack.cloud.url}, gateway {stack.gw.health_url} (default settings)",
-              file=sys.stderr)
+        print(f"cloud {stack.cloud.url}, gateway {stack.gw.health_url} "
+              f"({gateway or 'default settings'})", file=sys.stderr)
         yield stack
     finally:
         stack.stop()
@@ -319,7 +323,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", action="store_true", help="also run the memory soak")
     parser.add_argument("--soak-minutes", type=float, default=10.0)
     parser.add_argument("--soak-rate", type=int, default=1000)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a gateway setting (TOML value), e.g. mqtt.decode_worker=true")
     args = parser.parse_args(argv)
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        if not (section and name and value):
+            parser.error(f"--set {item!r}: expected SECTION.KEY=VALUE")
+        overrides.setdefault(section, {})[name] = tomllib.loads(f"v = {value}")["v"]
 
     work = Path(tempfile.mkdtemp(prefix="iotgw-bench-e2e-"))
     # The broker as shipped (deploy/mosquitto/mosquitto.conf): its in-flight window (1,000) is
@@ -331,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # A fresh gateway, cloud and database per rate: the simulator's seqs restart each run.
         for n, rate in enumerate(int(r) for r in args.rates.split(",") if r.strip()):
-            with running_stack(work, broker, influx, f"r{n}") as stack:
+            with running_stack(work, broker, influx, f"r{n}", overrides) as stack:
                 results.append(run_rate(stack, rate, args, n))
         if args.soak:
             with running_stack(work, broker, influx, "soak") as stack:

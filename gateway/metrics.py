@@ -65,6 +65,8 @@ DEFINITIONS: tuple[MetricDef, ...] = (
        "Intake loop turns without committing because the buffer is full."),
     _d(P + "broker_connect_failures_total", "counter", "Failed broker connection attempts."),
     _d(P + "decode_worker_failures_total", "counter", "Decode worker process deaths."),
+    _d(P + "score_worker_failures_total", "counter",
+       "Score worker process deaths (scoring goes on inline)."),
     _d(P + "local_publish_failures_total", "counter",
        "Local notifications not published (broker disconnected)."),
     _d(P + "uplink_batches_total", "counter", "Uplink requests by outcome (ok, failed, rejected).",
@@ -191,6 +193,7 @@ class GatewayMetrics:
         self.backpressure_waits = self._counter("backpressure_waits_total")
         self.broker_connect_failures = self._counter("broker_connect_failures_total")
         self.decode_worker_failures = self._counter("decode_worker_failures_total")
+        self.score_worker_failures = self._counter("score_worker_failures_total")
         self.local_publish_failures = self._counter("local_publish_failures_total")
         self.uplink_batches = self._counter("uplink_batches_total")
         self.uplink_retries = self._counter("uplink_retries_total")

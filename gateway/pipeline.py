@@ -17,11 +17,11 @@ from firmware_protocol.topics import Subscription
 from gateway.buffer import Buffer, Lane, NewRow
 from gateway.db import Database
 from gateway.deadletter import DeadLetterStore
-from gateway.decoding import Decoded, Decoder, Rejected, Result, ToScore
+from gateway.decoding import Decoded, Decoder, Rejected, Result
 from gateway.dedup import DedupWindow
 from gateway.metrics import GatewayMetrics
 from gateway.ratelog import RateLimitedLog
-from gateway.scoring import AnomalyEvent, Scorer
+from gateway.scoring import AnomalyEvent, BatchScorer, Scorer, score_message
 from ingest_protocol.encode import anomaly_object
 
 log = logging.getLogger("gateway.pipeline")
@@ -115,6 +115,7 @@ class Pipeline:
         rows, events = prepared.rows, prepared.events
         if len(results) != len(batch):
             raise ValueError(f"{len(results)} results for {len(batch)} messages")
+        new: list[Decoded] = []
         for result in results:
             if isinstance(result, Rejected):
                 prepared.outcomes.append(Outcome.DEAD_LETTERED)
@@ -125,13 +126,31 @@ class Pipeline:
                 prepared.outcomes.append(Outcome.DUPLICATE)
                 continue
             fresh[(device, seq % window)] = (seq, ts)
-            rows.append(NewRow(Lane.BULK, device, result.readings, result.body))
-            if self._scorer is not None and result.scoring is not None:
-                for event in self._score(device, result.scoring):
-                    events.append(event)
-                    rows.append(NewRow(Lane.PRIORITY, device, 1, anomaly_object(event)))
+            new.append(result)
             prepared.outcomes.append(Outcome.BUFFERED)
+        scored = self._score_all(new)
+        for result, found in zip(new, scored, strict=True):
+            rows.append(NewRow(Lane.BULK, result.device, result.readings, result.body))
+            for event in found:
+                events.append(event)
+                rows.append(NewRow(Lane.PRIORITY, result.device, 1, anomaly_object(event)))
         return prepared
+
+    def _score_all(self, new: list[Decoded]) -> Sequence[list[AnomalyEvent]]:
+        """Each new message's anomaly events (none without a scorer), in order."""
+        scorer = self._scorer
+        if scorer is None:
+            return [[] for _ in new]
+        todo = [(i, (r.device, r.scoring)) for i, r in enumerate(new) if r.scoring is not None]
+        if isinstance(scorer, BatchScorer):
+            found = scorer.score_batch([item for _, item in todo], self._metrics.scorer_errors.inc)
+        else:
+            found = [score_message(scorer, device, scoring, self._metrics.scorer_errors.inc)
+                     for _, (device, scoring) in todo]
+        out: list[list[AnomalyEvent]] = [[] for _ in new]
+        for (i, _), events in zip(todo, found, strict=True):
+            out[i] = events
+        return out
 
     def write(self, prepared: Prepared) -> list[Outcome]:
         """Write what :meth:`prepare` decided (dead letters, de-duplication slots, rows), in
@@ -166,39 +185,6 @@ class Pipeline:
                 self._on_anomaly(event)
             except Exception:  # a notification must never undo a commit
                 log.exception("could not publish an anomaly event")
-
-    def _score(self, device: str, scoring: ToScore) -> list[AnomalyEvent]:
-        assert self._scorer is not None
-        out = []
-        observe, site = self._scorer.observe, scoring.site
-        for sensor, ts_ms, value in scoring.values:
-            try:
-                event = observe(device, sensor, ts_ms, value, site)
-            except Exception:  # a detector bug must not take the stream down
-                log.exception("scorer failed on %s/%s", device, sensor)
-                self._metrics.scorer_errors.inc()
-                continue
-            if event is not None:
-                out.append(event)
-        device_event = self._score_device(device, scoring)
-        if device_event is not None:
-            out.append(device_event)
-        return out
-
-    def _score_device(self, device: str, scoring: ToScore) -> AnomalyEvent | None:
-        """The optional per-device joint score (a scorer with ``observe_device``)."""
-        observe_device = getattr(self._scorer, "observe_device", None)
-        if observe_device is None:
-            return None
-        values = {sensor: value for sensor, _, value in scoring.values}
-        try:
-            event: AnomalyEvent | None = observe_device(
-                device, scoring.first_ts, values, scoring.site)
-        except Exception:  # a detector bug must not take the stream down
-            log.exception("device scorer failed on %s", device)
-            self._metrics.scorer_errors.inc()
-            return None
-        return event
 
     def _dead_letter(self, item: Incoming, codec: str, reason: str, detail: str) -> Outcome:
         self._dead.add_payload(item.topic, codec, reason, detail, item.payload)

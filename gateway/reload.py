@@ -17,6 +17,7 @@ from pydantic import BaseModel, SecretStr
 
 from common.backoff import Backoff
 from gateway.detect.bank import DetectorBank
+from gateway.score_worker import ScoreWorker
 from gateway.settings import GatewaySettings
 from gateway.uplink import HttpSender, Uplink
 
@@ -67,7 +68,7 @@ def _merged(old: GatewaySettings, new: GatewaySettings, keys: list[str]) -> Gate
 
 
 def apply(old: GatewaySettings, new: GatewaySettings, uplink: Uplink,
-          bank: DetectorBank | None) -> Reloaded:
+          bank: DetectorBank | ScoreWorker | None) -> Reloaded:
     """Apply the reloadable differences between ``old`` and ``new`` to the running parts."""
     before, after = flatten(old), flatten(new)
     changed = sorted(k for k in after if before.get(k) != after[k])
@@ -91,6 +92,5 @@ def apply(old: GatewaySettings, new: GatewaySettings, uplink: Uplink,
     if bank is not None and keys & DETECT_KEYS:
         update = {k.split(".", 1)[1]: getattr(new.detect, k.split(".", 1)[1])
                   for k in keys & DETECT_KEYS}
-        bank.settings = bank.settings.model_copy(update=update)
-        bank.policy = bank.settings.policy()
+        bank.apply_settings(update)
     return result

@@ -40,6 +40,7 @@ from gateway.ratelog import RateLimitedLog
 from gateway.rawlog import RawLog
 from gateway.reload import Reloaded
 from gateway.reload import apply as apply_reload
+from gateway.score_worker import ScoreWorker
 from gateway.scoring import AnomalyEvent, Scorer
 from gateway.settings import GatewaySettings
 from gateway.uplink import CircuitBreaker, HttpSender, Uplink
@@ -106,9 +107,11 @@ class GatewayService:
 
     def start(self) -> None:
         s = self.settings
-        self._bank: DetectorBank | None = None
+        self._bank: DetectorBank | ScoreWorker | None = None
         if self.scorer is None and s.detect.enabled:
-            self._bank = DetectorBank(s.detect, s.detect.state_path(s.gateway.data_dir))
+            state = s.detect.state_path(s.gateway.data_dir)
+            self._bank = (ScoreWorker(s.detect, state, self.metrics.score_worker_failures.inc)
+                          if s.detect.worker else DetectorBank(s.detect, state))
             self._bank.start()
             self.scorer = self._bank
         warn_plaintext_credentials(s)

@@ -87,6 +87,12 @@ class DetectorBank:
             self._save(key, live.state)
         return len(self._streams)
 
+    def apply_settings(self, update: dict[str, Any]) -> None:
+        """Reloaded settings (``{name: value}`` of the reloadable ``detect`` keys), from the
+        next reading on."""
+        self.settings = self.settings.model_copy(update=update)
+        self.policy = self.settings.policy()
+
     @property
     def live_streams(self) -> int:
         """How many streams are in memory."""

@@ -1,0 +1,188 @@
+"""Scoring in a worker process, so scoring and the rest of the gateway use two cores.
+
+With detectors on, scoring is most of the processing stage's CPU (decision 93), and the stage
+shares one interpreter with the intake and the uplink. With ``detect.worker = true`` the
+:class:`~gateway.detect.bank.DetectorBank` lives in a process of its own: the stage hands it a
+batch's new messages (after de-duplication, so a redelivery is never learnt twice) and waits
+for their anomaly events, releasing the interpreter lock to the intake and the uplink meanwhile.
+One batch at a time, in the stage's order, so per-stream order and state are as inline.
+
+The worker saves every stream's state when told to stop (as the inline bank does). If it dies,
+:meth:`ScoreWorker.score_batch` scores inline from then on with a bank of its own, which loads
+each stream's state as last saved: learning since then is lost, which detector learning may
+be (it is not part of the promise), and the batch in hand is scored all the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gateway.decoded import ToScore
+from gateway.detect.bank import DetectorBank
+from gateway.detect.settings import DetectSettings
+from gateway.errors import GatewayError
+from gateway.scoring import AnomalyEvent, score_message
+
+if TYPE_CHECKING:  # multiprocessing loads when a worker starts: the worker is off by default
+    from multiprocessing.connection import Connection
+
+log = logging.getLogger("gateway.score_worker")
+
+Item = tuple[str, ToScore]
+#: The worker's answer: (index, events) for the items that raised any, and the readings whose
+#: scoring failed.
+Answer = tuple[list[tuple[int, list[AnomalyEvent]]], int]
+
+
+def score_items(bank: DetectorBank, items: Sequence[Item]) -> Answer:
+    """Score ``items`` in order with ``bank``; the events per item that has any."""
+    failures = 0
+
+    def failed() -> None:
+        nonlocal failures
+        failures += 1
+
+    out = []
+    for i, (device, scoring) in enumerate(items):
+        events = score_message(bank, device, scoring, failed)
+        if events:
+            out.append((i, events))
+    return out, failures
+
+
+def _serve(conn: Connection, settings: dict[str, Any], state_dir: str) -> None:
+    bank = DetectorBank(DetectSettings.model_validate(settings), Path(state_dir))
+    bank.start()
+    try:
+        while True:
+            try:
+                request = conn.recv()
+            except (EOFError, OSError):
+                return  # the gateway is gone: nothing to answer, state as last saved
+            if request is None:
+                break
+            kind, body = request
+            if kind == "score":
+                conn.send(score_items(bank, body))
+            elif kind == "settings":
+                bank.apply_settings(body)
+    finally:
+        bank.stop()
+        with contextlib.suppress(OSError):
+            conn.send("stopped")
+
+
+class ScoreWorker:
+    """A :class:`~gateway.detect.bank.DetectorBank` in a process of its own."""
+
+    def __init__(self, settings: DetectSettings, state_dir: Path,
+                 on_failure: Callable[[], None] = lambda: None) -> None:
+        self.settings = settings
+        self._state_dir = state_dir
+        self._on_failure = on_failure
+        self._conn: Connection | None = None
+        self._proc: Any = None
+        self._inline: DetectorBank | None = None
+
+    def start(self) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_serve, args=(child, self.settings.model_dump(mode="json"),
+                                 str(self._state_dir)),
+            name="iotgw-score", daemon=True)
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Tell the worker to save its streams' state and exit (killed after ``timeout``)."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError, ValueError, EOFError):
+                self._conn.send(None)
+                if self._conn.poll(timeout):
+                    self._conn.recv()
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            self._proc.join(5)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+            self._proc = None
+        if self._inline is not None:
+            self._inline.stop()
+
+    def apply_settings(self, update: dict[str, Any]) -> None:
+        """Reloaded detector settings, for the next batch on."""
+        self.settings = self.settings.model_copy(update=update)
+        if self._inline is not None:
+            self._inline.apply_settings(update)
+            return
+        try:
+            self._send(("settings", update))
+        except GatewayError as exc:
+            self._fail(exc)
+
+    def observe(self, device: str, sensor: str, ts_ms: int, value: float,
+                site: str | None = None) -> AnomalyEvent | None:
+        """One reading (the :class:`~gateway.scoring.Scorer` protocol; the pipeline uses
+        :meth:`score_batch`)."""
+        events = self.score_batch([(device, ToScore(site, ts_ms, ((sensor, ts_ms, value),)))])
+        return events[0][0] if events[0] else None
+
+    def score_batch(self, items: Sequence[Item],
+                    on_error: Callable[[], None] = lambda: None) -> list[list[AnomalyEvent]]:
+        """The anomaly events of each ``(device, scoring)`` item, in order."""
+        if self._inline is None:
+            try:
+                self._send(("score", list(items)))
+                answer: Answer = self._receive()
+            except GatewayError as exc:
+                self._fail(exc)
+        if self._inline is not None:
+            answer = score_items(self._inline, items)
+        found, failures = answer
+        for _ in range(failures):
+            on_error()
+        out: list[list[AnomalyEvent]] = [[] for _ in items]
+        for i, events in found:
+            out[i] = events
+        return out
+
+    def _send(self, request: object) -> None:
+        if self._conn is None:
+            raise GatewayError("the score worker is not running")
+        try:
+            self._conn.send(request)
+        except (OSError, ValueError) as exc:
+            raise GatewayError(f"the score worker is gone: {exc}") from exc
+
+    def _receive(self) -> Answer:
+        assert self._conn is not None
+        try:
+            answer: Answer = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            raise GatewayError(f"the score worker died: {exc!r}") from exc
+        return answer
+
+    def _fail(self, exc: GatewayError) -> None:
+        log.error("%s; scoring inline from now on (stream state as last saved)", exc)
+        self._on_failure()
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            with contextlib.suppress(Exception):
+                self._proc.kill()
+                self._proc.join(5)
+            self._proc = None
+        self._inline = DetectorBank(self.settings, self._state_dir)
+        self._inline.start()
