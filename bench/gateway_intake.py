@@ -176,7 +176,7 @@ def gateway(broker: Mosquitto, items: list[tuple[str, bytes]], tmp: Path, args: 
                    "retry_min_s": 600, "retry_max_s": 600},
         "health": {"port": port},
         "log": {"level": "WARNING"},
-        "detect": {"enabled": detectors},
+        "detect": {"enabled": detectors, "worker": args.score_worker},
     }
     config = tmp / "gateway.toml"
     config.write_bytes(tomli_w.dumps(cfg).encode())
@@ -226,6 +226,8 @@ def main() -> None:
     ap.add_argument("--commit-max", type=int, default=1000, help="mqtt.commit_max_messages")
     ap.add_argument("--worker", action="store_true",
                     help="mqtt.decode_worker = true: decode in a second process")
+    ap.add_argument("--score-worker", action="store_true",
+                    help="detect.worker = true: score in a second process (RSS counts both)")
     ap.add_argument("--durability", choices=("process", "power-loss"), default="power-loss")
     ap.add_argument("--protocols", default="3.1.1,5")
     ap.add_argument("--detectors", default="on,off")
@@ -237,7 +239,8 @@ def main() -> None:
     print(f"messages: {args.count} {args.format} from {args.devices} devices x {len(SENSORS)} "
           f"sensors "
           f"(Receive Maximum {args.receive_maximum}, durability {args.durability}, "
-          f"commit_max_messages {args.commit_max}, decode worker {args.worker})")
+          f"commit_max_messages {args.commit_max}, decode worker {args.worker}, score worker "
+          f"{args.score_worker})")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for protocol in args.protocols.split(","):

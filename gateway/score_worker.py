@@ -101,6 +101,11 @@ class ScoreWorker:
         child.close()
         self._conn = parent
 
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id (None once scoring is inline)."""
+        return None if self._proc is None else int(self._proc.pid)
+
     def stop(self, timeout: float = 30.0) -> None:
         """Tell the worker to save its streams' state and exit (killed after ``timeout``)."""
         if self._conn is not None:

@@ -41,6 +41,9 @@ def gateway(tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink,
     gw.kill()
 
 
+@pytest.mark.parametrize("gateway", [{}, {"detect": {"enabled": True, "worker": True}}],
+                         indirect=True,
+                         ids=["inline", "score-worker"])
 def test_kill_9_mid_stream_loses_no_acknowledged_reading(
         tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink, gateway: GatewayProcess) -> None:
     manifest = tmp_path / "run.jsonl"
@@ -55,6 +58,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_reading(
     assert len(want) > 5000
     assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
     assert sink.keys() <= published_readings(manifest)
+    assert not sink.duplicates()  # a batch a kill left unsettled goes again as itself
     assert gateway.stop() == 0
 
 
@@ -76,6 +80,7 @@ def test_kill_9_with_several_batches_in_flight_loses_nothing(
     want = expected_readings(manifest)
     assert sink.wait_for(lambda: sink.keys() >= want, 90), len(want - sink.keys())
     assert sink.keys() <= published_readings(manifest)
+    assert not sink.duplicates()
     assert wait_until(lambda: gateway.metric("iotgw_gateway_buffer_rows") == 0, 30)
     assert gateway.stop() == 0
 

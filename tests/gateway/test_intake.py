@@ -44,14 +44,16 @@ def get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-@pytest.mark.parametrize(("protocol", "worker"), [("3.1.1", False), ("5", True)])
+@pytest.mark.parametrize(("protocol", "worker"), [("3.1.1", ""), ("5", "decode"),
+                                                  ("3.1.1", "score")])
 def test_messages_flow_to_the_cloud_once(tmp_path: Path, mosquitto: Mosquitto, sink: CloudSink,
-                                         protocol: str, worker: bool) -> None:
+                                         protocol: str, worker: str) -> None:
     subscriptions = [{"topic": "sensors/{site}/{device}/{format}"},
                      {"topic": "legacy/{device}/up", "codec": "senml-json"}]
     cfg = gateway_config(tmp_path, mosquitto, sink.url, sink.token,
-                         mqtt={"protocol": protocol, "decode_worker": worker,
-                               "subscriptions": subscriptions})
+                         mqtt={"protocol": protocol, "decode_worker": worker == "decode",
+                               "subscriptions": subscriptions},
+                         detect={"enabled": worker == "score", "worker": worker == "score"})
     service = GatewayService(settings_from(cfg, tmp_path))
     service.start()
     pub = Publisher(mosquitto.host, mosquitto.port)
