@@ -59,7 +59,7 @@ class DetectSettings(BaseModel):
         default_factory=dict, description="Parameters of the per-device detector.")
     worker: bool = Field(default=False, description=(
         "Score in a second process, so the gateway uses two cores (faster with a free core; "
-        "about 40 MB more memory)."))
+        "about 50 MB more memory for 5,000 streams)."))
 
     @field_validator("detector")
     @classmethod
