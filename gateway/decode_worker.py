@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.decoding import Decoder, Result
 from gateway.errors import GatewayError
+from gateway.workers import reap, spawn
 
 if TYPE_CHECKING:  # multiprocessing loads when a worker starts: the worker is off by default
     from multiprocessing.connection import Connection
@@ -47,15 +48,7 @@ class DecodeWorker:
         self.busy = False
 
     def start(self) -> None:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, self._specs, self._keep),
-                                 name="iotgw-decode", daemon=True)
-        self._proc.start()
-        child.close()
-        self._conn = parent
+        self._conn, self._proc = spawn(_serve, (self._specs, self._keep), "iotgw-decode")
 
     def stop(self) -> None:
         if self._conn is not None:
@@ -64,10 +57,7 @@ class DecodeWorker:
             self._conn.close()
             self._conn = None
         if self._proc is not None:
-            self._proc.join(5)
-            if self._proc.is_alive():
-                self._proc.kill()
-                self._proc.join()
+            reap(self._proc)
             self._proc = None
 
     def submit(self, items: Sequence[Item]) -> None:

@@ -26,8 +26,9 @@ from gateway.detect.bank import DetectorBank
 from gateway.detect.settings import DetectSettings
 from gateway.errors import GatewayError
 from gateway.scoring import AnomalyEvent, score_message
+from gateway.workers import reap, spawn
 
-if TYPE_CHECKING:  # multiprocessing loads when a worker starts: the worker is off by default
+if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
 log = logging.getLogger("gateway.score_worker")
@@ -89,17 +90,8 @@ class ScoreWorker:
         self._inline: DetectorBank | None = None
 
     def start(self) -> None:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        self._proc = ctx.Process(
-            target=_serve, args=(child, self.settings.model_dump(mode="json"),
-                                 str(self._state_dir)),
-            name="iotgw-score", daemon=True)
-        self._proc.start()
-        child.close()
-        self._conn = parent
+        self._conn, self._proc = spawn(
+            _serve, (self.settings.model_dump(mode="json"), str(self._state_dir)), "iotgw-score")
 
     @property
     def pid(self) -> int | None:
@@ -116,10 +108,7 @@ class ScoreWorker:
             self._conn.close()
             self._conn = None
         if self._proc is not None:
-            self._proc.join(5)
-            if self._proc.is_alive():
-                self._proc.kill()
-                self._proc.join()
+            reap(self._proc)
             self._proc = None
         if self._inline is not None:
             self._inline.stop()
@@ -185,9 +174,7 @@ class ScoreWorker:
                 self._conn.close()
             self._conn = None
         if self._proc is not None:
-            with contextlib.suppress(Exception):
-                self._proc.kill()
-                self._proc.join(5)
+            reap(self._proc, 0.0)
             self._proc = None
         self._inline = DetectorBank(self.settings, self._state_dir)
         self._inline.start()
