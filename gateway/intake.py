@@ -41,6 +41,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import paho.mqtt.client as mqtt
@@ -54,6 +55,7 @@ from gateway.errors import StoreError
 from gateway.metrics import GatewayMetrics
 from gateway.mqtt_socket import Client, puback
 from gateway.rawlog import Entry, RawLog
+from gateway.session_filters import SessionFilters
 from gateway.settings import MqttSection
 
 log = logging.getLogger("gateway.intake")
@@ -84,10 +86,12 @@ class Intake:
         room: RoomCheck,
         metrics: GatewayMetrics,
         on_logged: Callable[[], None] = lambda: None,
+        filters_file: Path | None = None,
     ) -> None:
         self._s = settings
         self._client_id = client_id
         self._filters = filters
+        self._session = SessionFilters(filters_file, client_id, filters)
         self._log = raw_log
         self._room = room
         self._metrics = metrics
@@ -183,6 +187,7 @@ class Intake:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
         return client
 
     def _run(self) -> None:
@@ -294,6 +299,11 @@ class Intake:
         log.info("connected to %s as %s (session present: %s)", self._brokers.current.url,
                  self._client_id,
                  flags.session_present)
+        stale = self._session.stale(flags.session_present)
+        if stale:
+            log.warning("unsubscribing %s: the session kept them from an earlier configuration",
+                        ", ".join(stale))
+            client.unsubscribe(stale)
         client.subscribe([(f, 1) for f in self._filters])
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
@@ -303,6 +313,10 @@ class Intake:
                       refused[0], ", ".join(self._filters))
             return
         self._subscribed = True
+
+    def _on_unsubscribe(self, _c: mqtt.Client, _u: Any, _mid: int, _reasons: Any,
+                        _p: Any) -> None:
+        self._session.unsubscribed()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected = False

@@ -42,6 +42,7 @@ from gateway.reload import Reloaded
 from gateway.reload import apply as apply_reload
 from gateway.score_worker import ScoreWorker
 from gateway.scoring import AnomalyEvent, Scorer
+from gateway.session_filters import FILE as SESSION_FILTERS
 from gateway.settings import GatewaySettings
 from gateway.uplink import CircuitBreaker, HttpSender, Uplink
 from gateway.uplink.forwarder import breaker_code
@@ -134,7 +135,8 @@ class GatewayService:
                                    linger_ms=s.intake.process_linger_ms)
         self.intake = Intake(s.mqtt, s.client_id, [sub.build().filter
                                                      for sub in s.mqtt.subscriptions],
-                             self.raw_log, self, self.metrics, self.processor.notify)
+                             self.raw_log, self, self.metrics, self.processor.notify,
+                             s.gateway.data_dir / SESSION_FILTERS)
         u = s.uplink
         self.uplink = Uplink(
             s.gateway.id, buffer,
