@@ -44,6 +44,23 @@ class Prepared:
     events: list[AnomalyEvent] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Begun:
+    """A batch whose outcomes are decided and whose new messages are being scored: ``found``
+    holds the events of the messages at ``scored`` (indexes into ``new``), or is None while a
+    score worker computes them."""
+
+    prepared: Prepared
+    new: list[Decoded]
+    scored: list[int]
+    found: list[list[AnomalyEvent]] | None
+
+    @property
+    def elsewhere(self) -> bool:
+        """Whether the scores are being computed by another process right now."""
+        return self.found is None
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
     """A message as the intake received it."""
@@ -108,11 +125,17 @@ class Pipeline:
         holds now is what :meth:`write` will find; duplicates within ``batch`` are found here
         too. A detector learns here, so a batch whose write fails and is retried is learnt
         twice: detector learning is not part of the promise (see gateway.processor)."""
+        return self.finish(self.begin(batch, decoded))
+
+    def begin(self, batch: Sequence[Incoming],
+              decoded: Sequence[Result] | None = None) -> Begun:
+        """The first half of :meth:`prepare`: outcomes decided, and the new messages handed
+        to a score worker (:attr:`Begun.elsewhere`: the caller may do other work until
+        :meth:`finish`) or scored here."""
         results = self.decode(batch) if decoded is None else decoded
         prepared = Prepared(batch, results)
         window = self._dedup.window
         fresh: dict[tuple[str, int], tuple[int, int]] = {}  # slots this batch takes
-        rows, events = prepared.rows, prepared.events
         if len(results) != len(batch):
             raise ValueError(f"{len(results)} results for {len(batch)} messages")
         new: list[Decoded] = []
@@ -128,7 +151,13 @@ class Pipeline:
             fresh[(device, seq % window)] = (seq, ts)
             new.append(result)
             prepared.outcomes.append(Outcome.BUFFERED)
-        scored = self._score_all(new)
+        return self._score_begin(prepared, new)
+
+    def finish(self, begun: Begun) -> Prepared:
+        """The second half of :meth:`prepare`: the scores, and the rows to write."""
+        prepared, new = begun.prepared, begun.new
+        rows, events = prepared.rows, prepared.events
+        scored = self._score_finish(begun)
         for result, found in zip(new, scored, strict=True):
             rows.append(NewRow(Lane.BULK, result.device, result.readings, result.body))
             for event in found:
@@ -136,19 +165,26 @@ class Pipeline:
                 rows.append(NewRow(Lane.PRIORITY, result.device, 1, anomaly_object(event)))
         return prepared
 
-    def _score_all(self, new: list[Decoded]) -> Sequence[list[AnomalyEvent]]:
-        """Each new message's anomaly events (none without a scorer), in order."""
+    def _score_begin(self, prepared: Prepared, new: list[Decoded]) -> Begun:
         scorer = self._scorer
         if scorer is None:
-            return [[] for _ in new]
+            return Begun(prepared, new, [], [])
         todo = [(i, (r.device, r.scoring)) for i, r in enumerate(new) if r.scoring is not None]
         if isinstance(scorer, BatchScorer):
-            found = scorer.score_batch([item for _, item in todo], self._metrics.scorer_errors.inc)
-        else:
-            found = [score_message(scorer, device, scoring, self._metrics.scorer_errors.inc)
-                     for _, (device, scoring) in todo]
-        out: list[list[AnomalyEvent]] = [[] for _ in new]
-        for (i, _), events in zip(todo, found, strict=True):
+            scorer.submit([item for _, item in todo])
+            return Begun(prepared, new, [i for i, _ in todo], None)
+        found = [score_message(scorer, device, scoring, self._metrics.scorer_errors.inc)
+                 for _, (device, scoring) in todo]
+        return Begun(prepared, new, [i for i, _ in todo], found)
+
+    def _score_finish(self, begun: Begun) -> list[list[AnomalyEvent]]:
+        """Each new message's anomaly events (none without a scorer), in order."""
+        found = begun.found
+        if found is None:
+            assert isinstance(self._scorer, BatchScorer)
+            found = self._scorer.collect(self._metrics.scorer_errors.inc)
+        out: list[list[AnomalyEvent]] = [[] for _ in begun.new]
+        for i, events in zip(begun.scored, found, strict=True):
             out[i] = events
         return out
 

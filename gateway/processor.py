@@ -72,6 +72,7 @@ class Processor:
         self._worker = worker
         self._linger_ms = linger_ms
         self.cursor = load_cursor(db)
+        self._ahead: dict[int, Result] = {}  # log id -> decoded while the last batch scored
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -135,9 +136,16 @@ class Processor:
         return not self._stop.is_set()
 
     def process(self, entries: Sequence[Logged]) -> None:
-        """Run the pipeline over ``entries`` and advance the cursor, in one transaction."""
+        """Run the pipeline over ``entries`` and advance the cursor, in one transaction.
+
+        While a score worker scores them, the next entries are read and decoded (decoding is
+        a function of the entry alone, so a result made ahead is the one made later; it is
+        kept in memory only, keyed by log id, for the next call)."""
         items = [Incoming(topic, payload, received) for _, topic, payload, received in entries]
-        prepared = self._pipeline.prepare(items, self._decode(items))
+        begun = self._pipeline.begin(items, self._decoded(entries, items))
+        if begun.elsewhere:
+            self._decode_ahead(entries[-1][0])
+        prepared = self._pipeline.finish(begun)
         last = entries[-1][0]
         with self._db.transaction() as conn:  # held only for the writes (see Pipeline.prepare)
             self._pipeline.write(prepared)
@@ -145,6 +153,32 @@ class Processor:
                          (last,))
         self.cursor = last
         self._log.processed(last)
+
+    def _decoded(self, entries: Sequence[Logged], items: list[Incoming]) -> list[Result] | None:
+        """The results of ``entries``: those decoded ahead, the others decoded now (None: the
+        pipeline decodes them all inline)."""
+        ahead, self._ahead = self._ahead, {}
+        missing = [i for i, e in enumerate(entries) if e[0] not in ahead]
+        if len(missing) == len(entries):
+            return self._decode(items)
+        done: list[Result | None] = [ahead.get(e[0]) for e in entries]
+        if missing:
+            rest = [items[i] for i in missing]
+            for i, result in zip(missing, self._decode(rest) or self._pipeline.decode(rest),
+                                 strict=True):
+                done[i] = result
+        return [r for r in done if r is not None]
+
+    def _decode_ahead(self, after: int) -> None:
+        try:
+            entries = self._log.read(after, self._batch)
+        except StoreError:
+            return  # only an optimisation: the next batch reads and decodes as usual
+        if not entries:
+            return
+        items = [Incoming(topic, payload, received) for _, topic, payload, received in entries]
+        results = self._decode(items) or self._pipeline.decode(items)
+        self._ahead = {e[0]: r for e, r in zip(entries, results, strict=True)}
 
     def _decode(self, items: list[Incoming]) -> list[Result] | None:
         worker = self._worker

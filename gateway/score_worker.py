@@ -88,6 +88,7 @@ class ScoreWorker:
         self._conn: Connection | None = None
         self._proc: Any = None
         self._inline: DetectorBank | None = None
+        self._submitted: list[Item] | None = None
 
     def start(self) -> None:
         self._conn, self._proc = spawn(
@@ -134,13 +135,29 @@ class ScoreWorker:
     def score_batch(self, items: Sequence[Item],
                     on_error: Callable[[], None] = lambda: None) -> list[list[AnomalyEvent]]:
         """The anomaly events of each ``(device, scoring)`` item, in order."""
+        self.submit(items)
+        return self.collect(on_error)
+
+    def submit(self, items: Sequence[Item]) -> None:
+        """Hand ``items`` to the worker (one batch at a time: :meth:`collect` before the
+        next)."""
+        assert self._submitted is None, "collect() the batch in the worker first"
+        self._submitted = list(items)
         if self._inline is None:
             try:
-                self._send(("score", list(items)))
+                self._send(("score", self._submitted))
+            except GatewayError as exc:
+                self._fail(exc)
+
+    def collect(self, on_error: Callable[[], None] = lambda: None) -> list[list[AnomalyEvent]]:
+        """The events of the submitted items, in order (waits for the worker)."""
+        items, self._submitted = self._submitted or [], None
+        if self._inline is None:
+            try:
                 answer: Answer = self._receive()
             except GatewayError as exc:
                 self._fail(exc)
-        if self._inline is not None:
+        if self._inline is not None:  # the worker died: the batch in hand is scored here
             answer = score_items(self._inline, items)
         found, failures = answer
         for _ in range(failures):

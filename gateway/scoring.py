@@ -33,12 +33,16 @@ class Scorer(Protocol):
 
 @runtime_checkable
 class BatchScorer(Protocol):
-    """A scorer that takes a batch's messages at once (the score worker: one round trip)."""
+    """A scorer that takes a batch's messages at once, in another process (the score worker:
+    one round trip); the caller may work meanwhile."""
 
-    def score_batch(self, items: Sequence[tuple[str, ToScore]],
-                    on_error: Callable[[], None] = ...) -> list[list[AnomalyEvent]]:
-        """The anomaly events of each ``(device, scoring)`` item, in order; ``on_error`` once
-        per reading whose scoring failed."""
+    def submit(self, items: Sequence[tuple[str, ToScore]]) -> None:
+        """Hand over ``(device, scoring)`` items to score, in order."""
+        ...
+
+    def collect(self, on_error: Callable[[], None] = ...) -> list[list[AnomalyEvent]]:
+        """The anomaly events of each submitted item, in order (waits for them); ``on_error``
+        once per reading whose scoring failed."""
         ...
 
 

@@ -179,3 +179,56 @@ def test_a_short_batch_waits_for_more_to_join_it(tmp_path: Path) -> None:
     assert sum(sizes) == 5
     assert sizes == [5]
     stage.close()
+
+
+class ElsewhereScorer:
+    """A batch scorer as the score worker is seen (submit, then collect): it scores nothing,
+    and records the readings it was handed."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self._held: list[object] = []
+
+    def observe(self, *_args: object, **_kw: object) -> None:
+        raise AssertionError("a batch scorer is handed whole batches")
+
+    def submit(self, items: Sequence[object]) -> None:
+        self._held = list(items)
+
+    def collect(self, on_error: object = None) -> list[list[object]]:
+        held, self._held = self._held, []
+        self.seen += len(held)
+        return [[] for _ in held]
+
+
+def test_while_a_batch_is_scored_elsewhere_the_next_is_decoded_once(tmp_path: Path) -> None:
+    """The stage reads and decodes the next entries while a score worker scores a batch, and
+    uses those results for it: every entry decoded once, the same rows as inline scoring."""
+    (tmp_path / "inline").mkdir()
+    (tmp_path / "ahead").mkdir()
+    inline = Stage(tmp_path / "inline")
+    inline.log.append(entries())
+    inline.run_to_end()
+    want = inline.outcome()
+    inline.close()
+
+    stage = Stage(tmp_path / "ahead")
+    scorer = ElsewhereScorer()
+    pipeline = Pipeline(stage.db, [Subscription()], stage.buffer, DeadLetterStore(stage.db),
+                        DedupWindow(stage.db, 64), GatewayMetrics(), scorer)
+    decoded: list[int] = []
+    decode = pipeline.decode
+
+    def counting(batch: Sequence[object]) -> list[object]:
+        decoded.append(len(batch))
+        return decode(batch)  # type: ignore[arg-type]
+
+    pipeline.decode = counting  # type: ignore[method-assign,assignment]
+    stage.processor = Processor(stage.db, stage.log, pipeline, GatewayMetrics(), batch=7)
+    stage.log.append(entries())
+    stage.run_to_end()
+    assert stage.outcome() == want
+    assert sum(decoded) == len(entries())  # each once, though read twice
+    assert len(decoded) > len(entries()) // 7  # ... most of them ahead of their batch
+    assert scorer.seen == 40
+    stage.close()

@@ -59,7 +59,11 @@ def test_a_moved_site_no_longer_reaches_the_gateway(tmp_path: Path, mosquitto: M
             pub.publish_raw("sensors/site-a/dev-a/json", codec.encode(message("dev-a", seq)))
             pub.publish_raw("sensors/site-b/dev-b/json", codec.encode(message("dev-b", seq)))
         assert pub.wait_acked()
-        assert sink.wait_for(lambda: {k[0] for k in sink.keys()} == {"dev-b"}, 30)
+        def devices() -> set[str]:
+            stored = sink.keys()
+            return {key[0] for key in stored}
+
+        assert sink.wait_for(lambda: devices() == {"dev-b"}, 30)
         assert wait_until(lambda: service.metrics.messages_received._value.get() >= 5, 10)
         assert service.metrics.messages_received._value.get() == 5  # none from site-a
     finally:
