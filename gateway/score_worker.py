@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,7 @@ class ScoreWorker:
         self._proc: Any = None
         self._inline: DetectorBank | None = None
         self._submitted: list[Item] | None = None
+        self._send_lock = threading.Lock()
 
     def start(self) -> None:
         self._conn, self._proc = spawn(
@@ -122,8 +124,8 @@ class ScoreWorker:
             return
         try:
             self._send(("settings", update))
-        except GatewayError as exc:
-            self._fail(exc)
+        except GatewayError as exc:  # the stage finds the worker gone at its next batch,
+            log.warning("%s; the new settings apply when scoring goes inline", exc)
 
     def observe(self, device: str, sensor: str, ts_ms: int, value: float,
                 site: str | None = None) -> AnomalyEvent | None:
@@ -168,12 +170,15 @@ class ScoreWorker:
         return out
 
     def _send(self, request: object) -> None:
-        if self._conn is None:
-            raise GatewayError("the score worker is not running")
-        try:
-            self._conn.send(request)
-        except (OSError, ValueError) as exc:
-            raise GatewayError(f"the score worker is gone: {exc}") from exc
+        # The stage's batches and a reload's settings come from two threads: one message at
+        # a time on the pipe.
+        with self._send_lock:
+            if self._conn is None:
+                raise GatewayError("the score worker is not running")
+            try:
+                self._conn.send(request)
+            except (OSError, ValueError) as exc:
+                raise GatewayError(f"the score worker is gone: {exc}") from exc
 
     def _receive(self) -> Answer:
         assert self._conn is not None
