@@ -6,11 +6,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from firmware_protocol.codecs import get_codec
 from firmware_protocol.model import Message, Reading
-from gateway.decoding import to_score
 from gateway.dedup import DedupWindow
 from gateway.metrics import GatewayMetrics
-from gateway.pipeline import Pipeline
+from gateway.pipeline import Incoming, Pipeline
 from gateway.scoring import AnomalyEvent
 from gateway.service import open_stores
 from tests.gateway.helpers import gateway_config, settings_from
@@ -47,7 +47,8 @@ def _score(tmp_path: Path, scorer: Any, msg: Message) -> list[AnomalyEvent]:
         subs = [s.build() for s in settings.mqtt.subscriptions]
         pipeline = Pipeline(db, subs, buffer, dead, DedupWindow(db), GatewayMetrics(),
                             scorer=scorer)
-        return pipeline._score(msg.device, to_score(msg))
+        topic = f"sensors/site-1/{msg.device}/json"
+        return pipeline.prepare([Incoming(topic, get_codec("json").encode(msg), TS)]).events
     finally:
         db.close()
 
