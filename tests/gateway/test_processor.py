@@ -97,16 +97,23 @@ def test_ids_are_never_reused_and_stay_above_the_cursor(tmp_path: Path) -> None:
     assert log.backlog == 1
 
 
+def straight_outcome(data: Path) -> tuple[list[tuple[str, int, str]], list[tuple[object, ...]],
+                                           int]:
+    """What a stage with an inline scorer, never interrupted, makes of :func:`entries`."""
+    data.mkdir()
+    stage = Stage(data)
+    stage.log.append(entries())
+    stage.run_to_end()
+    try:
+        return stage.outcome()
+    finally:
+        stage.close()
+
+
 @pytest.mark.parametrize("crash_at", [1, 9, 30, 61])
 def test_a_crash_anywhere_reprocesses_to_the_same_rows(tmp_path: Path, crash_at: int) -> None:
-    (tmp_path / "straight").mkdir()
+    want = straight_outcome(tmp_path / "straight")
     (tmp_path / "crashed").mkdir()
-    straight = Stage(tmp_path / "straight")
-    straight.log.append(entries())
-    straight.run_to_end()
-    want = straight.outcome()
-    straight.close()
-
     stage = Stage(tmp_path / "crashed", crash_at=crash_at)
     stage.log.append(entries())
     with pytest.raises(Crash):
@@ -204,14 +211,8 @@ class ElsewhereScorer:
 def test_while_a_batch_is_scored_elsewhere_the_next_is_decoded_once(tmp_path: Path) -> None:
     """The stage reads and decodes the next entries while a score worker scores a batch, and
     uses those results for it: every entry decoded once, the same rows as inline scoring."""
-    (tmp_path / "inline").mkdir()
+    want = straight_outcome(tmp_path / "inline")
     (tmp_path / "ahead").mkdir()
-    inline = Stage(tmp_path / "inline")
-    inline.log.append(entries())
-    inline.run_to_end()
-    want = inline.outcome()
-    inline.close()
-
     stage = Stage(tmp_path / "ahead")
     scorer = ElsewhereScorer()
     pipeline = Pipeline(stage.db, [Subscription()], stage.buffer, DeadLetterStore(stage.db),
