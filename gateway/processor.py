@@ -143,9 +143,11 @@ class Processor:
         kept in memory only, keyed by log id, for the next call)."""
         items = [Incoming(topic, payload, received) for _, topic, payload, received in entries]
         begun = self._pipeline.begin(items, self._decoded(entries, items))
-        if begun.elsewhere:
-            self._decode_ahead(entries[-1][0])
-        prepared = self._pipeline.finish(begun)
+        try:
+            if begun.elsewhere:
+                self._decode_ahead(entries[-1][0])
+        finally:  # the worker's answer is always taken, or the next batch would get it
+            prepared = self._pipeline.finish(begun)
         last = entries[-1][0]
         with self._db.transaction() as conn:  # held only for the writes (see Pipeline.prepare)
             self._pipeline.write(prepared)

@@ -143,7 +143,9 @@ class ScoreWorker:
     def submit(self, items: Sequence[Item]) -> None:
         """Hand ``items`` to the worker (one batch at a time: :meth:`collect` before the
         next)."""
-        assert self._submitted is None, "collect() the batch in the worker first"
+        if self._submitted is not None:  # never collected (a failure in between): drop it
+            log.warning("the score worker's answer to an abandoned batch is dropped")
+            self.collect()
         self._submitted = list(items)
         if self._inline is None:
             try:

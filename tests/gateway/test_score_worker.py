@@ -153,3 +153,16 @@ def _alive(pid: int) -> bool:
         return False
     return state != "Z"  # a zombie has exited; its parent (here: init) reaps it
 
+
+
+def test_an_abandoned_batch_does_not_answer_for_the_next(tmp_path: Path) -> None:
+    settings = DetectSettings(limits={"temperature": (-40.0, 5.0)})  # every reading flagged
+    worker = ScoreWorker(settings, tmp_path)
+    worker.start()
+    try:
+        worker.submit(messages(devices=1, count=3, spike_at=-1))  # never collected
+        worker.submit(messages(devices=2, count=1, spike_at=-1))
+        events = worker.collect()
+    finally:
+        worker.stop()
+    assert [[e.device for e in found] for found in events] == [["dev-0"], ["dev-1"]]
