@@ -166,3 +166,20 @@ def test_an_abandoned_batch_does_not_answer_for_the_next(tmp_path: Path) -> None
     finally:
         worker.stop()
     assert [[e.device for e in found] for found in events] == [["dev-0"], ["dev-1"]]
+
+
+def test_a_reload_reaches_the_worker_through_the_gateways_reload(tmp_path: Path) -> None:
+    from gateway.reload import apply
+    from gateway.settings import GatewaySettings
+
+    old = GatewaySettings(detect={"worker": True})
+    new = GatewaySettings(detect={"worker": True, "limits": {"temperature": (-40.0, 5.0)}})
+    worker = ScoreWorker(old.detect, tmp_path)
+    worker.start()
+    try:
+        result = apply(old, new, uplink=None, bank=worker)  # type: ignore[arg-type]
+        assert result.applied == ["detect.limits"]
+        events = worker.score_batch(messages(devices=1, count=1, spike_at=-1))[0]
+    finally:
+        worker.stop()
+    assert [(e.sensor, e.detector) for e in events] == [("temperature", "range")]
