@@ -42,7 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +55,7 @@ import numpy as np  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 import psutil  # noqa: E402
 
+from bench.overrides import add_set_argument, parse_sets  # noqa: E402
 from bench.stack_watch import BacklogWatch, stack_sampler  # noqa: E402
 from firmware_protocol.codecs import get_codec  # noqa: E402
 from firmware_protocol.model import Message, Reading  # noqa: E402
@@ -323,16 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", action="store_true", help="also run the memory soak")
     parser.add_argument("--soak-minutes", type=float, default=10.0)
     parser.add_argument("--soak-rate", type=int, default=1000)
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="a gateway setting (TOML value), e.g. mqtt.decode_worker=true")
+    add_set_argument(parser, "detect.worker=true")
     args = parser.parse_args(argv)
-    overrides: dict[str, dict[str, Any]] = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        section, _, name = key.partition(".")
-        if not (section and name and value):
-            parser.error(f"--set {item!r}: expected SECTION.KEY=VALUE")
-        overrides.setdefault(section, {})[name] = tomllib.loads(f"v = {value}")["v"]
+    overrides = parse_sets(parser, args.set)
 
     work = Path(tempfile.mkdtemp(prefix="iotgw-bench-e2e-"))
     # The broker as shipped (deploy/mosquitto/mosquitto.conf): its in-flight window (1,000) is

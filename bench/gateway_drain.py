@@ -28,7 +28,6 @@ import sys
 import tempfile
 import textwrap
 import time
-import tomllib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,6 +37,7 @@ import psutil
 import tomli_w
 from gateway_intake import SENSORS, metric, payloads, preload, start_gateway
 
+from bench.overrides import add_set_argument, parse_sets
 from tests.support.servers import Mosquitto, free_port
 
 SINK = textwrap.dedent("""
@@ -176,14 +176,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=20_000, help="messages (default 20,000)")
     ap.add_argument("--devices", type=int, default=1000)
-    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                    help="a gateway setting for both phases (TOML value), e.g. "
-                         "uplink.max_in_flight=1")
+    add_set_argument(ap, "uplink.max_in_flight=1 (both phases)")
     args = ap.parse_args()
-    for item in args.set:
-        key, value = item.split("=", 1)
-        section, name = key.split(".", 1)
-        OVERRIDES.setdefault(section, {})[name] = tomllib.loads(f"v = {value}")["v"]
+    OVERRIDES.update(parse_sets(ap, args.set))
     items = payloads(args.count, args.devices)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

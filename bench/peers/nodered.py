@@ -52,6 +52,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.overrides import add_set_argument, parse_sets  # noqa: E402
 from bench.peers.probe import Probe  # noqa: E402
 from tests.support.processes import IotgwProcess  # noqa: E402
 from tests.support.reconcile import (  # noqa: E402
@@ -321,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe", action="store_true",
                         help="print CPU per process and thread, idle CPU and the gateway's "
                              "counters over each run (bench/peers/probe.py)")
+    add_set_argument(parser, "detect.worker=true (iotgw's gateway only)")
     args = parser.parse_args(argv)
+    args.gateway = parse_sets(parser, args.set)
     consumers = args.consumers.split(",")
     scenarios = [s for s in ("steady", "kill") if s in args.scenarios.split(",")]
 
@@ -376,7 +379,8 @@ def run_iotgw(i: int, scenario: str, load: dict[str, object], work: Path, broker
               influx: InfluxDB, args: argparse.Namespace) -> Result:
     db = f"iotgw_{i}"
     influx.create_database(db)
-    stack = Stack(work / f"iotgw-{i}", broker, influx, db, gateway_id=f"gw-peer-{i}")
+    stack = Stack(work / f"iotgw-{i}", broker, influx, db, gateway_id=f"gw-peer-{i}",
+                  gateway=args.gateway or None)
     stack.start()
     try:
         sim = Simulation(work / f"sim-gw-{i}", broker.url, load)
