@@ -160,6 +160,8 @@ class Processor:
         """The results of ``entries``: those decoded ahead, the others decoded now (None: the
         pipeline decodes them all inline)."""
         ahead, self._ahead = self._ahead, {}
+        if not ahead:  # inline scoring: nothing is ever decoded ahead
+            return self._decode(items)
         missing = [i for i, e in enumerate(entries) if e[0] not in ahead]
         if len(missing) == len(entries):
             return self._decode(items)

@@ -64,7 +64,7 @@ def _serve(conn: Connection, settings: dict[str, Any], state_dir: str) -> None:
             try:
                 request = conn.recv()
             except (EOFError, OSError):
-                return  # the gateway is gone: nothing to answer, state as last saved
+                return  # the gateway is gone: save (below) and end
             if request is None:
                 break
             kind, body = request

@@ -227,14 +227,20 @@ class Uplink:
     def _launch_recalled(self) -> None:
         """Send the next recorded flight again, with exactly the rows it had (so the same key
         and body: the cloud answers from its idempotency store if it stored it)."""
-        found = self._buffer.recall(self._recall_after or 0)
+        found = self._recall(self._recall_after or 0)
         if found is None:
             self._recall_after = None
             return
         ledger, rows = found
         self._recall_after = ledger
-        self._metrics.uplink_resent.inc()
         self._launch(rows, False, ledger)
+
+    def _recall(self, after: int) -> tuple[int, list[Row]] | None:
+        """The next recorded flight after ``after`` with rows left, counted as sent again."""
+        found = self._buffer.recall(after)
+        if found is not None:
+            self._metrics.uplink_resent.inc()
+        return found
 
     def _settle_next(self) -> None:
         """Wait for the oldest batch in flight and settle it; on a retryable failure settle
@@ -269,8 +275,7 @@ class Uplink:
         try:
             result = flight.answer.result()
         except BatchRejected as exc:
-            self._rejected(flight.rows, exc)
-            self._buffer.forget(flight.ledger)
+            self._rejected(flight.rows, exc, flight.ledger)
             return
         self._accepted(flight.rows, flight.batch, result, flight.started, flight.ledger)
 
@@ -313,7 +318,7 @@ class Uplink:
         self._cursor = None
         recall_after: int | None = 0
         while time.monotonic() < deadline:
-            found = self._buffer.recall(recall_after) if recall_after is not None else None
+            found = self._recall(recall_after) if recall_after is not None else None
             if found is not None:
                 ledger, rows = found
                 recall_after = ledger
@@ -342,25 +347,26 @@ class Uplink:
         try:
             result = self._sender.send(batch)
         except BatchRejected as exc:
-            self._rejected(rows, exc)
-            if ledger is not None:
-                self._buffer.forget(ledger)
+            self._rejected(rows, exc, ledger)
             return
         self._accepted(rows, batch, result, started, ledger)
 
-    def _rejected(self, rows: Sequence[Row], exc: BatchRejected) -> None:
+    def _rejected(self, rows: Sequence[Row], exc: BatchRejected,
+                  ledger: int | None = None) -> None:
         """The cloud refused the batch: halve it until each refused row stands alone, and move
-        that one to the dead letters."""
+        that one to the dead letters; then forget the batch's flight record ``ledger``."""
         self._metrics.uplink_batches.labels(outcome="rejected").inc()
         if len(rows) == 1:
             log.error("uplink: the cloud refuses row %d (%s); moved to the dead letters",
                       rows[0].id, exc)
-            self._buffer.end([], [(rows[0], str(exc))])
+            self._buffer.end([], [(rows[0], str(exc))], flight=ledger)
             self._metrics.dead_letters.labels(reason="uplink_rejected").inc()
             return
         half = len(rows) // 2
         self.deliver(rows[:half])
         self.deliver(rows[half:])
+        if ledger is not None:
+            self._buffer.forget(ledger)
 
     def _accepted(self, rows: Sequence[Row], batch: OutgoingBatch, result: IngestResult,
                   started: float, ledger: int | None = None) -> None:
