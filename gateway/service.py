@@ -145,7 +145,7 @@ class GatewayService:
             CircuitBreaker(u.breaker_failures, u.breaker_reset_s), self.metrics,
             u.max_batch_rows, u.max_batch_bytes, u.linger_ms, u.shutdown_flush_s,
             encoding=u.encoding, max_in_flight=u.max_in_flight,
-            max_readings=u.max_batch_readings,
+            max_readings=u.max_batch_readings, ready_rows=u.batch_ready_rows,
         )
         self.metrics.add_source(self)
         self.processor.start()

@@ -211,7 +211,11 @@ class UplinkSection(_Section):
     token: SecretStr = Field(default=SecretStr(""), description=(
         "Bearer token from `iotgw cloud token create`; keep it out of the file: "
         "IOTGW_GATEWAY_UPLINK__TOKEN."))
-    max_batch_rows: int = Field(default=500, ge=1, description="Rows (messages) per batch.")
+    max_batch_rows: int = Field(default=2000, ge=1, description=(
+        "Rows (messages) per batch at most: what a backlog drains in."))
+    batch_ready_rows: int = Field(default=500, ge=1, description=(
+        "A batch this many rows long goes without waiting linger_ms (up to max_batch_rows "
+        "when more are buffered)."))
     max_batch_bytes: int = Field(default=1 << 20, ge=1024,
                                  description="Uncompressed JSON per batch.")
     max_batch_readings: int = Field(default=10_000, ge=1, description=(

@@ -1,24 +1,25 @@
 """The uplink service: drains the buffer to the cloud in batches, never losing a row.
 
-Rows are read oldest first (priority lane first). A batch waits until it is full (rows, bytes
-or readings) or its oldest row is ``linger_ms`` old. Up to ``max_in_flight`` full batches are
-sent at once (a partial one only alone: a restart reads every full batch again the same), each
-on a sender thread, the next one read past the last (a :class:`Cursor`, so no row is in two
-requests) and built while the others travel; their answers are settled **in the order
-the batches were read**, by this thread alone (deleting, splitting, counting). Rows are deleted
-only after a 2xx. Each batch is recorded in the buffer before it is sent (``remember``) and
-forgotten when it settles, so the batches a crash or a failure left unsettled are sent again
-first, one at a time, each with exactly its rows (same key, same body: the cloud answers from
-its idempotency store what it stored), never recomposed with rows that arrived since. When one
-batch fails, every batch still in flight is settled as it comes back (a 2xx deletes its rows
-all the same) before the wait, then the unsettled ones go again, oldest first. A
-retryable failure keeps the rows and waits (``Retry-After`` or backoff with jitter) while the
-circuit breaker counts failures (half-open, one probe goes alone). A 400/413/422 splits the
-batch in halves until the offending rows are isolated; each of those goes to the dead-letter
-store and the rest goes through. A 401 or 403 marks the token refused (``auth_refused``, for
-readiness and the metrics) until the next 2xx. On ``stop()`` one last flush runs within a
-deadline.
-"""
+Rows are read oldest first (priority lane first). A batch waits until it holds ``ready_rows``
+rows (or half its bytes) or its oldest row is ``linger_ms`` old, and takes up to ``max_rows``
+(and its bytes and readings caps) when more are waiting: small batches keep latency low at
+steady rates, large ones make a backlog drain cheaply (fewer requests and transactions). Up to
+``max_in_flight`` full batches are sent at once (a partial one only alone: a restart reads
+every full batch again the same), each on a sender thread, the next one read past the last (a
+:class:`Cursor`, so no row is in two requests) and built while the others travel; their answers
+are settled **in the order the batches were read**, by this thread alone (deleting, splitting,
+counting). Rows are deleted only after a 2xx. Each batch is recorded in the buffer before it is
+sent (``remember``) and forgotten when it settles, so the batches a crash or a failure left
+unsettled are sent again first, one at a time, each with exactly its rows (same key, same body:
+the cloud answers from its idempotency store what it stored), never recomposed with rows that
+arrived since. When one batch fails, every batch still in flight is settled as it comes back (a
+2xx deletes its rows all the same) before the wait, then the unsettled ones go again, oldest
+first. A retryable failure keeps the rows and waits (``Retry-After`` or backoff with jitter)
+while the circuit breaker counts failures (half-open, one probe goes alone). A 400/413/422
+splits the batch in halves until the offending rows are isolated; each of those goes to the
+dead-letter store and the rest goes through. A 401 or 403 marks the token refused
+(``auth_refused``, for readiness and the metrics) until the next 2xx. On ``stop()`` one last
+flush runs within a deadline. """
 
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ class Uplink:
         encoding: str = "msgpack",
         max_in_flight: int = 2,
         max_readings: int | None = None,
+        ready_rows: int | None = None,
     ) -> None:
         self._gateway_id = gateway_id
         self._buffer = buffer
@@ -90,6 +92,8 @@ class Uplink:
         self.encoding = encoding  #: ``json`` or ``msgpack`` (see gateway.uplink.base)
         self.max_in_flight = max(1, max_in_flight)
         self.max_readings = max_readings  #: items (readings, events) per batch, None: no cap
+        #: rows that make a batch go without waiting ``linger_ms`` (None: ``max_rows``)
+        self.ready_rows = ready_rows
         self._flights: deque[_Flight] = deque()
         self._cursor: Cursor | None = None  # past the newest batch in flight
         # Recorded flights to send again as they were, after this flight id; None: none left.
@@ -301,7 +305,8 @@ class Uplink:
                 or (cap is not None and sum(r.count for r in rows) + peek[0].count > cap))
 
     def _linger_left(self, rows: Sequence[Row]) -> float:
-        if len(rows) >= self.max_rows or sum(r.size for r in rows) >= self.max_bytes // 2:
+        ready = self.max_rows if self.ready_rows is None else min(self.ready_rows, self.max_rows)
+        if len(rows) >= ready or sum(r.size for r in rows) >= self.max_bytes // 2:
             return 0.0
         age_ms = time.time_ns() // 10**6 - rows[0].created_ms
         return max(0.0, (self.linger_ms - age_ms) / 1000.0)

@@ -98,7 +98,9 @@ def test_cloud_stopped_for_60_seconds(stack: Stack) -> None:
 
 
 def test_buffer_limit_exceeded_drops_exactly_what_it_counts(make_stack: StackFactory) -> None:
-    stack = make_stack(gateway={"buffer": {"max_bytes": 1 << 20, "overflow": "drop_oldest"}})
+    # 500-row batches: the bound on kept-but-older messages below is one batch in flight.
+    stack = make_stack(gateway={"buffer": {"max_bytes": 1 << 20, "overflow": "drop_oldest"},
+                                "uplink": {"max_batch_rows": 500}})
     stack.cloud.stop()
     sim = stack.simulation(devices=5, rate=1000, count=8000, format="json").run()
     acked = sum(1 for line in read_manifest(sim.manifest) if line["acked"])

@@ -179,6 +179,37 @@ def test_a_partial_batch_goes_alone_so_a_restart_reads_the_full_ones_again(
         uplink.stop()
 
 
+def test_a_batch_goes_at_ready_rows_without_lingering_and_a_backlog_in_max_rows(
+        buf: SqliteBuffer) -> None:
+    sender = GatedSender()
+    uplink = Uplink("gw", buf, sender, Backoff(0.01, 0.02, 0.02),  # type: ignore[arg-type]
+                    CircuitBreaker(100, 0.01), GatewayMetrics(), max_rows=6, linger_ms=60_000,
+                    max_in_flight=2, ready_rows=3)
+    uplink.start()
+    try:
+        buf.append([reading("d1", s) for s in range(2)])
+        buf.append([reading("d1", 2)])  # three rows: ready, the minute's linger not waited
+        assert wait_until(lambda: len(sender.batches) == 1, 10)
+        assert [r.id for r in sender.batches[0].rows] == [1, 2, 3]
+        buf.append([reading("d1", s) for s in range(3, 17)])  # 14 rows behind that batch
+        sender.answer(0)
+        # The backlog goes in batches of max_rows (full ones fly together), then the rest,
+        # two rows, waits (fewer than ready_rows) until more come.
+        assert wait_until(lambda: len(sender.batches) == 3, 10)
+        sender.answer(1)
+        sender.answer(2)
+        assert [len(b.rows) for b in sender.batches] == [3, 6, 6]
+        assert wait_until(lambda: left(buf) == [16, 17], 10)
+        buf.append([reading("d1", 17)])
+        assert wait_until(lambda: len(sender.batches) == 4, 10)
+        assert [r.id for r in sender.batches[3].rows] == [16, 17, 18]
+        sender.answer(3)
+        assert wait_until(lambda: left(buf) == [], 10)
+    finally:
+        sender.answer_all()
+        uplink.stop()
+
+
 def test_rows_ended_by_the_byte_limit_make_a_full_batch(buf: SqliteBuffer) -> None:
     buf.append([reading("d1", s) for s in range(7)])  # 3 batches ended by bytes, then one row
     size = buf.begin(1, 1 << 30, hold=False)[0].size
