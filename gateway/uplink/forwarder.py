@@ -19,7 +19,8 @@ while the circuit breaker counts failures (half-open, one probe goes alone). A 4
 splits the batch in halves until the offending rows are isolated; each of those goes to the
 dead-letter store and the rest goes through. A 401 or 403 marks the token refused
 (``auth_refused``, for readiness and the metrics) until the next 2xx. On ``stop()`` one last
-flush runs within a deadline. """
+flush runs within a deadline.
+"""
 
 from __future__ import annotations
 
