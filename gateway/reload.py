@@ -29,6 +29,7 @@ RETRY_KEYS = frozenset({"uplink.retry_min_s", "uplink.retry_max_s", "uplink.retr
 UPLINK_ATTRS = {"uplink.max_batch_rows": "max_rows", "uplink.max_batch_bytes": "max_bytes",
                 "uplink.max_batch_readings": "max_readings", "uplink.linger_ms": "linger_ms",
                 "uplink.batch_ready_rows": "ready_rows",
+                "uplink.max_batch_anomalies": "max_anomalies",
                 "uplink.shutdown_flush_s": "shutdown_flush_s"}
 DETECT_KEYS = frozenset({"detect.threshold", "detect.warmup", "detect.relearn_after",
                          "detect.limits", "detect.idle_evict_s", "detect.max_streams"})

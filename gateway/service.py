@@ -146,6 +146,7 @@ class GatewayService:
             u.max_batch_rows, u.max_batch_bytes, u.linger_ms, u.shutdown_flush_s,
             encoding=u.encoding, max_in_flight=u.max_in_flight,
             max_readings=u.max_batch_readings, ready_rows=u.batch_ready_rows,
+            max_anomalies=u.max_batch_anomalies,
         )
         self.metrics.add_source(self)
         self.processor.start()

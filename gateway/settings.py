@@ -221,6 +221,9 @@ class UplinkSection(_Section):
     max_batch_readings: int = Field(default=10_000, ge=1, description=(
         "Readings and anomaly events per batch (the cloud refuses more than its "
         "limits.max_readings_per_batch, 10,000 by default)."))
+    max_batch_anomalies: int = Field(default=1000, ge=1, description=(
+        "Anomaly events per batch (the cloud refuses more than its "
+        "limits.max_anomalies_per_batch, 1,000 by default)."))
     max_in_flight: int = Field(default=2, ge=1, le=64, description=(
         "Batches sent at once, each read past the previous one; answers settle in order."))
     linger_ms: float = Field(default=200.0, ge=0, description="Wait this long for a batch to fill.")

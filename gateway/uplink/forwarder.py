@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from common.backoff import Backoff
-from gateway.buffer import Buffer, Cursor, Row
+from gateway.buffer import Buffer, Cursor, Lane, Row
 from gateway.errors import BatchRejected, RetryableUplinkError, StoreError
 from gateway.metrics import GatewayMetrics
 from gateway.uplink.base import IngestResult, OutgoingBatch, Sender, build_batch
@@ -79,6 +79,7 @@ class Uplink:
         max_in_flight: int = 2,
         max_readings: int | None = None,
         ready_rows: int | None = None,
+        max_anomalies: int | None = None,
     ) -> None:
         self._gateway_id = gateway_id
         self._buffer = buffer
@@ -95,6 +96,8 @@ class Uplink:
         self.max_readings = max_readings  #: items (readings, events) per batch, None: no cap
         #: rows that make a batch go without waiting ``linger_ms`` (None: ``max_rows``)
         self.ready_rows = ready_rows
+        #: anomaly events per batch (the cloud's ``limits.max_anomalies_per_batch``), None: no cap
+        self.max_anomalies = max_anomalies
         self._flights: deque[_Flight] = deque()
         self._cursor: Cursor | None = None  # past the newest batch in flight
         # Recorded flights to send again as they were, after this flight id; None: none left.
@@ -190,13 +193,12 @@ class Uplink:
                     self._launch_recalled()
                     return
             else:
-                rows = self._buffer.begin(self.max_rows, self.max_bytes, self.max_readings,
-                                          self._cursor)
-                wait = self._linger_left(rows) if rows else 0.05
+                rows, capped = self._read(self._cursor)
+                wait = 0.0 if capped else self._linger_left(rows) if rows else 0.05
                 # Only full batches fly together (a partial one, lingered out, goes alone), so
                 # batches keep leaving in the order and composition they were read in.
                 if rows and wait <= 0 and (not self._flights or self._flights[-1].full):
-                    full = self._full(rows)
+                    full = capped or self._full(rows)
                     if full or not self._flights:
                         self._launch(rows, full)
                         return
@@ -210,6 +212,25 @@ class Uplink:
             if not head.done():
                 return
         self._settle_next()
+
+    def _read(self, after: Cursor | None = None) -> tuple[list[Row], bool]:
+        """The next batch's rows past ``after``, and whether the anomaly cap ended it: the
+        priority lane is read first, so a batch over ``max_anomalies`` events keeps only its
+        leading priority rows within the cap (at least one) and gives back the rest. Those
+        rows, re-read from the same cursor, make the same batch: it is full."""
+        rows = self._buffer.begin(self.max_rows, self.max_bytes, self.max_readings, after)
+        cap, events = self.max_anomalies, 0
+        if cap is None:
+            return rows, False
+        for i, row in enumerate(rows):
+            if row.lane != Lane.PRIORITY:
+                break
+            events += row.count
+            if events > cap:
+                keep = max(i, 1)
+                self._buffer.release(rows[keep:])
+                return rows[:keep], True
+        return rows, False
 
     def _launch(self, rows: Sequence[Row], full: bool, ledger: int | None = None) -> None:
         """Record ``rows`` as a flight (unless ``ledger`` already is its record), build their
@@ -330,7 +351,7 @@ class Uplink:
                 recall_after = ledger
             else:
                 recall_after = None
-                rows = self._buffer.begin(self.max_rows, self.max_bytes, self.max_readings)
+                rows, _ = self._read()
                 if not rows:
                     return
                 ledger = self._remember(rows)

@@ -210,6 +210,36 @@ def test_a_batch_goes_at_ready_rows_without_lingering_and_a_backlog_in_max_rows(
         uplink.stop()
 
 
+def test_a_batch_holds_at_most_max_anomalies_events_and_the_rest_follows(
+        buf: SqliteBuffer) -> None:
+    buf.append([reading("d1", s) for s in range(4)])
+    buf.append([event("d1", s) for s in range(8)])  # the priority lane: read first
+    sender = GatedSender()
+    uplink = Uplink("gw", buf, sender, Backoff(0.01, 0.02, 0.02),  # type: ignore[arg-type]
+                    CircuitBreaker(100, 0.01), GatewayMetrics(), max_rows=100, linger_ms=0,
+                    max_in_flight=2, max_anomalies=3)
+    uplink.start()
+    try:
+        # Three events a batch, alone: the cap ended those batches, so they are full and
+        # fly together; then the last two events with the readings (the end of the buffer:
+        # a partial batch, which goes once the others are settled).
+        assert wait_until(lambda: len(sender.batches) == 2, 10)
+        assert [[r.id for r in b.rows] for b in sender.batches] == [[5, 6, 7], [8, 9, 10]]
+        assert [(b.anomalies, b.readings) for b in sender.batches] == [(3, 0), (3, 0)]
+        sender.answer(0)
+        sender.answer(1)
+        assert wait_until(lambda: len(sender.batches) == 3, 10)
+        last = sender.batches[2]
+        assert [r.id for r in last.rows] == [11, 12, 1, 2, 3, 4]
+        assert (last.anomalies, last.readings) == (2, 4)
+        sender.answer(2)
+        assert wait_until(lambda: left(buf) == [], 10)
+    finally:
+        sender.answer_all()
+        uplink.stop()
+    assert sender.most_at_once == 2
+
+
 def test_rows_ended_by_the_byte_limit_make_a_full_batch(buf: SqliteBuffer) -> None:
     buf.append([reading("d1", s) for s in range(7)])  # 3 batches ended by bytes, then one row
     size = buf.begin(1, 1 << 30, hold=False)[0].size
