@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,10 +90,11 @@ class GatedSender:
         self.answer_all()
 
 
-def make_uplink(buf: SqliteBuffer, sender: object, in_flight: int, rows: int = 2) -> Uplink:
+def make_uplink(buf: SqliteBuffer, sender: object, in_flight: int, rows: int = 2,
+                **options: Any) -> Uplink:
     return Uplink("gw", buf, sender, Backoff(0.01, 0.02, 0.02),  # type: ignore[arg-type]
-                  CircuitBreaker(100, 0.01), GatewayMetrics(), max_rows=rows, linger_ms=0,
-                  max_in_flight=in_flight)
+                  CircuitBreaker(100, 0.01), GatewayMetrics(), max_rows=rows,
+                  max_in_flight=in_flight, **{"linger_ms": 0, **options})
 
 
 def left(buf: SqliteBuffer) -> list[int]:
@@ -182,9 +184,7 @@ def test_a_partial_batch_goes_alone_so_a_restart_reads_the_full_ones_again(
 def test_a_batch_goes_at_ready_rows_without_lingering_and_a_backlog_in_max_rows(
         buf: SqliteBuffer) -> None:
     sender = GatedSender()
-    uplink = Uplink("gw", buf, sender, Backoff(0.01, 0.02, 0.02),  # type: ignore[arg-type]
-                    CircuitBreaker(100, 0.01), GatewayMetrics(), max_rows=6, linger_ms=60_000,
-                    max_in_flight=2, ready_rows=3)
+    uplink = make_uplink(buf, sender, in_flight=2, rows=6, linger_ms=60_000, ready_rows=3)
     uplink.start()
     try:
         buf.append([reading("d1", s) for s in range(2)])
@@ -215,9 +215,7 @@ def test_a_batch_holds_at_most_max_anomalies_events_and_the_rest_follows(
     buf.append([reading("d1", s) for s in range(4)])
     buf.append([event("d1", s) for s in range(8)])  # the priority lane: read first
     sender = GatedSender()
-    uplink = Uplink("gw", buf, sender, Backoff(0.01, 0.02, 0.02),  # type: ignore[arg-type]
-                    CircuitBreaker(100, 0.01), GatewayMetrics(), max_rows=100, linger_ms=0,
-                    max_in_flight=2, max_anomalies=3)
+    uplink = make_uplink(buf, sender, in_flight=2, rows=100, max_anomalies=3)
     uplink.start()
     try:
         # Three events a batch, alone: the cap ended those batches, so they are full and
