@@ -2,7 +2,7 @@
 
 Rows are read oldest first (priority lane first). A batch waits until it holds ``ready_rows``
 rows (or half its bytes) or its oldest row is ``linger_ms`` old, and takes up to ``max_rows``
-(and its bytes and readings caps) when more are waiting: small batches keep latency low at
+(and its bytes, readings and events caps) when more are waiting: small batches keep latency low at
 steady rates, large ones make a backlog drain cheaply (fewer requests and transactions). Up to
 ``max_in_flight`` full batches are sent at once (a partial one only alone: a restart reads
 every full batch again the same), each on a sender thread, the next one read past the last (a
@@ -17,7 +17,8 @@ arrived since. When one batch fails, every batch still in flight is settled as i
 first. A retryable failure keeps the rows and waits (``Retry-After`` or backoff with jitter)
 while the circuit breaker counts failures (half-open, one probe goes alone). A 400/413/422
 splits the batch in halves until the offending rows are isolated; each of those goes to the
-dead-letter store and the rest goes through. A 401 or 403 marks the token refused
+dead-letter store and the rest goes through; after a 413 (limits below the batch) later batches
+carry half its readings and events. A 401 or 403 marks the token refused
 (``auth_refused``, for readiness and the metrics) until the next 2xx. On ``stop()`` one last
 flush runs within a deadline.
 """
@@ -383,6 +384,8 @@ class Uplink:
         """The cloud refused the batch: halve it until each refused row stands alone, and move
         that one to the dead letters; then forget the batch's flight record ``ledger``."""
         self._metrics.uplink_batches.labels(outcome="rejected").inc()
+        if exc.status == 413:
+            self._shrink(rows)
         if len(rows) == 1:
             log.error("uplink: the cloud refuses row %d (%s); moved to the dead letters",
                       rows[0].id, exc)
@@ -394,6 +397,21 @@ class Uplink:
         self.deliver(rows[half:])
         if ledger is not None:
             self._buffer.forget(ledger)
+
+    def _shrink(self, rows: Sequence[Row]) -> None:
+        """The cloud's limits are below this batch (413): later batches carry at most half its
+        readings and events, until a restart, or a reload that sets the caps again."""
+        items = sum(r.count for r in rows)
+        events = sum(r.count for r in rows if r.lane == Lane.PRIORITY)
+        cap = max(1, items // 2)
+        if self.max_readings is None or cap < self.max_readings:
+            self.max_readings = cap
+            log.warning("uplink: the cloud refused a batch of %d readings and events as too "
+                        "large (413); batches now carry at most %d (match "
+                        "uplink.max_batch_readings and max_batch_anomalies to the cloud's "
+                        "limits)", items, cap)
+        if events > 1 and (self.max_anomalies is None or events // 2 < self.max_anomalies):
+            self.max_anomalies = events // 2
 
     def _accepted(self, rows: Sequence[Row], batch: OutgoingBatch, result: IngestResult,
                   started: float, ledger: int | None = None) -> None:

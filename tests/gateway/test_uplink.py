@@ -212,3 +212,23 @@ def test_http_sender_leaves_no_request_in_a_reference_cycle(store, sink: CloudSi
         gc.enable()
         sender.close()
     assert alive == 0
+
+
+def test_a_cloud_with_lower_limits_refuses_one_batch_then_gets_batches_that_fit(  # type: ignore[no-untyped-def]
+        store, sink: CloudSink) -> None:
+    buf, _ = store
+    buf.append([reading("d1", s) for s in range(100)])
+    sink.max_readings = 30  # below what the uplink sends (100 rows of one reading)
+    up = Uplink("gw", buf, HttpSender(sink.url, sink.token, timeout_s=5), Backoff(0.01, 0.05, 1.0),
+                CircuitBreaker(3, 1.0), GatewayMetrics(), max_rows=100, linger_ms=0)
+    up.start()
+    assert sink.wait_for(lambda: buf.stats().rows == 0, 10)
+    first_413s = sink.statuses[413]
+    buf.append([reading("d1", s) for s in range(100, 200)])
+    assert sink.wait_for(lambda: buf.stats().rows == 0, 10)
+    up.stop()
+    # 100 refused, then each half of 50, whose halves of 25 fit; batches read after that carry
+    # at most 25 readings and are never refused.
+    assert first_413s == 3 and sink.statuses[413] == 3
+    assert up.max_readings == 25
+    assert sink.keys() == {("d1", s, "t") for s in range(200)} and not sink.duplicates()
