@@ -93,11 +93,13 @@ class Buffer(Protocol):
         ...
 
     def begin(self, max_rows: int, max_bytes: int, max_items: int | None = None,
-              after: Cursor | None = None, hold: bool = True) -> list[Row]:
+              after: Cursor | None = None, hold: bool = True,
+              max_events: int | None = None) -> list[Row]:
         """The oldest rows (priority lane first) up to the limits (rows, bytes, and items
-        summed over the rows' counts); at least one if any exist. With ``after`` (what an
-        earlier, still unsettled batch ended with), only rows past it in each lane. They are
-        in flight from now on, unless ``hold`` is false (a look only)."""
+        summed over the rows' counts; ``max_events``: items of the priority lane, where a
+        batch that reaches it ends, without bulk rows); at least one if any exist. With
+        ``after`` (what an earlier, still unsettled batch ended with), only rows past it in
+        each lane. They are in flight from now on, unless ``hold`` is false (a look only)."""
         ...
 
     def end(self, accepted: Sequence[Row], rejected: Sequence[tuple[Row, str]] = (),

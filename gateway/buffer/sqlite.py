@@ -184,10 +184,12 @@ class SqliteBuffer:
     # -- draining ----------------------------------------------------------------------------
 
     def begin(self, max_rows: int, max_bytes: int, max_items: int | None = None,
-              after: Cursor | None = None, hold: bool = True) -> list[Row]:
+              after: Cursor | None = None, hold: bool = True,
+              max_events: int | None = None) -> list[Row]:
         out: list[Row] = []
         total = items = 0
         cap = (1 << 62) if max_items is None else max_items
+        event_cap = (1 << 62) if max_events is None else max_events
         past = after or Cursor(0, 0)
         with self._db.reading() as conn:
             for lane, first in ((Lane.PRIORITY, past.priority), (Lane.BULK, past.bulk)):
@@ -198,7 +200,8 @@ class SqliteBuffer:
                 )
                 full = False
                 for r in cur:
-                    if out and (total + r[4] > max_bytes or items + r[3] > cap):
+                    if out and (total + r[4] > max_bytes or items + r[3] > cap
+                                or (lane == Lane.PRIORITY and items + r[3] > event_cap)):
                         full = True
                         break
                     out.append(_row(Row, r))

@@ -2,9 +2,9 @@
 
 Rows are read oldest first (priority lane first). A batch waits until it holds ``ready_rows``
 rows (or half its bytes) or its oldest row is ``linger_ms`` old, and takes up to ``max_rows``
-(and its bytes, readings and events caps) when more are waiting: small batches keep latency low at
-steady rates, large ones make a backlog drain cheaply (fewer requests and transactions). Up to
-``max_in_flight`` full batches are sent at once (a partial one only alone: a restart reads
+(and its bytes, readings and events caps) when more are waiting: small batches keep latency low
+at steady rates, large ones make a backlog drain cheaply (fewer requests and transactions). Up
+to ``max_in_flight`` full batches are sent at once (a partial one only alone: a restart reads
 every full batch again the same), each on a sender thread, the next one read past the last (a
 :class:`Cursor`, so no row is in two requests) and built while the others travel; their answers
 are settled **in the order the batches were read**, by this thread alone (deleting, splitting,
@@ -18,9 +18,9 @@ first. A retryable failure keeps the rows and waits (``Retry-After`` or backoff 
 while the circuit breaker counts failures (half-open, one probe goes alone). A 400/413/422
 splits the batch in halves until the offending rows are isolated; each of those goes to the
 dead-letter store and the rest goes through; after a 413 (limits below the batch) later batches
-carry half its readings and events. A 401 or 403 marks the token refused
-(``auth_refused``, for readiness and the metrics) until the next 2xx. On ``stop()`` one last
-flush runs within a deadline.
+carry half its readings and events. A 401 or 403 marks the token refused (``auth_refused``, for
+readiness and the metrics) until the next 2xx. On ``stop()`` one last flush runs within a
+deadline.
 """
 
 from __future__ import annotations
@@ -194,15 +194,15 @@ class Uplink:
                     self._launch_recalled()
                     return
             else:
-                rows, capped = self._read(self._cursor)
-                wait = 0.0 if capped else self._linger_left(rows) if rows else 0.05
+                rows = self._read(self._cursor)
+                full = bool(rows) and self._full(rows)  # a full batch has nothing to wait for
+                wait = 0.0 if full else self._linger_left(rows) if rows else 0.05
                 # Only full batches fly together (a partial one, lingered out, goes alone), so
                 # batches keep leaving in the order and composition they were read in.
-                if rows and wait <= 0 and (not self._flights or self._flights[-1].full):
-                    full = capped or self._full(rows)
-                    if full or not self._flights:
-                        self._launch(rows, full)
-                        return
+                if rows and wait <= 0 and (
+                        not self._flights or (full and self._flights[-1].full)):
+                    self._launch(rows, full)
+                    return
                 if rows:
                     self._buffer.release(rows)  # not yet: read again later
                 if not self._flights:
@@ -214,24 +214,10 @@ class Uplink:
                 return
         self._settle_next()
 
-    def _read(self, after: Cursor | None = None) -> tuple[list[Row], bool]:
-        """The next batch's rows past ``after``, and whether the anomaly cap ended it: the
-        priority lane is read first, so a batch over ``max_anomalies`` events keeps only its
-        leading priority rows within the cap (at least one) and gives back the rest. Those
-        rows, re-read from the same cursor, make the same batch: it is full."""
-        rows = self._buffer.begin(self.max_rows, self.max_bytes, self.max_readings, after)
-        cap, events = self.max_anomalies, 0
-        if cap is None:
-            return rows, False
-        for i, row in enumerate(rows):
-            if row.lane != Lane.PRIORITY:
-                break
-            events += row.count
-            if events > cap:
-                keep = max(i, 1)
-                self._buffer.release(rows[keep:])
-                return rows[:keep], True
-        return rows, False
+    def _read(self, after: Cursor | None = None) -> list[Row]:
+        """The next batch's rows past ``after``, within every cap."""
+        return self._buffer.begin(self.max_rows, self.max_bytes, self.max_readings, after,
+                                  max_events=self.max_anomalies)
 
     def _launch(self, rows: Sequence[Row], full: bool, ledger: int | None = None) -> None:
         """Record ``rows`` as a flight (unless ``ledger`` already is its record), build their
@@ -315,17 +301,20 @@ class Uplink:
         self._note_auth(exc)
 
     def _full(self, rows: Sequence[Row]) -> bool:
-        """Whether a limit ended ``rows`` (read past the cursor), not the end of the buffer:
-        then more rows appended later cannot change them."""
+        """Whether a limit ended ``rows`` (read past the cursor; rows, bytes, items, events),
+        not the end of the buffer: then more rows appended later cannot change them."""
         if len(rows) >= self.max_rows:
             return True
         after = Cursor.past(rows, self._cursor)
         peek = self._buffer.begin(1, self.max_bytes, None, after, hold=False)
         if not peek:
             return False
-        cap = self.max_readings
-        return (sum(r.size for r in rows) + peek[0].size > self.max_bytes
-                or (cap is not None and sum(r.count for r in rows) + peek[0].count > cap))
+        cap, events, nxt = self.max_readings, self.max_anomalies, peek[0]
+        return (sum(r.size for r in rows) + nxt.size > self.max_bytes
+                or (cap is not None and sum(r.count for r in rows) + nxt.count > cap)
+                or (events is not None and nxt.lane == Lane.PRIORITY
+                    and sum(r.count for r in rows if r.lane == Lane.PRIORITY) + nxt.count
+                    > events))
 
     def _linger_left(self, rows: Sequence[Row]) -> float:
         ready = self.max_rows if self.ready_rows is None else min(self.ready_rows, self.max_rows)
@@ -352,7 +341,7 @@ class Uplink:
                 recall_after = ledger
             else:
                 recall_after = None
-                rows, _ = self._read()
+                rows = self._read()
                 if not rows:
                     return
                 ledger = self._remember(rows)
