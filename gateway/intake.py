@@ -22,14 +22,16 @@ On a lost connection the pending group is still appended (it is durable either w
 acknowledged: the broker redelivers it on the new connection and the processing stage's
 de-duplication window recognises it. While :class:`RoomCheck` says no (the buffer is full under
 the ``backpressure`` policy, or the log holds ``intake.max_backlog`` unprocessed entries) the
-thread keeps the connection alive (keepalives, reading up to the in-flight window) but appends
-and acknowledges nothing, so the broker keeps the messages. A failed connect or a lost
-connection moves on to the next node of ``mqtt.urls`` (:class:`~gateway.brokers.BrokerList`),
-with the same client id and session; reconnects back off exponentially with jitter. Local
-notifications (anomaly events) are queued by any thread and published by this one. At DEBUG the
-intake logs one ``delivered`` line per appended message (connection, packet id, DUP flag,
-acknowledged or not, topic, payload in hex): what the broker handed over, for telling a
-message the broker never delivered from one lost further on.
+thread keeps the connection alive (keepalives) but appends and acknowledges nothing, and once
+it holds a group (``commit_max_messages``) it reads nothing more, so the broker keeps the
+messages (not this process's memory, whatever the broker's in-flight window). A failed
+connect or a lost connection moves on to the next node of ``mqtt.urls``
+(:class:`~gateway.brokers.BrokerList`), with the same client id and session; reconnects back
+off exponentially with jitter. Local notifications (anomaly events) are queued by any thread
+and published by this one. At DEBUG the intake logs one ``delivered`` line per appended
+message (connection, packet id, DUP flag, acknowledged or not, topic, payload in hex): what
+the broker handed over, for telling a message the broker never delivered from one lost
+further on.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from common.backoff import Backoff
 from gateway.brokers import BrokerList
 from gateway.errors import StoreError
 from gateway.metrics import GatewayMetrics
-from gateway.mqtt_socket import Client, puback
+from gateway.mqtt_socket import PINGREQ, Client, ReadAheadSocket, puback
 from gateway.rawlog import Entry, RawLog
 from gateway.session_filters import SessionFilters
 from gateway.settings import MqttSection
@@ -102,6 +104,8 @@ class Intake:
         #: was behind the broker then (the processing stage yields while that is recent)
         self.saturated_at = -1.0
         self._first_ms = 0.0
+        self._no_room = False  # the last room check said no
+        self._pinged = 0.0  # monotonic time of our last PINGREQ while reading was paused
         self._received = 0
         self._connections = 0  # successful CONNACKs so far (names a connection in the trace)
         self._connected = False
@@ -255,8 +259,11 @@ class Intake:
         self._commit(ack=False)  # durable now; the broker redelivers, dedup recognises them
 
     def _read(self, client: mqtt.Client) -> mqtt.MQTTErrorCode:
-        """Read: from the read-ahead buffer while it holds bytes, else one paho loop turn."""
+        """Read: from the read-ahead buffer while it holds bytes, else one paho loop turn;
+        nothing while there is no room and a full group waits (:meth:`_paused`)."""
         sock = client.read_ahead if isinstance(client, Client) else None
+        if sock is not None and self._paused(sock):
+            return mqtt.MQTT_ERR_SUCCESS
         if sock is None or not sock.pending():
             if sock is not None and not sock.flush():
                 return client.loop(0.001)  # the kernel's send buffer is full: let it drain
@@ -268,6 +275,24 @@ class Intake:
                 return rc
         return mqtt.MQTT_ERR_SUCCESS
 
+    def _paused(self, sock: ReadAheadSocket) -> bool:
+        """While there is no room, hold at most one group in memory and read no further.
+
+        A broker may hand over far more than its in-flight window (Mosquitto 2.0 sends a
+        reconnecting session's whole queue); read while the log or the buffer is full, every
+        message would wait in this process's memory (hundreds of MB after an outage). Unread,
+        they wait at the broker, in the socket or the broker's queue. paho's keepalive needs
+        reads, so the connection is kept alive with our own PINGREQs meanwhile; paho reads their
+        PINGRESPs once reading resumes, and its own keepalive check never ran in between.
+        """
+        if not (self._no_room and len(self._pending) >= self._s.commit_max_messages):
+            return False
+        now = time.monotonic()
+        if now - self._pinged >= self._s.keepalive_s / 2:
+            sock.queue(PINGREQ)
+            self._pinged = now
+        return True
+
     def _idle(self) -> None:
         try:
             self._log.trim()
@@ -275,7 +300,8 @@ class Intake:
             log.warning("%s", exc)
 
     def _due(self, drained: bool) -> bool:
-        if not self._room.has_room():
+        self._no_room = not self._room.has_room()
+        if self._no_room:
             self._metrics.backpressure_waits.inc()
             if not drained:
                 return False

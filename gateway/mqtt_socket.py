@@ -30,6 +30,8 @@ import paho.mqtt.client as mqtt
 from common.sockbuf import send_buffered
 
 READ_CHUNK = 65536
+#: A PINGREQ packet (MQTT 3.1.1 and 5 alike).
+PINGREQ = b"\xc0\x00"
 
 
 def puback(mid: int) -> bytes:
