@@ -7,6 +7,7 @@ The metadata database holds token hashes and webhook signing secrets. SQLite cre
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -28,5 +29,7 @@ def private_sqlite(path: Path) -> None:
     private_file(path)
     for suffix in ("-wal", "-shm", "-journal"):
         companion = path.with_name(path.name + suffix)
-        if companion.exists():
+        # None, or gone already: another replica starting on the same file just ended the
+        # transaction that had it (a rollback journal lives only that long).
+        with contextlib.suppress(FileNotFoundError):
             os.chmod(companion, PRIVATE)
