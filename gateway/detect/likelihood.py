@@ -32,8 +32,8 @@ class AnomalyLikelihood:
     """
 
     # Two per sentinel stream: slots, not a per-instance dict (decision 74).
-    __slots__ = ("average", "block", "blocks", "cur_n", "cur_sq", "cur_sum", "fitted", "full",
-                 "history", "mean", "min_fit", "n", "pos", "recent", "reestimate", "std")
+    __slots__ = ("average", "block", "blocks", "cur_n", "cur_sq", "cur_sum", "fitted", "history",
+                 "mean", "min_fit", "n", "pos", "recent", "reestimate", "std")
 
     def __init__(
         self, history: int = 1000, average: int = 10, reestimate: int = 100, min_fit: int = 100
@@ -47,7 +47,6 @@ class AnomalyLikelihood:
         # Ring of complete blocks, [sum, sum of squares] each, oldest overwritten first.
         self.blocks = array("d")
         self.pos = 0  # next block to overwrite once the ring is full
-        self.full = False
         self.cur_sum = self.cur_sq = 0.0  # the block being filled
         self.cur_n = 0
         self.n = 0
@@ -84,7 +83,6 @@ class AnomalyLikelihood:
             chunk = whole[i:i + self.block]
             self.blocks.extend((sum(chunk), sum(a * a for a in chunk)))
         self.pos = 0
-        self.full = len(self.blocks) == 2 * (self.history // self.block)
         tail = values[len(values) - filling:] if filling else []
         self.cur_sum, self.cur_sq, self.cur_n = sum(tail), sum(a * a for a in tail), filling
 
@@ -119,13 +117,12 @@ class AnomalyLikelihood:
             self._fit()
 
     def _close_block(self) -> None:
-        if self.full:
+        if len(self.blocks) == 2 * (self.history // self.block):  # the ring is full
             self.blocks[self.pos] = self.cur_sum
             self.blocks[self.pos + 1] = self.cur_sq
             self.pos = (self.pos + 2) % len(self.blocks)
         else:
             self.blocks.extend((self.cur_sum, self.cur_sq))
-            self.full = len(self.blocks) == 2 * (self.history // self.block)
         self.cur_sum = self.cur_sq = 0.0
         self.cur_n = 0
 
